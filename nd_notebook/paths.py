@@ -1,0 +1,44 @@
+"""Where nd-notebook keeps its caches: one project-controlled folder, never scattered.
+
+``ND_NOTEBOOK_CACHE_DIR`` wins; otherwise ``$XDG_CACHE_HOME/nd-notebook`` or
+``~/.cache/nd-notebook``. The Go build cache, Go module cache, nd-notebook's content-addressed
+wasm cache and Extism's compiled-module (wasmtime) cache all live below it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """Root of every cache nd-notebook writes."""
+    env = os.environ.get("ND_NOTEBOOK_CACHE_DIR")
+    if env:
+        root = Path(env)
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        root = (Path(xdg) if xdg else Path.home() / ".cache") / "nd-notebook"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def extism_cache_config() -> Path:
+    """A wasmtime cache config pointing Extism's compiled-module cache into ``cache_dir()``.
+
+    Written once; its path is exported as ``EXTISM_CACHE_CONFIG`` before the first plugin is
+    compiled (libextism reads that variable).
+    """
+    root = cache_dir()
+    wasmtime_dir = root / "wasmtime"
+    wasmtime_dir.mkdir(parents=True, exist_ok=True)
+    cfg = root / "wasmtime-cache.toml"
+    text = f'[cache]\nenabled = true\ndirectory = "{wasmtime_dir.as_posix()}"\n'
+    if not cfg.exists() or cfg.read_text() != text:
+        cfg.write_text(text)
+    return cfg
+
+
+def use_project_caches() -> None:
+    """Point Extism's module cache at ``cache_dir()`` unless the user chose one already."""
+    os.environ.setdefault("EXTISM_CACHE_CONFIG", str(extism_cache_config()))
