@@ -1,0 +1,421 @@
+"""KVStore host service (``kvstore_*``): Navidrome's persistent per-plugin key/value store.
+
+One SQLite file per plugin, ``<data_dir>/kvstore.db``, with Navidrome's schema and migrations
+(spec 6.2, ``user_version`` 3) and its SQL, so the file is interchangeable with Navidrome's.
+
+One deliberate difference in mechanism, none in behaviour: where Navidrome writes
+``datetime('now')`` / ``CURRENT_TIMESTAMP`` we bind the Host clock's current time
+(``datetime(:now)``), so the TTLs and expiry follow a virtual clock. The stored text is the
+same (UTC ``YYYY-MM-DD HH:MM:SS``) and the comparisons are the same: a row is live while
+``expires_at IS NULL OR expires_at > now`` (second resolution).
+
+Errors carry Navidrome's texts, including its wrapping of database failures
+(``reading value: sql: database is closed`` after ``close()``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import sqlite3
+import threading
+import unicodedata
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ServiceError
+from ._sqlite import open_db
+
+if TYPE_CHECKING:
+    from ..clock import Clock
+    from ..runtime.context import PluginContext
+
+DEFAULT_MAX_SIZE = 1024 * 1024  # bytes, when the permission has no maxSize
+MAX_KEY_LENGTH = 256  # bytes (UTF-8)
+GET_MANY_BATCH = 200
+CLEANUP_INTERVAL_SECONDS = 3600  # the Host calls cleanup_expired() this often
+
+DB_FILE = "kvstore.db"
+# Navidrome's statements, whitespace included, so sqlite_master reads the same in both files.
+MIGRATIONS = [
+    """CREATE TABLE IF NOT EXISTS kvstore (
+\t\t\tkey TEXT PRIMARY KEY NOT NULL,
+\t\t\tvalue BLOB NOT NULL,
+\t\t\tsize INTEGER NOT NULL,
+\t\t\tcreated_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+\t\t\tupdated_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
+\t\t)""",
+    "ALTER TABLE kvstore ADD COLUMN expires_at DATETIME DEFAULT NULL",
+    "CREATE INDEX idx_kvstore_expires_at ON kvstore(expires_at)",
+]
+
+_CLOSED = "sql: database is closed"  # Go database/sql's ErrConnDone-style text after Close
+_LIVE = "(expires_at IS NULL OR expires_at > datetime(:now))"
+
+
+class KVStoreService:
+    """Navidrome's KVStoreService on ``ctx.data_dir / "kvstore.db"``.
+
+    The quota is the ``kvstore`` permission's ``maxSize`` (go-humanize ``ParseBytes``; default
+    1 MiB). An invalid value fails construction with ``invalid maxSize "<v>": <reason>``.
+    """
+
+    def __init__(self, ctx: PluginContext):
+        self._clock: Clock = ctx.clock
+        self.max_size = _max_size_from(ctx.permission("kvstore"))
+        data_dir = ctx.data_dir
+        try:
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as e:
+            raise ServiceError(f"creating plugin data directory: {e}") from e
+        self.path = data_dir / DB_FILE
+        try:
+            self._db: sqlite3.Connection | None = open_db(self.path, MIGRATIONS)
+        except ServiceError as e:
+            raise ServiceError(f"migrating kvstore schema: {e}") from e
+        self._lock = threading.Lock()
+
+    # -- host functions --------------------------------------------------------------------
+
+    def set(self, key: str, value: bytes | None) -> None:
+        """Upsert without expiry (a previous TTL is removed)."""
+        self._set_value(key, value, 0)
+
+    def set_with_ttl(self, key: str, value: bytes | None, ttl_seconds: int) -> None:
+        """Upsert that expires ``ttl_seconds`` after now (which must be > 0)."""
+        if ttl_seconds <= 0:
+            raise ServiceError("ttlSeconds must be greater than 0")
+        self._set_value(key, value, int(ttl_seconds))
+
+    def get(self, key: str) -> tuple[bytes | None, bool]:
+        """The live value and True, or ``(None, False)``."""
+        with self._session("reading value") as db:
+            row = db.execute(
+                f"SELECT value FROM kvstore WHERE key = :key AND {_LIVE}",
+                {"key": key, "now": self._now()},
+            ).fetchone()
+        if row is None:
+            return None, False
+        return _as_bytes(row[0]), True
+
+    def get_many(self, keys: list[str] | None) -> dict[str, bytes]:
+        """Live values of the given keys; missing and expired keys are simply absent."""
+        keys = list(keys or [])
+        if not keys:
+            return {}
+        result: dict[str, bytes] = {}
+        with self._session("querying values") as db:
+            now = self._now()
+            for start in range(0, len(keys), GET_MANY_BATCH):
+                chunk = keys[start:start + GET_MANY_BATCH]
+                marks = ",".join("?" * len(chunk))
+                rows = db.execute(
+                    f"SELECT key, value FROM kvstore WHERE key IN ({marks}) AND "
+                    + _LIVE.replace(":now", "?"),
+                    [*chunk, now],
+                ).fetchall()
+                for k, v in rows:
+                    result[k] = _as_bytes(v)
+        return result
+
+    def has(self, key: str) -> bool:
+        with self._session("checking key") as db:
+            (count,) = db.execute(
+                f"SELECT COUNT(*) FROM kvstore WHERE key = :key AND {_LIVE}",
+                {"key": key, "now": self._now()},
+            ).fetchone()
+        return count > 0
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Live keys starting with ``prefix``, sorted by key.
+
+        Prefix matching is SQLite ``LIKE`` with ``%``/``_`` escaped, so it is ASCII
+        case-insensitive (``User:`` also lists ``user:x``), as in Navidrome.
+        """
+        with self._session("listing keys") as db:
+            params = {"now": self._now()}
+            if prefix == "":
+                sql = f"SELECT key FROM kvstore WHERE {_LIVE} ORDER BY key"
+            else:
+                sql = (f"SELECT key FROM kvstore WHERE key LIKE :pattern ESCAPE '\\' AND {_LIVE}"
+                       " ORDER BY key")
+                params["pattern"] = _like_prefix(prefix)
+            return [row[0] for row in db.execute(sql, params)]
+
+    def delete(self, key: str) -> None:
+        """Deleting a missing key is not an error."""
+        with self._session("deleting value") as db:
+            db.execute("DELETE FROM kvstore WHERE key = ?", (key,))
+
+    def delete_by_prefix(self, prefix: str) -> int:
+        """Deletes every key matching ``prefix`` (``LIKE`` rules), expired ones included, and
+        counts them all."""
+        if prefix == "":
+            raise ServiceError("prefix cannot be empty")
+        with self._session("deleting keys") as db:
+            cur = db.execute("DELETE FROM kvstore WHERE key LIKE ? ESCAPE '\\'",
+                             (_like_prefix(prefix),))
+            return cur.rowcount
+
+    def get_storage_used(self) -> int:
+        """Sum of the value sizes of live keys, in bytes."""
+        with self._session("calculating storage used") as db:
+            return self._storage_used(db)
+
+    # -- host-driven housekeeping ----------------------------------------------------------
+
+    def cleanup_expired(self) -> int:
+        """Physically delete expired rows (Navidrome does it hourly); returns how many."""
+        with self._session("deleting expired keys") as db:
+            cur = db.execute(
+                "DELETE FROM kvstore WHERE expires_at IS NOT NULL "
+                "AND expires_at <= datetime(:now)",
+                {"now": self._now()},
+            )
+            return cur.rowcount
+
+    def close(self) -> None:
+        """Closes the database (no final cleanup, as at Navidrome HEAD). Idempotent."""
+        with self._lock:
+            db, self._db = self._db, None
+        if db is not None:
+            db.close()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _set_value(self, key: str, value: bytes | None, ttl_seconds: int) -> None:
+        if len(key) == 0:
+            raise ServiceError("key cannot be empty")
+        if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_LENGTH:
+            raise ServiceError(f"key exceeds maximum length of {MAX_KEY_LENGTH} bytes")
+        blob = None if value is None else bytes(value)
+        new_size = 0 if blob is None else len(blob)
+        with self._lock:
+            db = self._require_open("checking existing key")
+            now = self._now()
+            try:
+                row = db.execute(
+                    f"SELECT COALESCE(size, 0) FROM kvstore WHERE key = :key AND {_LIVE}",
+                    {"key": key, "now": now},
+                ).fetchone()
+            except sqlite3.Error as e:
+                raise ServiceError(f"checking existing key: {e}") from e
+            old_size = row[0] if row else 0
+            self._check_storage_limit(db, new_size - old_size)
+            try:
+                db.execute(
+                    """
+                    INSERT INTO kvstore (key, value, size, created_at, updated_at, expires_at)
+                    VALUES (:key, :value, :size, datetime(:now), datetime(:now),
+                            datetime(:now, :modifier))
+                    ON CONFLICT(key) DO UPDATE SET
+                        value = excluded.value,
+                        size = excluded.size,
+                        updated_at = datetime(:now),
+                        expires_at = excluded.expires_at
+                    """,
+                    {"key": key, "value": blob, "size": new_size, "now": now,
+                     "modifier": f"+{ttl_seconds} seconds" if ttl_seconds > 0 else None},
+                )
+            except sqlite3.Error as e:
+                raise ServiceError(f"storing value: {e}") from e
+
+    def _check_storage_limit(self, db: sqlite3.Connection, delta: int) -> None:
+        if delta <= 0:
+            return
+        try:
+            used = self._storage_used(db)
+        except sqlite3.Error as e:
+            raise ServiceError(f"calculating storage used: {e}") from e
+        new_total = used + delta
+        if new_total > self.max_size:
+            raise ServiceError(
+                "storage limit exceeded: would use "
+                f"{humanize_bytes(new_total)} of {humanize_bytes(self.max_size)} allowed"
+            )
+
+    def _storage_used(self, db: sqlite3.Connection) -> int:
+        (used,) = db.execute(
+            f"SELECT COALESCE(SUM(size), 0) FROM kvstore WHERE {_LIVE}", {"now": self._now()}
+        ).fetchone()
+        return used
+
+    def _now(self) -> str:
+        """The clock's now as SQLite datetime text with milliseconds (what 'now' means)."""
+        secs, ms = divmod(self._clock.now_ms(), 1000)
+        t = _EPOCH + _dt.timedelta(seconds=secs)
+        return f"{t:%Y-%m-%d %H:%M:%S}.{ms:03d}"
+
+    def _require_open(self, what: str) -> sqlite3.Connection:
+        if self._db is None:
+            raise ServiceError(f"{what}: {_CLOSED}")
+        return self._db
+
+    def _session(self, what: str) -> _Session:
+        return _Session(self, what)
+
+
+class _Session:
+    """``with self._session("reading value") as db:``: lock held, closed DB and SQLite errors
+    turned into ``ServiceError("reading value: <cause>")`` (Navidrome's wrapping)."""
+
+    def __init__(self, svc: KVStoreService, what: str):
+        self._svc, self._what = svc, what
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._svc._lock.acquire()
+        try:
+            return self._svc._require_open(self._what)
+        except BaseException:
+            self._svc._lock.release()
+            raise
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._svc._lock.release()
+        if isinstance(exc, sqlite3.Error):
+            raise ServiceError(f"{self._what}: {exc}") from exc
+
+
+_EPOCH = _dt.datetime(1970, 1, 1)
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, str):  # a TEXT value written by someone else
+        return value.encode("utf-8")
+    return bytes(value)
+
+
+def _like_prefix(prefix: str) -> str:
+    """``prefix%`` with LIKE's wildcards escaped exactly as Navidrome does (``\\`` itself is
+    not escaped there either)."""
+    return prefix.replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+# -- maxSize: go-humanize ParseBytes / Bytes ---------------------------------------------------
+
+def _max_size_from(permission: dict[str, Any] | None) -> int:
+    """The quota in bytes: ``maxSize`` parsed, or the 1 MiB default when absent or empty."""
+    raw = (permission or {}).get("maxSize")
+    if raw is None or raw == "":
+        return DEFAULT_MAX_SIZE
+    if not isinstance(raw, str):
+        raise ServiceError(f"invalid maxSize {raw!r}: must be a string such as \"1MB\"")
+    try:
+        parsed = parse_bytes(raw)
+    except ValueError as e:
+        raise ServiceError(f"invalid maxSize {_go_quote(raw)}: {e}") from e
+    return parsed - (1 << 64) if parsed >= 1 << 63 else parsed  # Go's int64(uint64)
+
+
+_SIZES = {
+    "b": 1, "": 1,
+    "kib": 1 << 10, "ki": 1 << 10, "kb": 10**3, "k": 10**3,
+    "mib": 1 << 20, "mi": 1 << 20, "mb": 10**6, "m": 10**6,
+    "gib": 1 << 30, "gi": 1 << 30, "gb": 10**9, "g": 10**9,
+    "tib": 1 << 40, "ti": 1 << 40, "tb": 10**12, "t": 10**12,
+    "pib": 1 << 50, "pi": 1 << 50, "pb": 10**15, "p": 10**15,
+    "eib": 1 << 60, "ei": 1 << 60, "eb": 10**18, "e": 10**18,
+}
+# Go's unicode.IsSpace, used by strings.TrimSpace.
+_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007" \
+            "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def parse_bytes(text: str) -> int:
+    """go-humanize ``ParseBytes``: ``"10KB"`` = 10000, ``"1MiB"`` = 1048576, ``"42"`` = 42,
+    ``"1,000 kb"`` = 1000000 (case-insensitive unit, SI or IEC, fractions truncated).
+
+    Raises ``ValueError`` with go-humanize's error text (``unhandled size name: x``,
+    ``strconv.ParseFloat: parsing "": invalid syntax``, ``too large: ...``).
+    """
+    raw = text.encode("utf-8", "surrogatepass")
+    # Go counts *runes* that are digits, '.' or ',' but then slices *bytes* at that count.
+    count = 0
+    for ch in text:
+        if not (unicodedata.category(ch) == "Nd" or ch in ".,"):
+            break
+        count += 1
+    num = raw[:count].replace(b",", b"")
+    number = _go_parse_float(num)
+    extra = raw[count:].decode("utf-8", "replace").strip(_GO_SPACE).lower()
+    if extra not in _SIZES:
+        raise ValueError(f"unhandled size name: {extra}")
+    number *= _SIZES[extra]
+    if number >= 2.0**64:
+        raise ValueError(f"too large: {text}")
+    return int(number)
+
+
+def _go_parse_float(num: bytes) -> float:
+    """``strconv.ParseFloat(num, 64)`` for the digit/dot strings ParseBytes hands it."""
+    syntax = ValueError(f"strconv.ParseFloat: parsing {_go_quote(num)}: invalid syntax")
+    if not num or any(b not in b"0123456789." for b in num):
+        raise syntax
+    try:
+        value = float(num.decode("ascii"))
+    except ValueError:
+        raise syntax from None
+    if math.isinf(value):
+        raise ValueError(f"strconv.ParseFloat: parsing {_go_quote(num)}: value out of range")
+    return value
+
+
+def humanize_bytes(size: int) -> str:
+    """go-humanize ``Bytes`` (SI): ``10000`` -> ``10 kB``, ``1048576`` -> ``1.0 MB``,
+    ``82854982`` -> ``83 MB``, ``5`` -> ``5 B``. Negative input is reinterpreted as uint64,
+    as Navidrome's ``uint64(int64)`` conversion does."""
+    size &= 0xFFFF_FFFF_FFFF_FFFF
+    if size < 10:
+        return f"{size} B"
+    exp = math.floor(math.log(float(size)) / math.log(1000.0))
+    suffix = ("B", "kB", "MB", "GB", "TB", "PB", "EB")[exp]
+    val = math.floor(float(size) / math.pow(1000.0, exp) * 10 + 0.5) / 10
+    return f"{val:.1f} {suffix}" if val < 10 else f"{val:.0f} {suffix}"
+
+
+def _go_quote(value: str | bytes) -> str:
+    """Go ``strconv.Quote`` (what ``%q`` prints): printable runes kept, the rest escaped,
+    invalid UTF-8 bytes as ``\\xNN``."""
+    raw = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
+    out = ['"']
+    for piece, bad in _utf8_pieces(raw):
+        if bad is not None:
+            out.append(f"\\x{bad:02x}")
+            continue
+        out.append(_go_escape_rune(piece))
+    out.append('"')
+    return "".join(out)
+
+
+_SIMPLE_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
+                   "\t": "\\t", "\v": "\\v", '"': '\\"', "\\": "\\\\"}
+
+
+def _go_escape_rune(ch: str) -> str:
+    if ch in _SIMPLE_ESCAPES:
+        return _SIMPLE_ESCAPES[ch]
+    if ch.isprintable():  # Python's notion matches Go's unicode.IsPrint closely enough
+        return ch
+    code = ord(ch)
+    if code < 0x20 or code == 0x7F:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def _utf8_pieces(raw: bytes) -> Iterable[tuple[str, int | None]]:
+    """Decode UTF-8 rune by rune: ``(char, None)`` or ``("", invalid_byte)``."""
+    i = 0
+    while i < len(raw):
+        for width in (1, 2, 3, 4):
+            try:
+                ch = raw[i:i + width].decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            yield ch, None
+            i += width
+            break
+        else:
+            yield "", raw[i]
+            i += 1
