@@ -33,6 +33,14 @@ class Field:
     go: str = ""  # Go identifier (struct field name, or parameter/result name in the PDK)
     omitempty: bool = False
     doc: str = ""
+    # omitempty of Navidrome's own host-side struct when it differs from the PDK's tag
+    # (e.g. Library.path, HTTPResponse.body); None = same as ``omitempty``.
+    host_omitempty: bool | None = None
+
+    @property
+    def wire_omitempty(self) -> bool:
+        """omitempty as Navidrome's host encodes the field (use it when the host writes JSON)."""
+        return self.omitempty if self.host_omitempty is None else self.host_omitempty
 
     @property
     def py(self) -> str:
