@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 # Event kinds. One constant per kind so that producers and readers cannot drift apart.
 HOST_CALL = "host_call"
@@ -72,7 +73,7 @@ class EventLog:
         for listener in listeners:
             try:
                 listener(ev)
-            except Exception:  # a broken listener must never break a service
+            except Exception:  # noqa: BLE001, S110 - a broken listener must never break a service
                 pass
         return ev
 
@@ -114,3 +115,15 @@ class EventLog:
     def clear(self) -> None:
         with self._lock:
             self._events.clear()
+
+
+def _call(self, kind=None, plugin_id=None):
+    """``host.events()`` is the DataFrame of the log (same as ``frame()``)."""
+    return self.frame(kind, plugin_id)
+
+
+EventLog.__call__ = _call
+
+# Appended by the TaskQueue/Scheduler services.
+SCHEDULE_CALLBACK_FINISHED = "schedule_callback_finished"
+SERVICE_LOG = "service_log"  # what Navidrome's host services log (warnings, errors)

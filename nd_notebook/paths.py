@@ -33,7 +33,7 @@ def extism_cache_config() -> Path:
     wasmtime_dir = root / "wasmtime"
     wasmtime_dir.mkdir(parents=True, exist_ok=True)
     cfg = root / "wasmtime-cache.toml"
-    text = f'[cache]\nenabled = true\ndirectory = "{wasmtime_dir.as_posix()}"\n'
+    text = f"[cache]\ndirectory = \"{wasmtime_dir.as_posix()}\"\n"
     if not cfg.exists() or cfg.read_text() != text:
         cfg.write_text(text)
     return cfg

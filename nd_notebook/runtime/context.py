@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..clock import Clock
@@ -39,8 +40,8 @@ class PluginContext:
     permissions: dict[str, Any]  # the manifest's "permissions" object, as parsed JSON
     config: dict[str, str]  # the plugin's config map (spec 1.3: values are strings)
     settings: PluginSettings
-    clock: "Clock"
-    events: "EventLog"
+    clock: Clock
+    events: EventLog
     call_export: Callable[[str, Any], Any]
     has_export: Callable[[str], bool]
     host: Any = None  # the owning Host (library, users, loop...)

@@ -1,0 +1,376 @@
+"""Go ``encoding/json`` semantics for the values that cross the plugin ABI.
+
+Requests are decoded the way Navidrome's ``json.Unmarshal`` would (missing fields = zero values,
+unknown fields ignored, case-insensitive key match, integral numbers for int fields, base64 for
+``[]byte``), and responses are encoded the way ``json.Marshal`` would (declaration order,
+``omitempty``, base64, ``null`` for nil, shortest float form, ``<``/``>``/``&`` escaped, compact).
+Types are the Go type expressions of the ABI tables (see ``nd_notebook.abi.model``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import struct as _struct
+from collections.abc import Callable
+from typing import Any
+
+from ..abi.model import Field
+
+_INT_RANGES = {
+    "int": (-(2**63), 2**63 - 1), "int64": (-(2**63), 2**63 - 1),
+    "int32": (-(2**31), 2**31 - 1), "int16": (-(2**15), 2**15 - 1), "int8": (-128, 127),
+    "uint": (0, 2**64 - 1), "uint64": (0, 2**64 - 1), "uint32": (0, 2**32 - 1),
+    "uint16": (0, 2**16 - 1), "uint8": (0, 255),
+}
+_FLOATS = ("float32", "float64")
+
+
+class GoJSONError(ValueError):
+    """A decode/encode failure; ``str()`` is the text Go's encoding/json would give."""
+
+
+def _struct_lookup(name: str):
+    from .. import abi
+
+    return abi.struct(name)
+
+
+# --------------------------------------------------------------------------- decoding
+
+def decode_object(raw: bytes | str, fields: tuple[Field, ...], type_name: str,
+                  lookup: Callable[[str], Any] = _struct_lookup) -> dict[str, Any]:
+    """Decode a JSON object into ``{field.py: value}`` for ``fields`` (zero values filled)."""
+    doc = loads(raw)
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise GoJSONError(f"json: cannot unmarshal {_json_kind(doc)} into Go value of type {type_name}")
+    return {f.py: v for f, v in zip(fields, _decode_fields(doc, fields, type_name, lookup))}
+
+
+def loads(raw: bytes | str) -> Any:
+    """``json.loads`` with Go's syntax-error texts."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray, memoryview)) else raw
+    if isinstance(raw, memoryview):
+        text = bytes(raw).decode("utf-8", "replace")
+    if not text.strip():
+        raise GoJSONError("unexpected end of JSON input")
+    try:
+        return json.loads(text, parse_float=_GoFloat, parse_int=int,
+                          parse_constant=_reject_constant)
+    except json.JSONDecodeError as e:
+        if e.pos >= len(text.rstrip()) or "Unterminated" in e.msg:
+            raise GoJSONError("unexpected end of JSON input") from None
+        ch = text[e.pos]
+        where = "looking for beginning of value"
+        if e.msg.startswith("Expecting property name"):
+            where = "looking for beginning of object key string"
+        elif e.msg.startswith("Expecting ',' delimiter") or e.msg.startswith("Expecting ':'"):
+            where = "after object key" if "':'" in e.msg else "after object key:value pair"
+        elif e.msg.startswith("Extra data"):
+            where = "after top-level value"
+        raise GoJSONError(f"invalid character {_quote_char(ch)} {where}") from None
+
+
+class _GoFloat(float):
+    """A JSON number written with a fraction or exponent (Go refuses it for int fields)."""
+
+
+def _reject_constant(name: str):
+    raise GoJSONError(f"invalid character '{name[0]}' looking for beginning of value")
+
+
+def _quote_char(ch: str) -> str:
+    if ch == "'":
+        return "'\\''"
+    if ch == '"':
+        return "'\"'"
+    return f"'{ch}'"
+
+
+def _json_kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    if isinstance(v, dict):
+        return "object"
+    return "null"
+
+
+def _decode_fields(doc: dict, fields, type_name, lookup):
+    lowered = None
+    for f in fields:
+        if f.json in doc:
+            raw = doc[f.json]
+        else:
+            if lowered is None:
+                lowered = {k.lower(): k for k in doc}
+            key = lowered.get(f.json.lower())
+            raw = doc[key] if key is not None else _MISSING
+        if raw is _MISSING:
+            yield zero_value(f.type)
+        else:
+            yield decode_value(raw, f.type, f"{type_name}.{f.json}", lookup)
+
+
+_MISSING = object()
+
+
+def zero_value(go_type: str) -> Any:
+    """Go's zero value for a type, in its Python form."""
+    if go_type == "string":
+        return ""
+    if go_type == "bool":
+        return False
+    if go_type in _INT_RANGES:
+        return 0
+    if go_type in _FLOATS:
+        return 0.0
+    if go_type.startswith(("[]", "map[", "*")) or go_type in ("any", "interface{}"):
+        return None
+    return {}  # struct: decoded lazily as an empty dict (fields at zero)
+
+
+def decode_value(raw: Any, go_type: str, where: str, lookup=_struct_lookup) -> Any:
+    """Decode one JSON value into the Python form of ``go_type``."""
+    if go_type in ("any", "interface{}"):
+        return raw
+    if raw is None:
+        return zero_value(go_type) if not go_type.startswith("*") else None
+    if go_type.startswith("*"):
+        return decode_value(raw, go_type[1:], where, lookup)
+    if go_type == "[]byte":
+        if not isinstance(raw, str):
+            raise _type_error(raw, go_type, where)
+        try:
+            return base64.b64decode(raw.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            return _b64_error(raw)
+    if go_type.startswith("[]"):
+        if not isinstance(raw, list):
+            raise _type_error(raw, go_type, where)
+        return [decode_value(v, go_type[2:], where, lookup) for v in raw]
+    if go_type.startswith("map[string]"):
+        if not isinstance(raw, dict):
+            raise _type_error(raw, go_type, where)
+        return {k: decode_value(v, go_type[len("map[string]"):], where, lookup) for k, v in raw.items()}
+    if go_type == "string":
+        if not isinstance(raw, str):
+            raise _type_error(raw, go_type, where)
+        return raw
+    if go_type == "bool":
+        if not isinstance(raw, bool):
+            raise _type_error(raw, go_type, where)
+        return raw
+    if go_type in _INT_RANGES:
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            raise _type_error(raw, go_type, where)
+        lo, hi = _INT_RANGES[go_type]
+        if isinstance(raw, float) or not lo <= raw <= hi:
+            raise GoJSONError(f"json: cannot unmarshal number {_num_text(raw)} into Go struct field "
+                              f"{where} of type {go_type}")
+        return int(raw)
+    if go_type in _FLOATS:
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            raise _type_error(raw, go_type, where)
+        return float(raw)
+    # a struct
+    st = lookup(go_type)
+    if not isinstance(raw, dict):
+        raise _type_error(raw, go_type, where)
+    return {f.json: v for f, v in zip(st.fields, _decode_fields(raw, st.fields, go_type, lookup))}
+
+
+def _num_text(v) -> str:
+    return format_float(v) if isinstance(v, float) else str(v)
+
+
+def _type_error(raw, go_type, where):
+    kind = _json_kind(raw)
+    if kind == "number":
+        kind = "number"
+    return GoJSONError(f"json: cannot unmarshal {kind} into Go struct field {where} of type "
+                       f"{go_type.split('.')[-1] if not go_type.startswith(('[', 'map', '*')) else go_type}")
+
+
+def _b64_error(raw: str):
+    # Go reports the offset of the first illegal byte.
+    alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+    for i, ch in enumerate(raw):
+        if ch not in alphabet and ch != "=":
+            raise GoJSONError(f"illegal base64 data at input byte {i}")
+    raise GoJSONError(f"illegal base64 data at input byte {max(len(raw) - 1, 0)}")
+
+
+# --------------------------------------------------------------------------- encoding
+
+def encode_object(values: dict[str, Any], fields: tuple[Field, ...], *,
+                  force_omitempty: bool = False, lookup=_struct_lookup) -> bytes:
+    """Encode ``{field.json: value}`` as Go would marshal the struct (compact UTF-8 bytes)."""
+    return dumps(encode_struct(values, fields, force_omitempty=force_omitempty, lookup=lookup))
+
+
+def dumps(value: Any) -> bytes:
+    """Serialise an already-encoded JSON tree exactly like Go's json.Marshal."""
+    parts: list[str] = []
+    _write(value, parts)
+    return "".join(parts).encode("utf-8", "replace")
+
+
+def _write(v: Any, out: list[str]) -> None:
+    if v is None:
+        out.append("null")
+    elif v is True:
+        out.append("true")
+    elif v is False:
+        out.append("false")
+    elif isinstance(v, _RawNumber):
+        out.append(v.text)
+    elif isinstance(v, float):
+        if math.isnan(v) or math.isinf(v):
+            raise GoJSONError(f"json: unsupported value: {_go_special(v)}")
+        out.append(format_float(v))
+    elif isinstance(v, int):
+        out.append(str(v))
+    elif isinstance(v, str):
+        out.append(_go_string(v))
+    elif isinstance(v, dict):
+        out.append("{")
+        for i, (k, item) in enumerate(v.items()):
+            if i:
+                out.append(",")
+            out.append(_go_string(str(k)))
+            out.append(":")
+            _write(item, out)
+        out.append("}")
+    elif isinstance(v, (list, tuple)):
+        out.append("[")
+        for i, item in enumerate(v):
+            if i:
+                out.append(",")
+            _write(item, out)
+        out.append("]")
+    elif isinstance(v, (bytes, bytearray)):
+        out.append(_go_string(base64.b64encode(bytes(v)).decode("ascii")))
+    else:
+        raise GoJSONError(f"json: unsupported type: {type(v).__name__}")
+
+
+def _go_string(s: str) -> str:
+    text = json.dumps(s, ensure_ascii=False)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+class _RawNumber(float):
+    """A float pre-formatted with Go's rules (emitted verbatim by ``dumps``)."""
+
+    def __new__(cls, value: float, text: str):
+        obj = float.__new__(cls, value)
+        obj.text = text
+        return obj
+
+
+def encode_struct(values: dict[str, Any], fields, *, force_omitempty=False, lookup=_struct_lookup):
+    out: dict[str, Any] = {}
+    values = values or {}
+    for f in fields:
+        v = values.get(f.json, values.get(f.py, _MISSING) if f.py != f.json else _MISSING)
+        if v is _MISSING:
+            v = zero_value(f.type)
+        if (f.wire_omitempty or force_omitempty) and is_empty(v, f.type):
+            continue
+        out[f.json] = encode_value(v, f.type, lookup)
+    return out
+
+
+def is_empty(v: Any, go_type: str) -> bool:
+    """Go's omitempty test (a non-nil pointer to a zero value is NOT empty)."""
+    if v is None:
+        return True
+    if go_type.startswith("*"):
+        return False
+    if go_type in ("string", "[]byte") or go_type.startswith(("[]", "map[")):
+        return len(v) == 0
+    if go_type == "bool":
+        return v is False
+    if go_type in _INT_RANGES or go_type in _FLOATS:
+        return v == 0
+    return False  # structs are never empty for omitempty
+
+
+def encode_value(v: Any, go_type: str, lookup=_struct_lookup) -> Any:
+    if v is None:
+        return None
+    if go_type in ("any", "interface{}"):
+        return v
+    if go_type.startswith("*"):
+        return encode_value(v, go_type[1:], lookup)
+    if go_type == "[]byte":
+        if isinstance(v, str):
+            v = v.encode()
+        return base64.b64encode(bytes(v)).decode("ascii")
+    if go_type.startswith("[]"):
+        return [encode_value(x, go_type[2:], lookup) for x in v]
+    if go_type.startswith("map[string]"):
+        inner = go_type[len("map[string]"):]
+        return {k: encode_value(v[k], inner, lookup) for k in sorted(v)}
+    if go_type == "string":
+        return str(v)
+    if go_type == "bool":
+        return bool(v)
+    if go_type in _INT_RANGES:
+        return int(v)
+    if go_type in _FLOATS:
+        f = float(v)
+        if math.isnan(f) or math.isinf(f):
+            raise GoJSONError(f"json: unsupported value: {_go_special(f)}")
+        return _RawNumber(f, format_float(f, 32 if go_type == "float32" else 64))
+    st = lookup(go_type)
+    return encode_struct(v, st.fields, lookup=lookup)
+
+
+def _go_special(f: float) -> str:
+    return "NaN" if math.isnan(f) else ("+Inf" if f > 0 else "-Inf")
+
+
+def format_float(f: float, bits: int = 64) -> str:
+    """Go's json float formatting: shortest round-trip, 'e' form outside [1e-6, 1e21)."""
+    if bits == 32:
+        f32 = _struct.unpack("f", _struct.pack("f", f))[0]
+        for p in range(1, 10):
+            s = f"{f32:.{p}g}"
+            if _struct.unpack("f", _struct.pack("f", float(s)))[0] == f32:
+                break
+        f = float(s)
+        shortest = s
+    else:
+        shortest = repr(f)
+    a = abs(f)
+    if a != 0 and (a < 1e-6 or a >= 1e21):
+        mant, _, exp = f"{float(shortest):e}".partition("e")
+        # Use the shortest digits, then Go's exponent form (e-07 -> e-7, e+21 stays e+21).
+        digits = shortest.replace("-", "").replace(".", "").lstrip("0")
+        digits = digits.split("e")[0].rstrip("0") or "0"
+        e = int(exp)
+        mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        sign = "-" if f < 0 else ""
+        es = f"{'+' if e >= 0 else '-'}{abs(e):02d}"
+        if es[1] == "0" and len(es) == 3:
+            es = es[0] + es[2]
+        return f"{sign}{mant}e{es}"
+    # Plain form: integers without ".0", otherwise the shortest repr in positional notation.
+    if f == int(f) and a < 1e21:
+        return str(int(f))
+    text = shortest
+    if "e" in text:
+        text = f"{float(text):f}".rstrip("0")
+    return text

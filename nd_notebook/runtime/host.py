@@ -1,0 +1,300 @@
+"""The emulated Navidrome plugin host: owns plugins, services, the clock and the event log."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import extism
+from extism.extism import CompiledPlugin
+
+from .. import abi, events
+from ..clock import Clock, RealClock, VirtualClock
+from ..errors import LoadError, ManifestError, NDError, PluginCallError
+from ..events import EventLog
+from ..paths import use_project_caches
+from ..services import CREATION_ORDER, UnimplementedService, service_class
+from .adapter import host_functions
+from .context import PluginContext, PluginSettings
+from .plugin import LoadedPlugin
+from .wasminfo import WasmFormatError, module_info
+
+DEFAULT_TIMEOUT_MS = 30_000
+
+
+class Host:
+    """One emulated Navidrome: a data folder, a clock, an event log and the loaded plugins.
+
+    ``Host(clock="virtual")`` runs time-driven services (task queues, schedules) on a
+    deterministic event loop advanced by ``run_for``/``run_until_idle``.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike | None = None, *,
+                 clock: str | Clock = "real", timeout_ms: int = DEFAULT_TIMEOUT_MS,
+                 library: Any = None):
+        use_project_caches()
+        if data_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="nd-notebook-")
+            data_dir = self._tmp.name
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if isinstance(clock, str):
+            if clock not in ("real", "virtual"):
+                raise ValueError(f"clock must be 'real' or 'virtual', not {clock!r}")
+            clock = VirtualClock() if clock == "virtual" else RealClock()
+        self.clock: Clock = clock
+        self.timeout_ms = timeout_ms
+        self.library = library
+        self.events = EventLog(self.clock.now)
+        self.plugins: dict[str, LoadedPlugin] = {}
+        self._lock = threading.RLock()
+
+    # -- time --------------------------------------------------------------------------
+    def now(self) -> float:
+        """The Host clock's current Unix time in seconds (virtual or real)."""
+        return self.clock.now()
+
+    def run_for(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0):
+        """Let time pass: in virtual time, run every due event of that span (deterministic)."""
+        total = seconds + 60 * minutes + 3600 * hours
+        return self.clock.run_for(total)
+
+    def run_until_idle(self, max_seconds: float | None = None):
+        """Run until nothing is pending (or ``max_seconds`` of host time have passed)."""
+        return self.clock.run_until_idle(max_seconds=max_seconds)
+
+    # -- loading -----------------------------------------------------------------------
+    def load(self, source: str | os.PathLike | bytes, *, manifest: Any = None,
+             config: dict | None = None, name: str | None = None,
+             permissions: str | dict | None = None,
+             settings: PluginSettings | dict | None = None, init: bool = True) -> LoadedPlugin:
+        """Load a plugin from a ``.ndp`` path, a ``.wasm`` path or wasm bytes.
+
+        ``manifest``: dict, Manifest, path to manifest.json, or None (the package's own, or a
+        default one). ``permissions``: extra permissions merged into the manifest, or ``"auto"``
+        for exactly what the module imports. ``config``: the plugin's configuration object.
+        ``settings``: Navidrome's admin settings (users/libraries scope; default: all).
+        A plugin already loaded under the same id is unloaded first.
+        """
+        from ..manifest import Manifest, config_map, default_manifest, merge_permissions
+        from ..package import read_package, validate_plugin_id
+
+        started = time.perf_counter()
+        wasm, pkg_manifest, plugin_id = self._read_source(source, read_package)
+        plugin_id = name or plugin_id
+        try:
+            validate_plugin_id(plugin_id)
+        except NDError as e:
+            raise LoadError(str(e)) from None
+
+        if manifest is not None:
+            man = _coerce_manifest(manifest, Manifest)
+        else:
+            man = pkg_manifest or default_manifest(plugin_id)
+        try:
+            info = module_info(wasm)
+        except WasmFormatError as e:
+            raise LoadError(f"invalid wasm module: {e}") from None
+        imports = info.imported_functions("extism:host/user")
+        if permissions == "auto":
+            man = merge_permissions(man, {k: {} for k in abi.required_permissions(imports)},
+                                    replace=True)
+        elif permissions:
+            from ..manifest import parse_permission_spec
+
+            extra = parse_permission_spec(permissions) if isinstance(permissions, str) else permissions
+            man = merge_permissions(man, extra)
+        _check_imports(plugin_id, imports, man)
+
+        settings = _coerce_settings(settings)
+        try:
+            man.validate_settings(settings)
+        except ManifestError as e:
+            raise LoadError(str(e)) from None
+
+        with self._lock:
+            if plugin_id in self.plugins:
+                self.unload(plugin_id)
+            plugin = self._instantiate(plugin_id, wasm, man, info, config_map(config or {}),
+                                       settings, started)
+            self.plugins[plugin_id] = plugin
+        self.events.emit(events.PLUGIN_LOADED, plugin_id, capabilities=plugin.capabilities,
+                         size=plugin.size, load_seconds=plugin.load_seconds)
+        if init and plugin.has_export("nd_on_init"):
+            try:
+                plugin.call("nd_on_init", {})
+            except PluginCallError as e:  # Navidrome only logs it; the plugin stays loaded
+                self.events.emit(events.PLUGIN_LOG, plugin_id, level="error",
+                                 message=f"nd_on_init failed: {e}")
+        return plugin
+
+    def unload(self, plugin_id: str) -> None:
+        """Unload a plugin: close its services (schedules cancelled, queues stopped)."""
+        with self._lock:
+            plugin = self.plugins.pop(plugin_id, None)
+        if plugin is None:
+            raise KeyError(f"plugin {plugin_id!r} is not loaded")
+        plugin.closed = True
+        for service in reversed(list(plugin.services.values())):
+            try:
+                service.close()
+            except Exception as e:  # noqa: BLE001 - closing one service must not block the others
+                self.events.emit(events.PLUGIN_LOG, plugin_id, level="error",
+                                 message=f"closing {type(service).__name__}: {e}")
+        self.events.emit(events.PLUGIN_UNLOADED, plugin_id)
+
+    def close(self) -> None:
+        for plugin_id in list(self.plugins):
+            self.unload(plugin_id)
+        stop = getattr(self.clock, "close", None)
+        if stop is not None:
+            stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __getitem__(self, plugin_id: str) -> LoadedPlugin:
+        return self.plugins[plugin_id]
+
+    # -- views -------------------------------------------------------------------------
+    def host_calls(self, plugin_id: str | None = None):
+        """Every host-function call as a DataFrame (service, function, request, response...)."""
+        return self.events.frame(events.HOST_CALL, plugin_id)
+
+    def tasks(self, plugin_id: str | None = None):
+        """Every task of every task queue, as a DataFrame."""
+        import pandas as pd
+
+        rows = []
+        for pid, plugin in self.plugins.items():
+            if plugin_id is not None and pid != plugin_id:
+                continue
+            service = plugin.services.get("Task")
+            if service is not None and hasattr(service, "tasks"):
+                rows += [{"plugin_id": pid, **t} for t in service.tasks()]
+        return pd.DataFrame(rows)
+
+    # -- internals ---------------------------------------------------------------------
+    def _read_source(self, source, read_package):
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            return bytes(source), None, "plugin"
+        path = Path(source)
+        if not path.exists():
+            raise LoadError(f"no such plugin file: {path}")
+        if path.suffix == ".ndp":
+            try:
+                man, wasm, plugin_id = read_package(path)
+            except NDError as e:
+                raise LoadError(str(e)) from None
+            return wasm, man, plugin_id
+        return path.read_bytes(), None, path.stem
+
+    def _instantiate(self, plugin_id, wasm, man, info, config, settings, started) -> LoadedPlugin:
+        data_dir = self.data_dir / "plugins" / plugin_id
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        holder: dict[str, LoadedPlugin] = {}
+
+        def call_export(export: str, input: Any = None) -> Any:
+            plugin = holder["plugin"]
+            if plugin.closed:
+                raise PluginCallError(f"plugin {plugin_id} not loaded", export=export)
+            return plugin.call(export, input)
+
+        ctx = PluginContext(plugin_id=plugin_id, data_dir=data_dir,
+                            permissions=dict(man.permissions), config=config, settings=settings,
+                            clock=self.clock, events=self.events, call_export=call_export,
+                            has_export=lambda n: n in info.exported_functions, host=self)
+        services = self._create_services(ctx, man)
+        bindings = [(row, services[row.service]) for row in abi.HOST_FUNCTIONS
+                    if row.service in services]
+        extism_manifest: dict[str, Any] = {"wasm": [{"data": wasm, "name": "main"}],
+                                           "timeout_ms": self.timeout_ms}
+        if config:
+            extism_manifest["config"] = config
+        hosts = man.required_hosts("http")
+        if hosts:
+            extism_manifest["allowed_hosts"] = list(hosts)
+        try:
+            compiled = CompiledPlugin(extism_manifest, wasi=True,
+                                      functions=host_functions(bindings, ctx))
+        except extism.Error as e:
+            for service in services.values():
+                service.close()
+            raise LoadError(str(e)) from None
+        exports = set(info.exported_functions)
+        capabilities = [c.name for c in abi.CAPABILITIES if exports.intersection(c.exports)]
+        try:
+            man.validate_with_capabilities(set(capabilities), exports)
+        except ManifestError as e:
+            for service in services.values():
+                service.close()
+            raise LoadError(str(e)) from None
+        plugin = LoadedPlugin(id=plugin_id, wasm=wasm, manifest=man, info=info,
+                              compiled=compiled, ctx=ctx, services=services,
+                              capabilities=capabilities,
+                              load_seconds=time.perf_counter() - started, host=self)
+        holder["plugin"] = plugin
+        return plugin
+
+    def _create_services(self, ctx: PluginContext, man) -> dict[str, Any]:
+        services: dict[str, Any] = {}
+        declared = {p.service for p in abi.PERMISSIONS if man.has_permission(p.key) and p.service}
+        for name in CREATION_ORDER:
+            if name != "Config" and name not in declared:
+                continue
+            cls = service_class(name)
+            try:
+                services[name] = cls(ctx) if cls is not None else UnimplementedService(ctx, name)
+            except Exception as e:  # noqa: BLE001 - Navidrome: "creating X service: <err>"
+                for s in services.values():
+                    s.close()
+                raise LoadError(f"creating {name} service: {e}") from None
+        return services
+
+
+_KNOWN_IMPORTS = frozenset(f.import_name for f in abi.HOST_FUNCTIONS)
+
+
+def _check_imports(plugin_id: str, imports: list[str], man) -> None:
+    """Refuse a module importing host functions of services its manifest does not permit."""
+    unknown = [n for n in imports if n not in _KNOWN_IMPORTS]
+    if unknown:
+        raise LoadError(f"Unable to create Extism plugin: unknown import: extism:host/user::"
+                        f"{unknown[0]} has not been defined (not a Navidrome host function)")
+    needed = abi.required_permissions(imports)
+    missing = {k: v for k, v in needed.items() if not man.has_permission(k)}
+    if not missing:
+        return
+    first_imports = next(iter(missing.values()))
+    fix = ", ".join(f'"{k}": {{}}' for k in missing)
+    lines = [("Unable to create Extism plugin: unknown import: extism:host/user::"
+              f"{first_imports[0]} has not been defined")]
+    for key, names in missing.items():
+        lines.append(f"plugin {plugin_id!r} imports {', '.join(names)} but its manifest does not "
+                     f"declare the '{key}' permission")
+    lines.append(f'fix: add {fix} to "permissions" in manifest.json '
+                 f"(in a notebook: --permissions {','.join(missing)} or --permissions auto)")
+    raise LoadError("\n".join(lines))
+
+
+def _coerce_manifest(manifest: Any, Manifest):
+    if isinstance(manifest, Manifest):
+        return manifest
+    if isinstance(manifest, (str, os.PathLike)) and Path(manifest).exists():
+        return Manifest.parse(Path(manifest).read_bytes())
+    return Manifest.parse(manifest)
+
+
+def _coerce_settings(settings) -> PluginSettings:
+    if settings is None:
+        return PluginSettings()
+    if isinstance(settings, PluginSettings):
+        return settings
+    return PluginSettings(**settings)

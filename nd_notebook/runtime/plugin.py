@@ -1,0 +1,251 @@
+"""A loaded plugin: one compiled module, a fresh Extism instance for every call."""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from extism.extism import CompiledPlugin, Plugin
+from extism_sys import ffi as _ffi
+from extism_sys import lib as _lib
+
+from .. import abi, events
+from ..errors import (
+    ExitCodeError,
+    FunctionNotFoundError,
+    NotImplementedByPluginError,
+    PluginCallFailedError,
+)
+from .gojson import GoJSONError, dumps, encode_struct, loads
+
+if TYPE_CHECKING:
+    from ..manifest import Manifest
+    from .context import PluginContext
+    from .wasminfo import ModuleInfo
+
+NOT_IMPLEMENTED_RC = -2
+
+
+class LoadedPlugin:
+    """What ``Host.load`` returns: call exports, inspect capabilities, reach services, export."""
+
+    def __init__(self, *, id: str, wasm: bytes, manifest: Manifest, info: ModuleInfo,
+                 compiled: CompiledPlugin, ctx: PluginContext, services: dict[str, Any],
+                 capabilities: list[str], load_seconds: float, host=None):
+        self.id = id
+        self.wasm = wasm
+        self.manifest = manifest
+        self.info = info
+        self._compiled = compiled
+        self.ctx = ctx
+        self.services = services
+        self.capabilities = capabilities
+        self.load_seconds = load_seconds
+        self.host = host
+        self.closed = False
+        self._lock = threading.Lock()
+
+    # -- description -------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.id
+
+    @property
+    def exports(self) -> list[str]:
+        return [n for n in self.info.exported_functions if n.startswith("nd_")]
+
+    @property
+    def imports(self) -> list[str]:
+        return self.info.imported_functions("extism:host/user")
+
+    @property
+    def permissions(self) -> dict[str, Any]:
+        return dict(self.manifest.permissions)
+
+    @property
+    def size(self) -> int:
+        return len(self.wasm)
+
+    def has_export(self, name: str) -> bool:
+        return name in self.info.exported_functions
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "capabilities": list(self.capabilities), "exports": self.exports,
+                "imports": self.imports, "permissions": self.permissions, "size": self.size,
+                "load_seconds": self.load_seconds}
+
+    def __repr__(self) -> str:
+        caps = ", ".join(self.capabilities) or "no capabilities"
+        return f"<LoadedPlugin {self.id!r}: {caps}; {self.size:,} bytes>"
+
+    def _repr_html_(self) -> str:
+        s = self.summary()
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>"
+            f"{html.escape(_fmt(v))}</td></tr>" for k, v in s.items() if k != "id")
+        return f"<b>plugin {html.escape(self.id)}</b><table>{rows}</table>"
+
+    # -- calls -------------------------------------------------------------------------
+    def call(self, export: str, input: Any = None, *, raw: bool = False) -> Any:
+        """Call an export on a fresh instance; returns the decoded JSON output.
+
+        ``input`` may be a dict/list (JSON-encoded), a str or bytes (sent as is), or None (``{}``).
+        Failures raise ``PluginCallError`` subclasses carrying Navidrome's exact text.
+        With ``raw=True`` the output bytes are returned undecoded.
+        """
+        data = _encode_input(input)
+        started = time.perf_counter()
+        error = None
+        try:
+            out = self._call_bytes(export, data)
+        except Exception as e:
+            error = e
+            raise
+        finally:
+            self.ctx.emit(events.PLUGIN_CALL, export=export, input=_short(data),
+                          duration=time.perf_counter() - started,
+                          error=None if error is None else str(error))
+        if raw:
+            return out
+        if not out:
+            return None
+        try:
+            return loads(out)
+        except GoJSONError:
+            return out.decode("utf-8", "replace")
+
+    def _call_bytes(self, export: str, data: bytes) -> bytes:
+        if self.closed:
+            raise PluginCallFailedError(f"plugin call failed: plugin {self.id} not loaded",
+                                        export=export)
+        if export not in self.info.exported_functions:
+            raise FunctionNotFoundError(abi.FUNCTION_NOT_FOUND % export, export=export)
+        instance = Plugin(self._compiled)
+        _lib.extism_plugin_allow_http_response_headers(instance.plugin)  # as Navidrome does
+        try:
+            rc = _lib.extism_plugin_call_with_host_context(
+                instance.plugin, export.encode(), data, len(data), _ffi.NULL)
+            err = _lib.extism_plugin_error(instance.plugin)
+            if err != _ffi.NULL:
+                text = _ffi.string(err).decode("utf-8", "replace")
+                raise PluginCallFailedError(abi.PLUGIN_CALL_FAILED % text, export=export, code=rc)
+            if rc == NOT_IMPLEMENTED_RC:
+                raise NotImplementedByPluginError(abi.FUNCTION_NOT_IMPLEMENTED % export,
+                                                  export=export, code=rc)
+            if rc != 0:
+                raise ExitCodeError(abi.PLUGIN_CALL_EXITED % (rc & 0xFFFFFFFF), export=export,
+                                    code=rc)
+            length = _lib.extism_plugin_output_length(instance.plugin)
+            return bytes(_ffi.buffer(_lib.extism_plugin_output_data(instance.plugin), length))
+        finally:
+            del instance
+
+    # -- typed helpers -----------------------------------------------------------------
+    def __getattr__(self, name: str):
+        # Capability helpers by Go package name (plugin.metadata.artist_biography(...)) and
+        # service objects (plugin.kvstore, plugin.cache, plugin.tasks, plugin.scheduler...).
+        if name.startswith("_"):
+            raise AttributeError(name)
+        service = _SERVICE_ATTRS.get(name)
+        if service is not None and service in self.services:
+            return self.services[service]
+        for cap in abi.CAPABILITIES:
+            if cap.package == name:
+                return CapabilityCalls(self, cap)
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+
+    def service(self, name: str):
+        """The service object serving Navidrome service ``name`` (e.g. ``"KVStore"``)."""
+        return self.services[name]
+
+    # -- packaging ---------------------------------------------------------------------
+    def export(self, path: str | Path) -> Path:
+        """Write a ``.ndp`` (manifest.json + plugin.wasm) Navidrome can load."""
+        from ..package import write_package
+
+        path = Path(path)
+        write_package(path, self.manifest, self.wasm)
+        return path
+
+
+_SERVICE_ATTRS = {"config": "Config", "cache": "Cache", "kvstore": "KVStore", "tasks": "Task",
+                  "taskqueue": "Task", "scheduler": "Scheduler", "websocket_service": "WebSocket",
+                  "http": "HTTP", "library": "Library", "users": "Users",
+                  "subsonicapi": "SubsonicAPI", "artwork": "Artwork", "matcher": "Matcher",
+                  "storage": "Storage", "scrobble_retriever": "ScrobbleRetriever"}
+
+
+class CapabilityCalls:
+    """``plugin.metadata.artist_biography(name="Björk")``: typed calls of one capability."""
+
+    def __init__(self, plugin: LoadedPlugin, capability):
+        self._plugin = plugin
+        self._cap = capability
+
+    def __dir__(self):
+        return [abi.export(n).py_name for n in self._cap.exports]
+
+    def __getattr__(self, name: str):
+        for export_name in self._cap.exports:
+            row = abi.export(export_name)
+            if row.py_name == name or row.name == name:
+                return _ExportCall(self._plugin, row)
+        raise AttributeError(f"{self._cap.package} has no export helper {name!r}; "
+                             f"known: {', '.join(self.__dir__())}")
+
+
+class _ExportCall:
+    def __init__(self, plugin: LoadedPlugin, row):
+        self.plugin = plugin
+        self.row = row
+        self.__doc__ = f"Call {row.name} ({row.input or 'no input'} -> {row.output or 'no output'})."
+
+    def __call__(self, request: dict | None = None, /, **kwargs):
+        data = dict(request or {})
+        if self.row.input and kwargs:
+            st = abi.struct(self.row.input)
+            by_py = {f.py: f for f in st.fields}
+            for k, v in kwargs.items():
+                f = by_py.get(k) or next((x for x in st.fields if x.json == k), None)
+                if f is None:
+                    raise TypeError(f"{self.row.name}: unknown field {k!r}; fields: "
+                                    f"{', '.join(x.py for x in st.fields)}")
+                data[f.json] = v
+        if self.row.input:
+            st = abi.struct(self.row.input)
+            data = encode_struct(data, st.fields)
+        return self.plugin.call(self.row.name, data)
+
+
+def _encode_input(value: Any) -> bytes:
+    if value is None:
+        return b"{}"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, (dict, list, int, float, bool)):
+        try:
+            return dumps(value)
+        except GoJSONError:
+            return json.dumps(value).encode()
+    raise TypeError(f"plugin input must be dict, list, str, bytes or None, not {type(value).__name__}")
+
+
+def _short(data: bytes, limit: int = 2000) -> str:
+    text = data.decode("utf-8", "replace")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f} s"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(map(str, v)) or "none"
+    if isinstance(v, dict):
+        return json.dumps(v) if v else "none"
+    return str(v)

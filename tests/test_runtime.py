@@ -1,0 +1,194 @@
+"""The runtime against hand-written wasm: call outcomes, host-call encoding, permissions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from watplugins import host_call_plugin, outcomes_plugin
+
+from nd_notebook import Host, events
+from nd_notebook.errors import (
+    ExitCodeError,
+    FunctionNotFoundError,
+    LoadError,
+    NotImplementedByPluginError,
+    PluginCallFailedError,
+)
+
+
+@pytest.fixture
+def host(tmp_path):
+    with Host(tmp_path / "data", timeout_ms=2000) as h:
+        yield h
+
+
+@pytest.fixture
+def outcomes(host):
+    return host.load(outcomes_plugin(), name="outcomes")
+
+
+def raw_host_call(plugin, import_name: str, request: bytes | str) -> bytes:
+    return plugin.call(f"call_{import_name}", request, raw=True)
+
+
+# -- export outcomes (spec 3.1) ---------------------------------------------------------
+
+def test_successful_call_returns_decoded_json_output(outcomes):
+    assert outcomes.call("nd_echo", {"a": [1, 2]}) == {"a": [1, 2]}
+
+
+def test_empty_output_is_none(outcomes):
+    assert outcomes.call("nd_empty") is None
+
+
+def test_minus_two_without_error_is_function_not_implemented(outcomes):
+    with pytest.raises(NotImplementedByPluginError) as e:
+        outcomes.call("nd_not_implemented")
+    assert str(e.value) == "function not implemented: nd_not_implemented"
+
+
+def test_other_nonzero_code_reports_it_as_uint32(outcomes):
+    with pytest.raises(ExitCodeError) as e:
+        outcomes.call("nd_minus_one")
+    assert str(e.value) == "plugin call exited with code 4294967295"
+    with pytest.raises(ExitCodeError) as e:
+        outcomes.call("nd_exit_seven")
+    assert str(e.value) == "plugin call exited with code 7"
+
+
+def test_error_set_is_plugin_call_failed_whatever_the_code(outcomes):
+    for export in ("nd_error_set", "nd_error_set_rc0"):
+        with pytest.raises(PluginCallFailedError) as e:
+            outcomes.call(export)
+        assert str(e.value) == "plugin call failed: guest says no"
+
+
+def test_missing_export_is_function_not_found(outcomes):
+    with pytest.raises(FunctionNotFoundError) as e:
+        outcomes.call("nd_get_artist_mbid")
+    assert str(e.value) == "function not found: nd_get_artist_mbid"
+
+
+def test_trap_is_plugin_call_failed_and_plugin_stays_usable(outcomes):
+    with pytest.raises(PluginCallFailedError) as e:
+        outcomes.call("nd_trap")
+    assert str(e.value).startswith("plugin call failed: ")
+    assert outcomes.call("nd_echo", {"ok": True}) == {"ok": True}
+
+
+def test_infinite_loop_hits_the_call_deadline(tmp_path):
+    with Host(tmp_path, timeout_ms=300) as host:
+        plugin = host.load(outcomes_plugin(), name="spinner")
+        with pytest.raises(PluginCallFailedError) as e:
+            plugin.call("nd_spin")
+        assert str(e.value).startswith("plugin call failed: ")
+        assert "timeout" in str(e.value).lower()
+
+
+def test_every_call_gets_a_fresh_instance(outcomes):
+    assert [outcomes.call("nd_counter", raw=True) for _ in range(3)] == [b"1", b"1", b"1"]
+
+
+def test_capabilities_are_detected_by_export_names(outcomes):
+    assert outcomes.capabilities == ["Lifecycle"]
+
+
+# -- host-function encoding (spec 2.1) --------------------------------------------------
+
+@pytest.fixture
+def cache_plugin(host):
+    return host.load(host_call_plugin("cache_setbytes", "cache_getbytes", "cache_setstring",
+                                      "cache_getstring", "cache_getint"),
+                     name="cachey", permissions="cache")
+
+
+def test_bytes_travel_as_base64(cache_plugin):
+    assert raw_host_call(cache_plugin, "cache_setbytes",
+                         '{"key":"k","value":"AAEC/w==","ttlSeconds":0}') == b"{}"
+    assert raw_host_call(cache_plugin, "cache_getbytes", '{"key":"k"}') == \
+        b'{"value":"AAEC/w==","exists":true}'
+
+
+def test_cache_miss_is_an_empty_object(cache_plugin):
+    assert raw_host_call(cache_plugin, "cache_getstring", '{"key":"nope"}') == b"{}"
+
+
+def test_empty_string_value_is_omitted(cache_plugin):
+    raw_host_call(cache_plugin, "cache_setstring", '{"key":"e","value":"","ttlSeconds":0}')
+    assert raw_host_call(cache_plugin, "cache_getstring", '{"key":"e"}') == b'{"exists":true}'
+
+
+def test_malformed_request_json_is_answered_in_band(cache_plugin):
+    assert raw_host_call(cache_plugin, "cache_getstring", "{bad") == \
+        b'{"error":"invalid character \'b\' looking for beginning of object key string"}'
+
+
+def test_empty_request_is_unexpected_end_of_json_input(cache_plugin):
+    assert raw_host_call(cache_plugin, "cache_getstring", b"") == \
+        b'{"error":"unexpected end of JSON input"}'
+
+
+def test_wrong_field_type_is_a_go_unmarshal_error(cache_plugin):
+    out = json.loads(raw_host_call(cache_plugin, "cache_getstring", '{"key":5}'))
+    assert out["error"].startswith("json: cannot unmarshal number into Go struct field ")
+    assert out["error"].endswith(" of type string")
+
+
+def test_fractional_number_for_int_field_is_refused(cache_plugin):
+    out = json.loads(raw_host_call(cache_plugin, "cache_setstring",
+                                   '{"key":"k","value":"v","ttlSeconds":1.5}'))
+    assert out["error"].startswith("json: cannot unmarshal number 1.5 into Go struct field ")
+
+
+def test_every_host_call_is_recorded(host, cache_plugin):
+    raw_host_call(cache_plugin, "cache_getstring", '{"key":"nope"}')
+    raw_host_call(cache_plugin, "cache_getstring", "{bad")
+    calls = host.events.select(events.HOST_CALL, "cachey")
+    assert [(c["service"], c["function"]) for c in calls] == [("Cache", "cache_getstring")] * 2
+    assert calls[0]["request"] == {"key": "nope"} and calls[0]["response"] == "{}"
+    assert calls[0]["error"] is None
+    assert calls[1]["error"].startswith("invalid character")
+    frame = host.host_calls()
+    assert list(frame["function"]) == ["cache_getstring", "cache_getstring"]
+
+
+def test_unemulated_service_answers_a_clear_in_band_error(host):
+    plugin = host.load(host_call_plugin("artwork_getartisturl"), name="art",
+                       permissions="artwork")
+    assert raw_host_call(plugin, "artwork_getartisturl", '{"id":"ar-1","size":0}') == \
+        b'{"error":"artwork_getartisturl: not implemented in nd-notebook yet"}'
+
+
+# -- permissions at load (spec 1.4 step 4) ----------------------------------------------
+
+def test_import_of_unpermitted_service_fails_at_load_with_the_fix(host):
+    with pytest.raises(LoadError) as e:
+        host.load(host_call_plugin("cache_getstring", "kvstore_get"), name="greedy")
+    text = str(e.value)
+    assert text.startswith("Unable to create Extism plugin: unknown import: "
+                           "extism:host/user::cache_getstring has not been defined")
+    assert "does not declare the 'cache' permission" in text
+    assert "does not declare the 'kvstore' permission" in text
+    assert '"cache": {}, "kvstore": {}' in text
+    assert "greedy" not in host.plugins
+
+
+def test_auto_permissions_grant_exactly_what_the_imports_need(host):
+    plugin = host.load(host_call_plugin("cache_getstring", "kvstore_get"), name="auto",
+                       permissions="auto")
+    assert set(plugin.permissions) == {"cache", "kvstore"}
+
+
+def test_unknown_user_import_fails_at_load(host):
+    with pytest.raises(LoadError) as e:
+        host.load(host_call_plugin("cache_getsomething"), name="typo")
+    assert "extism:host/user::cache_getsomething has not been defined" in str(e.value)
+
+
+def test_config_is_always_available_and_uses_the_string_map(host):
+    plugin = host.load(host_call_plugin("config_get", "config_keys"), name="cfg",
+                       config={"n": 5, "s": "x", "flag": True})
+    assert raw_host_call(plugin, "config_get", '{"key":"n"}') == b'{"value":"5","exists":true}'
+    assert raw_host_call(plugin, "config_keys", '{"prefix":""}') == \
+        b'{"keys":["flag","n","s"]}'
