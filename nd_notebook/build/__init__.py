@@ -13,8 +13,10 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,7 +205,11 @@ def go_mod(use_pdk: bool, pdk: Path | None = None) -> str:
     lines = ["module ndplugin", "", f"go {GO_MOD_GO_VERSION}", ""]
     if use_pdk:
         target = (pdk or pdk_dir()).as_posix()
-        lines += [f"require {PDK_MODULE} v0.0.0", "", f"replace {PDK_MODULE} => {target}", ""]
+        from ..pdk import EXTISM_DIR, EXTISM_MODULE
+
+        extism = (EXTISM_DIR if pdk is None else pdk / EXTISM_DIR.name).as_posix()
+        lines += [f"require {PDK_MODULE} v0.0.0", f"require {EXTISM_MODULE} v1.1.3", "",
+                  f"replace {PDK_MODULE} => {target}", f"replace {EXTISM_MODULE} => {extism}", ""]
     return "\n".join(lines)
 
 
@@ -294,3 +300,17 @@ def _wasmtime_version() -> str:
 def _stat(path: Path) -> tuple[int, int]:
     st = path.stat()
     return st.st_mtime_ns, st.st_size
+
+
+class _CallableModule(types.ModuleType):
+    """``nd_notebook.build`` is both this package and the ``build()`` function.
+
+    Importing the submodule rebinds ``nd_notebook.build`` to the module, so the module itself
+    forwards calls: ``from nd_notebook import build; build(src)`` works either way.
+    """
+
+    def __call__(self, *args, **kwargs) -> bytes:
+        return build(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 #: Module path of Navidrome's Go PDK; the build module points it at the bundled copy.
 PDK_MODULE = "github.com/navidrome/navidrome/plugins/pdk/go"
 
-_PDK_IMPORT = re.compile(r'"' + re.escape(PDK_MODULE) + r'(?:/[^"\s]*)?"')
+# Navidrome's PDK, or Extism's go-pdk (served by the bundled stand-in next to it).
+_PDK_IMPORT = re.compile(
+    r'"(?:' + re.escape(PDK_MODULE) + "|" + re.escape("github.com/extism/go-pdk") + r')(?:/[^"\s]*)?"'
+)
 # Comments, raw strings, interpreted strings and runes: blanked before looking for clauses.
 _GO_NON_CODE = re.compile(
     r"//[^\n]*|/\*.*?\*/|`[^`]*`|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'", re.DOTALL
@@ -89,7 +92,7 @@ def prepare_plain(text: str) -> CellSource:
 
 
 def uses_pdk(text: str) -> bool:
-    """True when the Go source imports a package of Navidrome's Go PDK."""
+    """True when the Go source imports Navidrome's Go PDK (or Extism's go-pdk)."""
     return bool(_PDK_IMPORT.search(text))
 
 
