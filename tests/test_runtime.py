@@ -192,3 +192,15 @@ def test_config_is_always_available_and_uses_the_string_map(host):
     assert raw_host_call(plugin, "config_get", '{"key":"n"}') == b'{"value":"5","exists":true}'
     assert raw_host_call(plugin, "config_keys", '{"prefix":""}') == \
         b'{"keys":["flag","n","s"]}'
+
+
+def test_auto_permissions_add_what_a_needed_permission_requires(host):
+    plugin = host.load(host_call_plugin("subsonicapi_call"), name="sub", permissions="auto")
+    assert set(plugin.permissions) == {"subsonicapi", "users"}
+
+
+def test_contradictory_permissions_are_a_load_error(host):
+    with pytest.raises(LoadError) as e:
+        host.load(host_call_plugin("subsonicapi_call"), name="sub", permissions="subsonicapi")
+    assert str(e.value) == ("validating manifest: 'subsonicapi' permission requires 'users' "
+                            "permission to be declared")

@@ -52,27 +52,13 @@ def decode_object(raw: bytes | str, fields: tuple[Field, ...], type_name: str,
 
 
 def loads(raw: bytes | str) -> Any:
-    """``json.loads`` with Go's syntax-error texts."""
-    text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray, memoryview)) else raw
-    if isinstance(raw, memoryview):
-        text = bytes(raw).decode("utf-8", "replace")
-    if not text.strip():
-        raise GoJSONError("unexpected end of JSON input")
+    """``json.loads`` with Go's syntax-error texts (Go's scanner runs only on a failure)."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
     try:
-        return json.loads(text, parse_float=_GoFloat, parse_int=int,
+        return json.loads(data.decode("utf-8", "replace"), parse_float=_GoFloat,
                           parse_constant=_reject_constant)
-    except json.JSONDecodeError as e:
-        if e.pos >= len(text.rstrip()) or "Unterminated" in e.msg:
-            raise GoJSONError("unexpected end of JSON input") from None
-        ch = text[e.pos]
-        where = "looking for beginning of value"
-        if e.msg.startswith("Expecting property name"):
-            where = "looking for beginning of object key string"
-        elif e.msg.startswith("Expecting ',' delimiter") or e.msg.startswith("Expecting ':'"):
-            where = "after object key" if "':'" in e.msg else "after object key:value pair"
-        elif e.msg.startswith("Extra data"):
-            where = "after top-level value"
-        raise GoJSONError(f"invalid character {_quote_char(ch)} {where}") from None
+    except (json.JSONDecodeError, GoJSONError):
+        raise GoJSONError(syntax_error(data) or "invalid JSON") from None
 
 
 class _GoFloat(float):
@@ -80,15 +66,7 @@ class _GoFloat(float):
 
 
 def _reject_constant(name: str):
-    raise GoJSONError(f"invalid character '{name[0]}' looking for beginning of value")
-
-
-def _quote_char(ch: str) -> str:
-    if ch == "'":
-        return "'\\''"
-    if ch == '"':
-        return "'\"'"
-    return f"'{ch}'"
+    raise GoJSONError(name)  # NaN/Infinity are not JSON: reported by syntax_error()
 
 
 def _json_kind(v: Any) -> str:
@@ -374,3 +352,201 @@ def format_float(f: float, bits: int = 64) -> str:
     if "e" in text:
         text = f"{float(text):f}".rstrip("0")
     return text
+
+
+# --------------------------------------------------------------------------- Go texts
+
+def go_quote(text: str) -> str:
+    """Go's ``strconv.Quote`` (what ``%q`` prints); surrogate-escaped bytes print as ``\\xNN``."""
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 0xDC80 <= code <= 0xDCFF:  # an undecodable byte (surrogateescape)
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif ch.isprintable() and not 0xD800 <= code <= 0xDFFF:
+            out.append(ch)
+        elif ch in _GO_CONTROL_ESCAPES:
+            out.append(_GO_CONTROL_ESCAPES[ch])
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
+
+
+_GO_CONTROL_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
+                       "\t": "\\t", "\v": "\\v"}
+
+
+# -- syntax (Go's scanner, for its exact error texts) ---------------------------------------
+
+_MAX_DEPTH = 10000
+_SPACE = b" \t\r\n"
+_DIGITS = b"0123456789"
+_HEX = b"0123456789abcdefABCDEF"
+_LITERALS = {ord("t"): b"true", ord("f"): b"false", ord("n"): b"null"}
+
+
+def _quote_char(c: int) -> str:
+    """Go's ``quoteChar``: how a byte is shown in a syntax error."""
+    if c == ord("'"):
+        return "'\\''"
+    if c == ord('"'):
+        return "'\"'"
+    return "'" + go_quote(chr(c))[1:-1] + "'"
+
+
+def syntax_error(data: bytes) -> str | None:
+    """Go's ``checkValid``: the first syntax error's text, or None when ``data`` is JSON."""
+    stack: list[str] = []  # "key" | "value" (object) | "array"
+    i, n = 0, len(data)
+
+    def bad(c: int, context: str) -> str:
+        return f"invalid character {_quote_char(c)} {context}"
+
+    def skip_space(j: int) -> int:
+        while j < n and data[j] in _SPACE:
+            j += 1
+        return j
+
+    expect = "value"  # value | value_or_end | key_or_end | key | after
+    while True:
+        i = skip_space(i)
+        if i >= n:
+            return None if expect == "after" and not stack else "unexpected end of JSON input"
+        c = data[i]
+        if expect == "after":
+            if not stack:
+                return bad(c, "after top-level value")
+            top = stack[-1]
+            if top == "key":
+                if c != ord(":"):
+                    return bad(c, "after object key")
+                stack[-1] = "value"
+                expect = "value"
+            elif top == "value":
+                if c == ord(","):
+                    stack[-1] = "key"
+                    expect = "key"
+                elif c == ord("}"):
+                    stack.pop()
+                else:
+                    return bad(c, "after object key:value pair")
+            else:
+                if c == ord(","):
+                    expect = "value"
+                elif c == ord("]"):
+                    stack.pop()
+                else:
+                    return bad(c, "after array element")
+            i += 1
+            continue
+        if expect == "key_or_end" and c == ord("}"):
+            stack.pop()
+            expect, i = "after", i + 1
+            continue
+        if expect == "value_or_end" and c == ord("]"):
+            stack.pop()
+            expect, i = "after", i + 1
+            continue
+        if expect in ("key", "key_or_end"):
+            if c != ord('"'):
+                return bad(c, "looking for beginning of object key string")
+            i, problem = _scan_string(data, i + 1)
+            if problem:
+                return problem
+            expect = "after"
+            continue
+        # a value
+        if c == ord("{") or c == ord("["):
+            if len(stack) >= _MAX_DEPTH:
+                return "exceeded max depth"
+            stack.append("key" if c == ord("{") else "array")
+            expect, i = ("key_or_end" if c == ord("{") else "value_or_end"), i + 1
+            continue
+        if c == ord('"'):
+            i, problem = _scan_string(data, i + 1)
+        elif c == ord("-") or c in _DIGITS:
+            i, problem = _scan_number(data, i)
+        elif c in _LITERALS:
+            i, problem = _scan_literal(data, i, _LITERALS[c])
+        else:
+            return bad(c, "looking for beginning of value")
+        if problem:
+            return problem
+        expect = "after"
+
+
+def _scan_string(data: bytes, i: int) -> tuple[int, str | None]:
+    n = len(data)
+    while i < n:
+        c = data[i]
+        if c == ord('"'):
+            return i + 1, None
+        if c == ord("\\"):
+            i += 1
+            e = data[i] if i < n else ord(" ")  # Go feeds a space at end of input
+            if e == ord("u"):
+                for _ in range(4):
+                    i += 1
+                    h = data[i] if i < n else ord(" ")
+                    if h not in _HEX:
+                        return i, (f"invalid character {_quote_char(h)} "
+                                   "in \\u hexadecimal character escape")
+            elif e not in b'bfnrt\\/"':
+                return i, f"invalid character {_quote_char(e)} in string escape code"
+        elif c < 0x20:
+            return i, f"invalid character {_quote_char(c)} in string literal"
+        i += 1
+    return i, "unexpected end of JSON input"
+
+
+def _scan_number(data: bytes, i: int) -> tuple[int, str | None]:
+    """One number; at end of input Go's scanner sees a space (``'-'`` alone: ``' '`` error)."""
+    n = len(data)
+
+    def at(j: int) -> int:
+        return data[j] if j < n else ord(" ")
+
+    def bad(j: int, context: str) -> tuple[int, str]:
+        return j, f"invalid character {_quote_char(at(j))} {context}"
+
+    if at(i) == ord("-"):
+        i += 1
+        if at(i) not in _DIGITS:
+            return bad(i, "in numeric literal")
+    if at(i) == ord("0"):
+        i += 1
+    else:
+        while at(i) in _DIGITS:
+            i += 1
+    if at(i) == ord("."):
+        i += 1
+        if at(i) not in _DIGITS:
+            return bad(i, "after decimal point in numeric literal")
+        while at(i) in _DIGITS:
+            i += 1
+    if at(i) in (ord("e"), ord("E")):
+        i += 1
+        if at(i) in (ord("+"), ord("-")):
+            i += 1
+        if at(i) not in _DIGITS:
+            return bad(i, "in exponent of numeric literal")
+        while at(i) in _DIGITS:
+            i += 1
+    return i, None
+
+
+def _scan_literal(data: bytes, i: int, word: bytes) -> tuple[int, str | None]:
+    for k in range(1, len(word)):
+        j = i + k
+        c = data[j] if j < len(data) else ord(" ")
+        if c != word[k]:
+            return j, (f"invalid character {_quote_char(c)} in literal "
+                       f"{word.decode()} (expecting {_quote_char(word[k])})")
+    return i + len(word), None

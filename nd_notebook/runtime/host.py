@@ -100,14 +100,10 @@ class Host:
         except WasmFormatError as e:
             raise LoadError(f"invalid wasm module: {e}") from None
         imports = info.imported_functions("extism:host/user")
-        if permissions == "auto":
-            man = merge_permissions(man, {k: {} for k in abi.required_permissions(imports)},
-                                    replace=True)
-        elif permissions:
-            from ..manifest import parse_permission_spec
-
-            extra = parse_permission_spec(permissions) if isinstance(permissions, str) else permissions
-            man = merge_permissions(man, extra)
+        try:
+            man = _apply_permissions(man, permissions, imports, merge_permissions)
+        except (ManifestError, ValueError) as e:
+            raise LoadError(str(e)) from None
         _check_imports(plugin_id, imports, man)
 
         settings = _coerce_settings(settings)
@@ -282,6 +278,20 @@ def _check_imports(plugin_id: str, imports: list[str], man) -> None:
     lines.append(f'fix: add {fix} to "permissions" in manifest.json '
                  f"(in a notebook: --permissions {','.join(missing)} or --permissions auto)")
     raise LoadError("\n".join(lines))
+
+
+def _apply_permissions(man, permissions, imports, merge_permissions):
+    """``"auto"``: exactly what the imports need (plus what those permissions require);
+    a spec string or dict: merged into the manifest's permissions."""
+    if permissions == "auto":
+        needed = abi.required_permissions(imports, transitive=True)
+        return merge_permissions(man, {k: {} for k in needed}, replace=True)
+    if permissions:
+        from ..manifest import parse_permission_spec
+
+        extra = parse_permission_spec(permissions) if isinstance(permissions, str) else permissions
+        return merge_permissions(man, extra)
+    return man
 
 
 def _coerce_manifest(manifest: Any, Manifest):

@@ -19,11 +19,11 @@ import datetime as _dt
 import math
 import sqlite3
 import threading
-import unicodedata
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ServiceError
+from ..manifest import parse_bytes
+from ..runtime.gojson import go_quote
 from ._sqlite import open_db
 
 if TYPE_CHECKING:
@@ -303,61 +303,8 @@ def _max_size_from(permission: dict[str, Any] | None) -> int:
     try:
         parsed = parse_bytes(raw)
     except ValueError as e:
-        raise ServiceError(f"invalid maxSize {_go_quote(raw)}: {e}") from e
+        raise ServiceError(f"invalid maxSize {go_quote(raw)}: {e}") from e
     return parsed - (1 << 64) if parsed >= 1 << 63 else parsed  # Go's int64(uint64)
-
-
-_SIZES = {
-    "b": 1, "": 1,
-    "kib": 1 << 10, "ki": 1 << 10, "kb": 10**3, "k": 10**3,
-    "mib": 1 << 20, "mi": 1 << 20, "mb": 10**6, "m": 10**6,
-    "gib": 1 << 30, "gi": 1 << 30, "gb": 10**9, "g": 10**9,
-    "tib": 1 << 40, "ti": 1 << 40, "tb": 10**12, "t": 10**12,
-    "pib": 1 << 50, "pi": 1 << 50, "pb": 10**15, "p": 10**15,
-    "eib": 1 << 60, "ei": 1 << 60, "eb": 10**18, "e": 10**18,
-}
-# Go's unicode.IsSpace, used by strings.TrimSpace.
-_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007" \
-            "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-
-
-def parse_bytes(text: str) -> int:
-    """go-humanize ``ParseBytes``: ``"10KB"`` = 10000, ``"1MiB"`` = 1048576, ``"42"`` = 42,
-    ``"1,000 kb"`` = 1000000 (case-insensitive unit, SI or IEC, fractions truncated).
-
-    Raises ``ValueError`` with go-humanize's error text (``unhandled size name: x``,
-    ``strconv.ParseFloat: parsing "": invalid syntax``, ``too large: ...``).
-    """
-    raw = text.encode("utf-8", "surrogatepass")
-    # Go counts *runes* that are digits, '.' or ',' but then slices *bytes* at that count.
-    count = 0
-    for ch in text:
-        if not (unicodedata.category(ch) == "Nd" or ch in ".,"):
-            break
-        count += 1
-    num = raw[:count].replace(b",", b"")
-    number = _go_parse_float(num)
-    extra = raw[count:].decode("utf-8", "replace").strip(_GO_SPACE).lower()
-    if extra not in _SIZES:
-        raise ValueError(f"unhandled size name: {extra}")
-    number *= _SIZES[extra]
-    if number >= 2.0**64:
-        raise ValueError(f"too large: {text}")
-    return int(number)
-
-
-def _go_parse_float(num: bytes) -> float:
-    """``strconv.ParseFloat(num, 64)`` for the digit/dot strings ParseBytes hands it."""
-    syntax = ValueError(f"strconv.ParseFloat: parsing {_go_quote(num)}: invalid syntax")
-    if not num or any(b not in b"0123456789." for b in num):
-        raise syntax
-    try:
-        value = float(num.decode("ascii"))
-    except ValueError:
-        raise syntax from None
-    if math.isinf(value):
-        raise ValueError(f"strconv.ParseFloat: parsing {_go_quote(num)}: value out of range")
-    return value
 
 
 def humanize_bytes(size: int) -> str:
@@ -371,51 +318,3 @@ def humanize_bytes(size: int) -> str:
     suffix = ("B", "kB", "MB", "GB", "TB", "PB", "EB")[exp]
     val = math.floor(float(size) / math.pow(1000.0, exp) * 10 + 0.5) / 10
     return f"{val:.1f} {suffix}" if val < 10 else f"{val:.0f} {suffix}"
-
-
-def _go_quote(value: str | bytes) -> str:
-    """Go ``strconv.Quote`` (what ``%q`` prints): printable runes kept, the rest escaped,
-    invalid UTF-8 bytes as ``\\xNN``."""
-    raw = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
-    out = ['"']
-    for piece, bad in _utf8_pieces(raw):
-        if bad is not None:
-            out.append(f"\\x{bad:02x}")
-            continue
-        out.append(_go_escape_rune(piece))
-    out.append('"')
-    return "".join(out)
-
-
-_SIMPLE_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
-                   "\t": "\\t", "\v": "\\v", '"': '\\"', "\\": "\\\\"}
-
-
-def _go_escape_rune(ch: str) -> str:
-    if ch in _SIMPLE_ESCAPES:
-        return _SIMPLE_ESCAPES[ch]
-    if ch.isprintable():  # Python's notion matches Go's unicode.IsPrint closely enough
-        return ch
-    code = ord(ch)
-    if code < 0x20 or code == 0x7F:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
-
-
-def _utf8_pieces(raw: bytes) -> Iterable[tuple[str, int | None]]:
-    """Decode UTF-8 rune by rune: ``(char, None)`` or ``("", invalid_byte)``."""
-    i = 0
-    while i < len(raw):
-        for width in (1, 2, 3, 4):
-            try:
-                ch = raw[i:i + width].decode("utf-8")
-            except UnicodeDecodeError:
-                continue
-            yield ch, None
-            i += width
-            break
-        else:
-            yield "", raw[i]
-            i += 1
