@@ -1,0 +1,95 @@
+"""The "Navidrome Plugins" kernelspec, and the first tutorial executed on a real Jupyter kernel."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from nbclient import NotebookClient
+
+from nd_notebook.kernel import KERNEL_NAME, install_kernelspec
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "01-first-plugin.ipynb"
+
+
+@pytest.fixture
+def kernel_prefix(tmp_path, monkeypatch) -> Path:
+    """The kernelspec installed into a temporary prefix that Jupyter searches."""
+    prefix = tmp_path / "prefix"
+    install_kernelspec(prefix=prefix)
+    monkeypatch.setenv("JUPYTER_PATH", str(prefix / "share" / "jupyter"))
+    return prefix
+
+
+def test_install_writes_a_spec_that_preloads_the_extension(kernel_prefix):
+    spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+    assert spec.display_name == "Navidrome Plugins"
+    assert spec.argv[1:5] == ["-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    assert "--IPKernelApp.extra_extensions=nd_notebook" in spec.argv
+    assert Path(spec.resource_dir) == kernel_prefix / "share/jupyter/kernels" / KERNEL_NAME
+
+
+def test_install_uses_the_running_interpreter(kernel_prefix):
+    import sys
+
+    spec = json.loads((kernel_prefix / "share/jupyter/kernels" / KERNEL_NAME / "kernel.json")
+                      .read_text())
+    assert spec["argv"][0] == sys.executable
+
+
+def test_reinstall_replaces_the_spec(kernel_prefix):
+    path = install_kernelspec(prefix=kernel_prefix)
+    assert Path(path) == kernel_prefix / "share/jupyter/kernels" / KERNEL_NAME
+
+
+@pytest.fixture
+def executed(kernel_prefix, tmp_path):
+    """notebooks/01-first-plugin.ipynb run top to bottom on the installed kernel."""
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(NOTEBOOK, work / NOTEBOOK.name)
+    nb = nbformat.read(work / NOTEBOOK.name, as_version=4)
+    assert nb.metadata.kernelspec.name == KERNEL_NAME
+    NotebookClient(nb, timeout=600, kernel_name=KERNEL_NAME,
+                   resources={"metadata": {"path": str(work)}}).execute()
+    return nb, work
+
+
+def outputs_text(cell) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif out.output_type in ("execute_result", "display_data"):
+            parts.append(out.data.get("text/plain", ""))
+        elif out.output_type == "error":
+            parts.append(f"{out.ename}: {out.evalue}\n" + "\n".join(out.traceback))
+    return "\n".join(parts)
+
+
+def code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+@pytest.mark.slow
+def test_first_tutorial_runs_on_the_navidrome_kernel(executed):
+    nb, work = executed
+    cells = [outputs_text(c) for c in code_cells(nb)]
+    magic, call, typed, kv, calls, mbid, export, reload, strict, listing = cells
+
+    assert "plugin 'hello' loaded" in magic and "MetadataAgent" in magic
+    assert call == "{'biography': 'Hi, Björk!'}"
+    assert typed == "{'biography': 'Hi, Björk!'}"
+    assert kv == "(b'2', True)"
+    assert "kvstore_get" in calls and "cache_setstring" in calls
+    assert mbid.strip() == "function not implemented: nd_get_artist_mbid"
+    assert "hello.ndp" in export and (work / "hello.ndp").exists()
+    assert reload.splitlines() == ["same manifest: True", "same wasm: True",
+                                   "{'biography': 'Hej, Björk!'}"]
+    assert strict.startswith("LoadError: ")
+    assert "'cache' permission" in strict and "Traceback" not in strict
+    assert "hello" in listing and "strict" not in listing
