@@ -6,6 +6,10 @@ from __future__ import annotations
 class NDError(Exception):
     """Base class of every nd-notebook error."""
 
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this line instead of an internal traceback: the message is the point.
+        return [f"{type(self).__name__}: {self}"]
+
 
 class ServiceError(NDError):
     """A host service failed; its text travels in-band to the plugin as ``{"error": text}``.

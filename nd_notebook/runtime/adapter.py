@@ -17,7 +17,7 @@ from extism_sys import ffi as _ffi
 from .. import events
 from ..abi.model import HostFunction
 from ..errors import ServiceError
-from .gojson import GoJSONError, decode_object, dumps, encode_struct
+from .gojson import GoJSONError, decode_doc, dumps, encode_struct, loads
 
 NAMESPACE = "extism:host/user"
 
@@ -48,8 +48,8 @@ class _Binding:
         request: Any = None
         error = None
         try:
-            kwargs = decode_object(raw, row.params, f"{row.service.lower()}.{row.pdk_name}Request")
-            request = {f.json: kwargs[f.py] for f in row.params}
+            request = loads(raw)  # recorded as the plugin sent it (bytes stay base64)
+            kwargs = decode_doc(request, row.params, f"{row.service.lower()}.{row.pdk_name}Request")
             if self.method is None:
                 raise ServiceError(f"{row.import_name}: not implemented in nd-notebook yet")
             result = self.method(**kwargs)

@@ -43,7 +43,12 @@ def _struct_lookup(name: str):
 def decode_object(raw: bytes | str, fields: tuple[Field, ...], type_name: str,
                   lookup: Callable[[str], Any] = _struct_lookup) -> dict[str, Any]:
     """Decode a JSON object into ``{field.py: value}`` for ``fields`` (zero values filled)."""
-    doc = loads(raw)
+    return decode_doc(loads(raw), fields, type_name, lookup)
+
+
+def decode_doc(doc: Any, fields: tuple[Field, ...], type_name: str,
+               lookup: Callable[[str], Any] = _struct_lookup) -> dict[str, Any]:
+    """``decode_object`` for an already parsed JSON document."""
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
