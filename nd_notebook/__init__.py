@@ -8,7 +8,7 @@ Public API (imported lazily so that ``%load_ext nd_notebook`` stays fast)::
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["Host", "build", "load_ipython_extension", "unload_ipython_extension", "__version__"]
+__all__ = ["Host", "__version__", "build", "load_ipython_extension", "unload_ipython_extension"]
 
 
 def __getattr__(name):
