@@ -1,0 +1,175 @@
+"""TaskQueue throughput, as ratios against baselines measured in the same run.
+
+Run: python bench/taskqueue.py [--tasks N] [--virtual-tasks N] [--plugin-virtual-tasks N]
+
+Prints:
+- bare call:        LoadedPlugin.call("nd_task_execute", ...) in a loop (fresh instance per call)
+- real time c=1/4:  tasks/s through a real Go plugin with 1 and 4 workers, from the first
+                    enqueue until the queue is idle, and its ratio to the bare call rate
+- virtual time:     simulated seconds per wall second for 10,000 tasks with retries (a third
+                    fail twice, backoff 1 s, 4 workers, each call modelled as 0.5 s), with a
+                    Python stand-in for the plugin (the service's own cost) and with the real
+                    Go plugin (each attempt then costs one real plugin call)
+
+The bare-call baseline is measured before and after the real-time runs and averaged, since
+the runs share the machine with everything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import tempfile
+import time
+from pathlib import Path
+
+from nd_notebook import Host, build
+from nd_notebook.clock import VirtualClock
+from nd_notebook.errors import PluginCallFailedError
+from nd_notebook.events import EventLog
+from nd_notebook.runtime.context import PluginContext, PluginSettings
+from nd_notebook.services.taskqueue import TaskQueueService
+
+GO_SOURCE = r'''
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/navidrome/navidrome/plugins/pdk/go/host"
+	"github.com/navidrome/navidrome/plugins/pdk/go/lifecycle"
+	"github.com/navidrome/navidrome/plugins/pdk/go/taskworker"
+)
+
+type worker struct{}
+
+func init() {
+	lifecycle.Register(worker{})
+	taskworker.Register(worker{})
+}
+
+func main() {}
+
+func (worker) OnInit() error {
+	if err := host.TaskCreateQueue("c1", host.QueueConfig{Concurrency: 1}); err != nil {
+		return err
+	}
+	return host.TaskCreateQueue("c4", host.QueueConfig{Concurrency: 4, MaxRetries: 3, BackoffMs: 1000})
+}
+
+// "fail" payloads fail their first two attempts.
+func (worker) OnTaskExecute(req taskworker.TaskExecuteRequest) (string, error) {
+	if strings.HasPrefix(string(req.Payload), "fail") && req.Attempt < 3 {
+		return "", fmt.Errorf("attempt %d failed", req.Attempt)
+	}
+	return "ok", nil
+}
+'''
+
+MANIFEST = {"name": "bench", "author": "bench", "version": "1",
+            "permissions": {"taskqueue": {"maxConcurrency": 5}}}
+CALL_SECONDS = 0.5
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=1000, help="tasks per real-time run")
+    parser.add_argument("--virtual-tasks", type=int, default=10_000)
+    parser.add_argument("--plugin-virtual-tasks", type=int, default=10_000)
+    args = parser.parse_args()
+    wasm = build(GO_SOURCE)
+
+    with tempfile.TemporaryDirectory(prefix="bench-taskqueue-") as tmp:
+        before = bare_call_rate(Path(tmp) / "bare1", wasm, args.tasks)
+        rates = {q: real_time_rate(Path(tmp) / q, wasm, q, args.tasks) for q in ("c1", "c4")}
+        after = bare_call_rate(Path(tmp) / "bare2", wasm, args.tasks)
+        bare = (before + after) / 2
+        print(f"bare call               {bare:9.1f} calls/s  (baseline: {before:.1f} before, "
+              f"{after:.1f} after)")
+        for queue, label in (("c1", "1 worker "), ("c4", "4 workers")):
+            rate = rates[queue]
+            print(f"real time, {label}    {rate:9.1f} tasks/s  ratio {rate / bare:5.2f}")
+        for label, folder, n, fn in (
+                ("Python plugin", "stub", args.virtual_tasks, virtual_speed_stub),
+                ("Go plugin    ", "vplugin", args.plugin_virtual_tasks,
+                 lambda f, k: virtual_speed_plugin(f, wasm, k))):
+            speed, wall, span, attempts = fn(Path(tmp) / folder, n)
+            print(f"virtual, {label}  {n} tasks, {attempts} attempts: {span:7.0f} simulated s in "
+                  f"{wall:6.2f} s wall = {speed:8.0f} simulated s per wall s "
+                  f"({attempts / wall:6.0f} attempts/s)")
+
+
+def bare_call_rate(folder: Path, wasm: bytes, n: int) -> float:
+    """Plugin calls per second of the same export, one after the other."""
+    with Host(folder, clock="real") as host:
+        plugin = host.load(wasm, manifest=MANIFEST, name="bench")
+        request = {"queueName": "c1", "taskId": "x" * 22, "payload": "", "attempt": 1}
+        for _ in range(20):  # warm up
+            plugin.call("nd_task_execute", request)
+        started = time.perf_counter()
+        for _ in range(n):
+            plugin.call("nd_task_execute", request)
+        return n / (time.perf_counter() - started)
+
+
+def real_time_rate(folder: Path, wasm: bytes, queue: str, n: int) -> float:
+    """Tasks per second from the first enqueue until every task is completed."""
+    with Host(folder, clock="real") as host:
+        plugin = host.load(wasm, manifest=MANIFEST, name="bench")
+        started = time.perf_counter()
+        for _ in range(n):
+            plugin.tasks.enqueue(queue, b"")
+        if not host.run_until_idle(max_seconds=600):
+            raise SystemExit("real-time run did not finish within 600 s")
+        elapsed = time.perf_counter() - started
+        done = len(plugin.tasks.tasks(status="completed"))
+        if done != n:
+            raise SystemExit(f"only {done}/{n} tasks completed")
+        return n / elapsed
+
+
+def virtual_speed_plugin(folder: Path, wasm: bytes, n: int) -> tuple[float, float, float, int]:
+    with Host(folder, clock="virtual") as host:
+        host.clock.call_duration = CALL_SECONDS
+        plugin = host.load(wasm, manifest=MANIFEST, name="bench")
+        for i in range(n):
+            plugin.tasks.enqueue("c4", b"fail" if i % 3 == 0 else b"ok")
+        return (*_timed_idle(host.clock), len(host.events.select("task_attempt_started")))
+
+
+def virtual_speed_stub(folder: Path, n: int) -> tuple[float, float, float, int]:
+    """The same workload with a Python function standing in for the plugin."""
+    clock = VirtualClock(call_duration=CALL_SECONDS)
+
+    def call_export(export, request):
+        if base64.b64decode(request["payload"]) == b"fail" and request["attempt"] < 3:
+            raise PluginCallFailedError(f"plugin call failed: attempt {request['attempt']} failed")
+        return "ok"
+
+    ctx = PluginContext(plugin_id="bench", data_dir=folder,
+                        permissions={"taskqueue": {"maxConcurrency": 4}}, config={},
+                        settings=PluginSettings(), clock=clock, events=EventLog(clock.now),
+                        call_export=call_export, has_export=lambda name: True)
+    service = TaskQueueService(ctx)
+    service.create_queue("c4", {"concurrency": 4, "maxRetries": 3, "backoffMs": 1000})
+    for i in range(n):
+        service.enqueue("c4", b"fail" if i % 3 == 0 else b"ok")
+    try:
+        return (*_timed_idle(clock), len(ctx.events.select("task_attempt_started")))
+    finally:
+        service.close()
+
+
+def _timed_idle(clock) -> tuple[float, float, float]:
+    start = clock.now()
+    started = time.perf_counter()
+    if not clock.run_until_idle():
+        raise SystemExit("virtual run did not become idle")
+    wall = time.perf_counter() - started
+    span = clock.now() - start
+    return span / wall, wall, span
+
+
+if __name__ == "__main__":
+    main()

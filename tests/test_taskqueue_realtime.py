@@ -1,0 +1,173 @@
+"""TaskQueueService in real time: worker threads, wake-ups, backoff and Close on a wall clock.
+
+Bounds are generous on purpose (only "at least" spacings and "eventually" completions).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+import pytest
+
+from nd_notebook.clock import RealClock
+from nd_notebook.errors import PluginCallFailedError
+from nd_notebook.events import EventLog
+from nd_notebook.runtime.context import PluginContext, PluginSettings
+from nd_notebook.services.taskqueue import POLL_INTERVAL, SHUTDOWN_TIMEOUT, TaskQueueService
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class RealEnv:
+    def __init__(self, tmp_path, handler, max_concurrency=4):
+        self.clock = RealClock()
+        self.events = EventLog(self.clock.now)
+        self.handler = handler
+        self.starts: list[tuple[float, dict]] = []
+        self.lock = threading.Lock()
+        self.ctx = PluginContext(
+            plugin_id="rt", data_dir=tmp_path, permissions={
+                "taskqueue": {"maxConcurrency": max_concurrency}},
+            config={}, settings=PluginSettings(), clock=self.clock, events=self.events,
+            call_export=self._call, has_export=lambda name: True)
+        self.tq = TaskQueueService(self.ctx)
+
+    def _call(self, export, request):
+        with self.lock:
+            self.starts.append((time.monotonic(), dict(request)))
+        return self.handler(request)
+
+    def close(self):
+        self.tq.close()
+        self.clock.close()
+
+
+@pytest.fixture
+def make(tmp_path):
+    envs = []
+
+    def factory(handler=lambda request: "ok", **kw):
+        env = RealEnv(tmp_path, handler, **kw)
+        envs.append(env)
+        return env
+
+    yield factory
+    for env in envs:
+        env.close()
+
+
+def test_enqueued_tasks_complete_on_worker_threads(make):
+    threads = set()
+
+    def handler(request):
+        threads.add(threading.current_thread().name)
+        return "ran"
+
+    env = make(handler)
+    env.tq.create_queue("q", {"concurrency": 2})
+    ids = [env.tq.enqueue("q", b"") for _ in range(10)]
+    assert env.clock.run_until_idle(max_seconds=60) is True
+    assert {env.tq.get(i)["status"] for i in ids} == {"completed"}
+    assert threads and all(name.startswith("nd-taskqueue rt q#") for name in threads)
+
+
+def test_concurrency_3_runs_three_attempts_at_once_and_never_more(make):
+    running, peak = [0], [0]
+    lock = threading.Lock()
+
+    def handler(request):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.2)
+        with lock:
+            running[0] -= 1
+        return "ok"
+
+    env = make(handler)
+    env.tq.create_queue("q", {"concurrency": 3})
+    for _ in range(9):
+        env.tq.enqueue("q", b"")
+    assert env.clock.run_until_idle(max_seconds=60)
+    assert peak[0] == 3
+
+
+def test_retry_waits_at_least_the_backoff(make):
+    def handler(request):
+        if request["attempt"] == 1:
+            raise PluginCallFailedError("plugin call failed: first try")
+        return "ok"
+
+    env = make(handler)
+    env.tq.create_queue("q", {"maxRetries": 1, "backoffMs": 300})
+    task_id = env.tq.enqueue("q", b"")
+    assert env.clock.run_until_idle(max_seconds=60)
+    (first, _), (second, _) = env.starts
+    assert second - first >= 0.29
+    assert env.tq.get(task_id) == {"status": "completed", "message": "ok", "attempt": 2}
+
+
+def test_rate_limit_spaces_starts_by_at_least_delay_ms(make):
+    env = make()
+    env.tq.create_queue("q", {"concurrency": 3, "delayMs": 150})
+    for _ in range(4):
+        env.tq.enqueue("q", b"")
+    assert env.clock.run_until_idle(max_seconds=60)
+    starts = [t for t, _ in env.starts]
+    assert all(b - a >= 0.14 for a, b in itertools.pairwise(starts))
+
+
+def test_a_crashing_callback_fails_the_attempt_but_not_the_worker(make):
+    def handler(request):
+        if request["payload"] == "":
+            raise RuntimeError("bug in the runtime")
+        return "ok"
+
+    env = make(handler)
+    env.tq.create_queue("q", {})
+    bad, good = env.tq.enqueue("q", b""), env.tq.enqueue("q", b"x")
+    assert env.clock.run_until_idle(max_seconds=60)
+    assert (env.tq.get(bad)["status"], env.tq.get(good)["status"]) == ("failed", "completed")
+    assert env.tq.get(bad)["message"] == "bug in the runtime"
+
+
+def test_close_during_a_call_reverts_the_task_after_the_call_returns(make):
+    started = threading.Event()
+
+    def handler(request):
+        started.set()
+        time.sleep(0.5)
+        return "too late"
+
+    env = make(handler)
+    env.tq.create_queue("q", {})
+    task_id = env.tq.enqueue("q", b"")
+    assert started.wait(30)
+    t = time.monotonic()
+    env.tq.close()
+    assert time.monotonic() - t < SHUTDOWN_TIMEOUT  # it waited for the worker, not the timeout
+    reopened = TaskQueueService(env.ctx)
+    try:
+        assert reopened.get(task_id) == {"status": "pending", "message": "", "attempt": 0}
+    finally:
+        reopened.close()
+
+
+def test_close_stops_every_worker_thread(make):
+    env = make()
+    env.tq.create_queue("q", {"concurrency": 4})
+    env.tq.close()
+    assert not any(t.is_alive() for t in env.tq._threads)
+
+
+def test_enqueue_wakes_a_worker_well_before_the_5_s_poll(make):
+    env = make()
+    env.tq.create_queue("q", {})
+    time.sleep(0.2)
+    t = time.monotonic()
+    task_id = env.tq.enqueue("q", b"")
+    assert env.clock.run_until_idle(max_seconds=30)
+    assert env.tq.get(task_id)["status"] == "completed"
+    assert time.monotonic() - t < POLL_INTERVAL
