@@ -545,3 +545,23 @@ def test_open_db_sets_busy_timeout_and_disables_foreign_keys(tmp_path):
     assert db.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
     assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 0
     db.close()
+
+
+def test_expired_rows_are_deleted_by_the_hourly_cleanup(tmp_path):
+    from nd_notebook.clock import VirtualClock
+    from nd_notebook.events import EventLog
+    from nd_notebook.runtime.context import PluginContext, PluginSettings
+
+    clock = VirtualClock()
+    ctx = PluginContext(plugin_id="p", data_dir=tmp_path, permissions={"kvstore": {}}, config={},
+                        settings=PluginSettings(), clock=clock, events=EventLog(clock.now),
+                        call_export=lambda n, i=None: None, has_export=lambda n: False)
+    kv = KVStoreService(ctx)
+    kv.set_with_ttl("k", b"v", 10)
+    rows = "SELECT COUNT(*) FROM kvstore"
+    clock.run_for(3599)
+    assert kv._db.execute(rows).fetchone()[0] == 1  # expired but not yet cleaned up
+    clock.run_for(2)
+    assert kv._db.execute(rows).fetchone()[0] == 0
+    kv.close()
+    assert clock.pending() == []

@@ -20,6 +20,7 @@ from ..paths import use_project_caches
 from ..services import CREATION_ORDER, UnimplementedService, service_class
 from .adapter import host_functions
 from .context import PluginContext, PluginSettings
+from .gojson import GoJSONError, loads
 from .plugin import LoadedPlugin
 from .wasminfo import WasmFormatError, module_info
 
@@ -50,6 +51,8 @@ class Host:
         self.timeout_ms = timeout_ms
         self.library = library
         self.events = EventLog(self.clock.now)
+        if getattr(self.clock, "on_error", None) is None:
+            self.clock.on_error = self._timer_failed
         self.plugins: dict[str, LoadedPlugin] = {}
         self._lock = threading.RLock()
 
@@ -143,6 +146,11 @@ class Host:
                                  message=f"closing {type(service).__name__}: {e}")
         self.events.emit(events.PLUGIN_UNLOADED, plugin_id)
 
+    def _timer_failed(self, exc: BaseException, label: str) -> None:
+        """A timer callback raised: keep the clock running, say so in the event log."""
+        self.events.emit(events.SERVICE_LOG, None, service="clock", level="error",
+                         message=f"timer {label or '?'} raised {type(exc).__name__}: {exc}")
+
     def close(self) -> None:
         for plugin_id in list(self.plugins):
             self.unload(plugin_id)
@@ -198,10 +206,16 @@ class Host:
         holder: dict[str, LoadedPlugin] = {}
 
         def call_export(export: str, input: Any = None) -> Any:
+            # What a service's callback sees: Navidrome decodes the output strictly, so a
+            # non-JSON output is that decode error, not a success.
             plugin = holder["plugin"]
             if plugin.closed:
                 raise PluginCallError(f"plugin {plugin_id} not loaded", export=export)
-            return plugin.call(export, input)
+            out = plugin.call(export, input, raw=True)
+            try:
+                return loads(out) if out else None
+            except GoJSONError as e:
+                raise PluginCallError(str(e), export=export) from None
 
         ctx = PluginContext(plugin_id=plugin_id, data_dir=data_dir,
                             permissions=dict(man.permissions), config=config, settings=settings,

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 DEFAULT_MAX_SIZE = 1024 * 1024  # bytes, when the permission has no maxSize
 MAX_KEY_LENGTH = 256  # bytes (UTF-8)
 GET_MANY_BATCH = 200
-CLEANUP_INTERVAL_SECONDS = 3600  # the Host calls cleanup_expired() this often
+CLEANUP_INTERVAL_SECONDS = 3600  # expired rows are physically deleted this often
 
 DB_FILE = "kvstore.db"
 # Navidrome's statements, whitespace included, so sqlite_master reads the same in both files.
@@ -74,6 +74,8 @@ class KVStoreService:
         except ServiceError as e:
             raise ServiceError(f"migrating kvstore schema: {e}") from e
         self._lock = threading.Lock()
+        self._cleanup_timer = None
+        self._schedule_cleanup()
 
     # -- host functions --------------------------------------------------------------------
 
@@ -178,8 +180,21 @@ class KVStoreService:
         """Closes the database (no final cleanup, as at Navidrome HEAD). Idempotent."""
         with self._lock:
             db, self._db = self._db, None
+            timer, self._cleanup_timer = self._cleanup_timer, None
+        self._clock.cancel(timer)
         if db is not None:
             db.close()
+
+    def _schedule_cleanup(self) -> None:
+        """Navidrome's hourly cleanup goroutine, as a daemon timer on the Host clock."""
+        def tick() -> None:
+            if self._db is None:
+                return
+            self.cleanup_expired()
+            self._schedule_cleanup()
+
+        self._cleanup_timer = self._clock.call_later(CLEANUP_INTERVAL_SECONDS, tick,
+                                                     label="kvstore cleanup", daemon=True)
 
     # -- helpers ---------------------------------------------------------------------------
 
