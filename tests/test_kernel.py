@@ -93,3 +93,31 @@ def test_first_tutorial_runs_on_the_navidrome_kernel(executed):
     assert strict.startswith("LoadError: ")
     assert "'cache' permission" in strict and "Traceback" not in strict
     assert "hello" in listing and "strict" not in listing
+
+
+TASKS_NOTEBOOK = NOTEBOOK.parent / "02-tasks-and-schedules.ipynb"
+
+
+@pytest.mark.slow
+def test_tasks_tutorial_runs_six_virtual_hours(kernel_prefix, tmp_path, monkeypatch):
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend draws the plot
+    nb = nbformat.read(TASKS_NOTEBOOK, as_version=4)
+    assert nb.metadata.kernelspec.name == KERNEL_NAME
+    NotebookClient(nb, timeout=600, kernel_name=KERNEL_NAME,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    cells = code_cells(nb)
+    texts = [outputs_text(c) for c in cells]
+    _, magic, ran, tasks, kinds, fired, retries, plot = texts
+
+    assert "Lifecycle, Scheduler, TaskWorker" in magic
+    assert "6 virtual hours in" in ran
+    # the 02:00 and 04:00 batches: three tasks each, completed on their third attempt
+    for n in (1, 2, 3):
+        assert f"fetched refresh-{n}    2" in tasks
+    assert fired.count("every-two-hours") == 3
+    assert "02:00:00+00:00" in fired and "04:00:00+00:00" in fired and "06:00:00+00:00" in fired
+    # backoff doubles: 60 s after the first failure, 120 s after the second
+    rows = retries.splitlines()[1:]
+    assert [r.split()[-1] for r in rows] == ["60000"] * 3 + ["120000"] * 3
+    assert "02:00:00.500+00:00" in rows[0] and "02:01:01.000+00:00" in rows[3]
+    assert any("image/png" in out.get("data", {}) for out in cells[-1].outputs)
