@@ -107,13 +107,14 @@ def test_tasks_tutorial_runs_six_virtual_hours(kernel_prefix, tmp_path, monkeypa
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     cells = code_cells(nb)
     texts = [outputs_text(c) for c in cells]
-    _, magic, ran, tasks, kinds, fired, retries, plot = texts
+    _, magic, ran, tasks, kinds, fired, retries, _plot = texts
 
     assert "Lifecycle, Scheduler, TaskWorker" in magic
     assert "6 virtual hours in" in ran
     # the 02:00 and 04:00 batches: three tasks each, completed on their third attempt
     for n in (1, 2, 3):
         assert f"fetched refresh-{n}    2" in tasks
+    assert "task_retry_scheduled" in kinds and "schedule_fired" in kinds
     assert fired.count("every-two-hours") == 3
     assert "02:00:00+00:00" in fired and "04:00:00+00:00" in fired and "06:00:00+00:00" in fired
     # backoff doubles: 60 s after the first failure, 120 s after the second
