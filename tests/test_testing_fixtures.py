@@ -1,0 +1,27 @@
+"""The pytest fixtures nd-notebook offers plugin authors (registered through pytest11)."""
+
+from __future__ import annotations
+
+from watplugins import _ENV, _HELPERS
+
+WAT = "(module\n" + _ENV + _HELPERS + """
+  (func (export "nd_on_init") (result i32) (i32.const 0)))"""
+
+
+def test_nd_build_compiles_source_and_files(nd_build, tmp_path):
+    path = tmp_path / "plugin.wat"
+    path.write_text(WAT)
+    assert nd_build(path) == nd_build(WAT, lang="wat")
+
+
+def test_nd_host_loads_into_a_temporary_data_folder(nd_host, nd_build):
+    plugin = nd_host.load(nd_build(WAT, lang="wat"), name="fixture")
+    assert plugin.capabilities == ["Lifecycle"]
+    assert (nd_host.data_dir / "plugins" / "fixture").is_dir()
+    assert not nd_host.clock.is_virtual
+
+
+def test_nd_virtual_host_runs_on_virtual_time(nd_virtual_host):
+    start = nd_virtual_host.now()
+    nd_virtual_host.run_for(hours=1)
+    assert nd_virtual_host.now() - start == 3600
