@@ -204,3 +204,15 @@ def test_contradictory_permissions_are_a_load_error(host):
         host.load(host_call_plugin("subsonicapi_call"), name="sub", permissions="subsonicapi")
     assert str(e.value) == ("validating manifest: 'subsonicapi' permission requires 'users' "
                             "permission to be declared")
+
+
+def test_service_of_an_undeclared_permission_says_which_permission(outcomes):
+    with pytest.raises(AttributeError) as e:
+        outcomes.tasks  # noqa: B018
+    assert str(e.value) == ("plugin 'outcomes' has no Task service: its manifest does not "
+                            "declare the 'taskqueue' permission")
+
+
+def test_declared_services_are_reachable_from_python(cache_plugin):
+    cache_plugin.cache.set_string("k", "v", 0)
+    assert cache_plugin.cache.get_string("k") == ("v", True)

@@ -156,6 +156,10 @@ class LoadedPlugin:
         for cap in abi.CAPABILITIES:
             if cap.package == name:
                 return CapabilityCalls(self, cap)
+        if service is not None:
+            key = next((p.key for p in abi.PERMISSIONS if p.service == service), service)
+            raise AttributeError(f"plugin {self.id!r} has no {service} service: its manifest "
+                                 f"does not declare the '{key}' permission")
         raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
 
     def service(self, name: str):
