@@ -38,8 +38,7 @@ class _Binding:
         self.row = row
         self.service = service
         self.ctx = ctx
-        self.method = None if not getattr(service, "implemented", True) else getattr(
-            service, row.py_name, None)
+        self.method = getattr(service, row.py_name, None)
 
     def dispatch(self, raw: bytes) -> bytes:
         """Serve one call; always returns a JSON response (never raises)."""

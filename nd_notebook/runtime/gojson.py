@@ -40,15 +40,10 @@ def _struct_lookup(name: str):
 
 # --------------------------------------------------------------------------- decoding
 
-def decode_object(raw: bytes | str, fields: tuple[Field, ...], type_name: str,
-                  lookup: Callable[[str], Any] = _struct_lookup) -> dict[str, Any]:
-    """Decode a JSON object into ``{field.py: value}`` for ``fields`` (zero values filled)."""
-    return decode_doc(loads(raw), fields, type_name, lookup)
-
-
 def decode_doc(doc: Any, fields: tuple[Field, ...], type_name: str,
                lookup: Callable[[str], Any] = _struct_lookup) -> dict[str, Any]:
-    """``decode_object`` for an already parsed JSON document."""
+    """Decode a parsed JSON object into ``{field.py: value}`` for ``fields`` (zero values
+    filled), as Go's json.Unmarshal into that struct would."""
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
@@ -178,8 +173,6 @@ def _num_text(v) -> str:
 
 def _type_error(raw, go_type, where):
     kind = _json_kind(raw)
-    if kind == "number":
-        kind = "number"
     return GoJSONError(f"json: cannot unmarshal {kind} into Go struct field {where} of type "
                        f"{go_type.split('.')[-1] if not go_type.startswith(('[', 'map', '*')) else go_type}")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import json
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,8 +26,6 @@ if TYPE_CHECKING:
     from .context import PluginContext
     from .wasminfo import ModuleInfo
 
-NOT_IMPLEMENTED_RC = -2
-
 
 class LoadedPlugin:
     """What ``Host.load`` returns: call exports, inspect capabilities, reach services, export."""
@@ -47,7 +44,6 @@ class LoadedPlugin:
         self.load_seconds = load_seconds
         self.host = host
         self.closed = False
-        self._lock = threading.Lock()
 
     # -- description -------------------------------------------------------------------
     @property
@@ -124,16 +120,15 @@ class LoadedPlugin:
                                         export=export)
         if export not in self.info.exported_functions:
             raise FunctionNotFoundError(abi.FUNCTION_NOT_FOUND % export, export=export)
-        instance = Plugin(self._compiled)
-        _lib.extism_plugin_allow_http_response_headers(instance.plugin)  # as Navidrome does
-        try:
+        with Plugin(self._compiled) as instance:  # freed as soon as the call ends
+            _lib.extism_plugin_allow_http_response_headers(instance.plugin)  # as Navidrome does
             rc = _lib.extism_plugin_call_with_host_context(
                 instance.plugin, export.encode(), data, len(data), _ffi.NULL)
             err = _lib.extism_plugin_error(instance.plugin)
             if err != _ffi.NULL:
                 text = _ffi.string(err).decode("utf-8", "replace")
                 raise PluginCallFailedError(abi.PLUGIN_CALL_FAILED % text, export=export, code=rc)
-            if rc == NOT_IMPLEMENTED_RC:
+            if rc == abi.RC_NOT_IMPLEMENTED:
                 raise NotImplementedByPluginError(abi.FUNCTION_NOT_IMPLEMENTED % export,
                                                   export=export, code=rc)
             if rc != 0:
@@ -141,8 +136,6 @@ class LoadedPlugin:
                                     code=rc)
             length = _lib.extism_plugin_output_length(instance.plugin)
             return bytes(_ffi.buffer(_lib.extism_plugin_output_data(instance.plugin), length))
-        finally:
-            del instance
 
     # -- typed helpers -----------------------------------------------------------------
     def __getattr__(self, name: str):

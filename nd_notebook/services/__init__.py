@@ -39,20 +39,22 @@ def service_class(name: str):
 
 
 class UnimplementedService:
-    """Stands in for a Navidrome service nd-notebook does not emulate yet."""
-
-    implemented = False
+    """Stands in for a Navidrome service nd-notebook does not emulate yet: each of its host
+    functions answers ``<import name>: not implemented in nd-notebook yet``."""
 
     def __init__(self, ctx, name: str):
         self.ctx = ctx
         self.name = name
 
     def __getattr__(self, method: str):
-        if method.startswith("_"):
-            raise AttributeError(method)
+        from .. import abi
+
+        row = next((f for f in abi.functions_of(self.name) if f.py_name == method), None)
+        if row is None:
+            raise AttributeError(f"{self.name} has no host function {method!r}")
 
         def unimplemented(**_kwargs):
-            raise ServiceError(f"{self.name}.{method}: not implemented in nd-notebook yet")
+            raise ServiceError(f"{row.import_name}: not implemented in nd-notebook yet")
 
         return unimplemented
 
