@@ -27,7 +27,7 @@ from nd_notebook import Host, build
 from nd_notebook.clock import VirtualClock
 from nd_notebook.errors import PluginCallFailedError
 from nd_notebook.events import EventLog
-from nd_notebook.runtime.context import PluginContext, PluginSettings
+from nd_notebook.context import PluginContext, PluginSettings
 from nd_notebook.services.taskqueue import TaskQueueService
 
 GO_SOURCE = r'''

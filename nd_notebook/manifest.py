@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 from . import abi
 from .errors import ManifestError, ServiceError
-from .runtime.gojson import go_quote
-from .runtime.gojson import syntax_error as _go_syntax_error
+from .gojson import go_quote
+from .gojson import syntax_error as _go_syntax_error
 
 if TYPE_CHECKING:
-    from .runtime.context import PluginSettings
+    from .context import PluginSettings
 
 __all__ = [
     "DEFAULT_KVSTORE_MAX_SIZE",

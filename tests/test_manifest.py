@@ -24,7 +24,7 @@ from nd_notebook.manifest import (
     validate_config,
 )
 from nd_notebook.paths import cache_dir
-from nd_notebook.runtime.context import PluginSettings
+from nd_notebook.context import PluginSettings
 
 BASE = {"name": "My Plugin", "author": "me", "version": "1.0.0"}
 

@@ -6,7 +6,7 @@ import pytest
 
 from nd_notebook.clock import VirtualClock
 from nd_notebook.events import EventLog
-from nd_notebook.runtime.context import PluginContext, PluginSettings
+from nd_notebook.context import PluginContext, PluginSettings
 from nd_notebook.services.config import ConfigService
 
 

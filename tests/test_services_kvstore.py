@@ -10,7 +10,7 @@ import pytest
 from nd_notebook.clock import VirtualClock
 from nd_notebook.errors import ServiceError
 from nd_notebook.events import EventLog
-from nd_notebook.runtime.context import PluginContext, PluginSettings
+from nd_notebook.context import PluginContext, PluginSettings
 from nd_notebook.services._sqlite import open_db
 from nd_notebook.services.kvstore import KVStoreService, humanize_bytes, parse_bytes
 
@@ -550,7 +550,7 @@ def test_open_db_sets_busy_timeout_and_disables_foreign_keys(tmp_path):
 def test_expired_rows_are_deleted_by_the_hourly_cleanup(tmp_path):
     from nd_notebook.clock import VirtualClock
     from nd_notebook.events import EventLog
-    from nd_notebook.runtime.context import PluginContext, PluginSettings
+    from nd_notebook.context import PluginContext, PluginSettings
 
     clock = VirtualClock()
     ctx = PluginContext(plugin_id="p", data_dir=tmp_path, permissions={"kvstore": {}}, config={},

@@ -17,7 +17,7 @@ from extism_sys import ffi as _ffi
 from .. import events
 from ..abi.model import HostFunction
 from ..errors import ServiceError
-from .gojson import GoJSONError, decode_doc, dumps, encode_struct, loads
+from ..gojson import GoJSONError, decode_doc, dumps, encode_struct, loads
 
 NAMESPACE = "extism:host/user"
 

@@ -19,8 +19,8 @@ from ..events import EventLog
 from ..paths import use_project_caches
 from ..services import CREATION_ORDER, UnimplementedService, service_class
 from .adapter import host_functions
-from .context import PluginContext, PluginSettings
-from .gojson import GoJSONError, loads
+from ..context import PluginContext, PluginSettings
+from ..gojson import GoJSONError, loads
 from .plugin import LoadedPlugin
 from .wasminfo import WasmFormatError, module_info
 

@@ -19,11 +19,11 @@ from ..errors import (
     NotImplementedByPluginError,
     PluginCallFailedError,
 )
-from .gojson import GoJSONError, dumps, encode_struct, loads
+from ..gojson import GoJSONError, dumps, encode_struct, loads
 
 if TYPE_CHECKING:
     from ..manifest import Manifest
-    from .context import PluginContext
+    from ..context import PluginContext
     from .wasminfo import ModuleInfo
 
 

@@ -22,7 +22,7 @@ from ..errors import ServiceError
 
 if TYPE_CHECKING:
     from ..clock import Clock
-    from ..runtime.context import PluginContext
+    from ..context import PluginContext
 
 DEFAULT_TTL_SECONDS = 24 * 60 * 60
 

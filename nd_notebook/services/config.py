@@ -10,7 +10,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..runtime.context import PluginContext
+    from ..context import PluginContext
 
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1

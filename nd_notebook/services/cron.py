@@ -29,7 +29,7 @@ from typing import Any
 
 from croniter import CroniterError, croniter
 
-from ..runtime.gojson import go_quote
+from ..gojson import go_quote
 
 __all__ = ["DIALECTS", "CronError", "EverySchedule", "Schedule", "SpecSchedule", "parse",
            "parse_go_duration", "upcoming"]

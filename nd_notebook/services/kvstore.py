@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ServiceError
 from ..manifest import parse_bytes
-from ..runtime.gojson import go_quote
+from ..gojson import go_quote
 from ._sqlite import open_db
 
 if TYPE_CHECKING:
     from ..clock import Clock
-    from ..runtime.context import PluginContext
+    from ..context import PluginContext
 
 DEFAULT_MAX_SIZE = 1024 * 1024  # bytes, when the permission has no maxSize
 MAX_KEY_LENGTH = 256  # bytes (UTF-8)

@@ -26,7 +26,7 @@ from typing import Any
 
 from .. import events
 from ..errors import PluginCallError, ServiceError
-from ..runtime.gojson import go_quote
+from ..gojson import go_quote
 from . import cron
 
 EXPORT = "nd_scheduler_callback"

@@ -32,7 +32,7 @@ from typing import Any
 
 from .. import events
 from ..errors import PluginCallError, ServiceError
-from ..runtime.gojson import go_quote
+from ..gojson import go_quote
 from ._sqlite import open_db
 
 DEFAULT_CONCURRENCY = 1

@@ -17,7 +17,7 @@ import struct as _struct
 from collections.abc import Callable
 from typing import Any
 
-from ..abi.model import Field
+from .abi.model import Field
 
 _INT_RANGES = {
     "int": (-(2**63), 2**63 - 1), "int64": (-(2**63), 2**63 - 1),
@@ -33,7 +33,7 @@ class GoJSONError(ValueError):
 
 
 def _struct_lookup(name: str):
-    from .. import abi
+    from . import abi
 
     return abi.struct(name)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..clock import Clock
-    from ..events import EventLog
+    from .clock import Clock
+    from .events import EventLog
 
 
 @dataclass
