@@ -30,6 +30,13 @@ class LoadError(NDError):
     """A plugin could not be loaded (unknown import, missing permission, manifest validation)."""
 
 
+class PluginNotFoundError(NDError, KeyError):
+    """No plugin is loaded under that id: ``plugin "<id>" not found``."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ""
+
+
 class PluginCallError(NDError):
     """Calling a plugin export failed. ``str(err)`` is Navidrome's exact error text."""
 

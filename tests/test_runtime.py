@@ -216,3 +216,9 @@ def test_service_of_an_undeclared_permission_says_which_permission(outcomes):
 def test_declared_services_are_reachable_from_python(cache_plugin):
     cache_plugin.cache.set_string("k", "v", 0)
     assert cache_plugin.cache.get_string("k") == ("v", True)
+
+
+def test_unloading_an_unknown_plugin_says_plugin_not_found(host):
+    with pytest.raises(KeyError) as err:
+        host.unload("ghost")
+    assert str(err.value) == 'plugin "ghost" not found'

@@ -14,13 +14,13 @@ from extism.extism import CompiledPlugin
 
 from .. import abi, events
 from ..clock import Clock, RealClock, VirtualClock
-from ..errors import LoadError, ManifestError, NDError, PluginCallError
+from ..errors import LoadError, ManifestError, NDError, PluginCallError, PluginNotFoundError
 from ..events import EventLog
 from ..paths import use_project_caches
 from ..services import CREATION_ORDER, UnimplementedService, service_class
 from .adapter import host_functions
 from ..context import PluginContext, PluginSettings
-from ..gojson import GoJSONError, loads
+from ..gojson import GoJSONError, go_quote, loads
 from .plugin import LoadedPlugin
 from .wasminfo import WasmFormatError, module_info
 
@@ -136,7 +136,7 @@ class Host:
         with self._lock:
             plugin = self.plugins.pop(plugin_id, None)
         if plugin is None:
-            raise KeyError(f"plugin {plugin_id!r} is not loaded")
+            raise PluginNotFoundError(f"plugin {go_quote(plugin_id)} not found")
         plugin.closed = True
         for service in reversed(list(plugin.services.values())):
             try:
