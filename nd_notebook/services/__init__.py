@@ -60,3 +60,13 @@ class UnimplementedService:
 
     def close(self) -> None:
         pass
+
+
+def emulation_status(row) -> str:
+    """How nd-notebook serves a host function, for docs/abi.md: ``emulated`` plus the
+    service's own note (its ``DEVIATIONS[method]``) where it knowingly differs from Navidrome."""
+    cls = service_class(row.service)
+    if cls is None or not callable(getattr(cls, row.py_name, None)):
+        return "not emulated"
+    note = getattr(cls, "DEVIATIONS", {}).get(row.py_name)
+    return f"emulated; {note}" if note else "emulated"
