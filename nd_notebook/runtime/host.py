@@ -14,13 +14,13 @@ from extism.extism import CompiledPlugin
 
 from .. import abi, events
 from ..clock import Clock, RealClock, VirtualClock
+from ..context import PluginContext, PluginSettings
 from ..errors import LoadError, ManifestError, NDError, PluginCallError, PluginNotFoundError
 from ..events import EventLog
+from ..gojson import GoJSONError, go_quote, loads
 from ..paths import use_project_caches
 from ..services import CREATION_ORDER, UnimplementedService, service_class
 from .adapter import host_functions
-from ..context import PluginContext, PluginSettings
-from ..gojson import GoJSONError, go_quote, loads
 from .plugin import LoadedPlugin
 from .wasminfo import WasmFormatError, module_info
 
@@ -228,9 +228,9 @@ class Host:
                                            "timeout_ms": self.timeout_ms}
         if config:
             extism_manifest["config"] = config
-        hosts = man.required_hosts("http")
-        if hosts:
-            extism_manifest["allowed_hosts"] = list(hosts)
+        # Navidrome passes requiredHosts only when non-empty, and its Go SDK then denies every
+        # built-in http_request; an explicit (maybe empty) list denies the same in libextism.
+        extism_manifest["allowed_hosts"] = list(man.required_hosts("http"))
         try:
             compiled = CompiledPlugin(extism_manifest, wasi=True,
                                       functions=host_functions(bindings, ctx))

@@ -17,6 +17,7 @@ SERVICE_CLASSES: dict[str, str] = {
     "KVStore": "kvstore:KVStoreService",
     "Task": "taskqueue:TaskQueueService",
     "Scheduler": "scheduler:SchedulerService",
+    "HTTP": "http:HTTPService",
 }
 
 # Navidrome's service creation order (spec 1.4 step 3).

@@ -1,0 +1,497 @@
+"""HTTP host service (``http_send``): Navidrome's outgoing HTTP client for plugins, on httpx.
+
+Rules (spec 2.3, Navidrome's ``httpServiceImpl``):
+- the URL is parsed as Go's ``url.Parse`` does: a parse error is ``invalid URL: parse "<u>": ...``,
+  a scheme other than http/https ``invalid URL scheme "<s>": must be http or https``;
+- the host is checked before anything is dialled (``check_host``): with ``requiredHosts`` it
+  must match a pattern (``host_allowed``: ``*``, exact, ``*.example.com`` without the apex,
+  compared case-sensitively as Navidrome does), without them ``localhost`` and literal
+  loopback/private/link-local IPs are refused (``is_private_or_loopback``); names are not resolved;
+- the method is upper-cased (empty = GET); each header is set once under its Go canonical name;
+  the body is sent only when non-empty; ``timeoutMs`` (0 = 10 s) bounds the whole exchange;
+- at most 4 redirects are followed, each target re-checked; a 5th answers the last 3xx itself,
+  and so does every redirect with ``noFollowRedirects``;
+- any status is a success; the body is cut silently at 10 MiB; response headers keep their
+  first value under Go canonical names. Transport errors read like Go's client errors
+  (``Get "<url>": dial tcp 127.0.0.1:1: connect: connection refused``).
+Like Go's client it sends ``User-Agent: Go-http-client/1.1`` and ``Accept-Encoding: gzip`` when
+the plugin sets neither, and then un-gzips the answer itself.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+import string
+import time
+import zlib
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
+
+import httpx
+
+from ..errors import ServiceError
+from ..gojson import go_quote
+
+if TYPE_CHECKING:
+    from ..context import PluginContext
+
+DEFAULT_TIMEOUT_MS = 10_000
+MAX_REDIRECTS = 5  # Go CheckRedirect: len(via) >= 5 answers the last response
+MAX_BODY_BYTES = 10 * 1024 * 1024
+GO_USER_AGENT = "Go-http-client/1.1"
+
+INVALID_SCHEME = "invalid URL scheme %s: must be http or https"
+HOST_NOT_ALLOWED = "host %s is not allowed"
+PRIVATE_NOT_ALLOWED = ("host %s is not allowed: private/loopback addresses require explicit "
+                       "requiredHosts in manifest")
+DEADLINE_EXCEEDED = "context deadline exceeded"
+
+
+class HTTPService:
+    """Navidrome's HTTPService: one client per plugin, limited by ``http.requiredHosts``."""
+
+    def __init__(self, ctx: PluginContext):
+        self.required_hosts: list[str] = list(
+            (ctx.permission("http") or {}).get("requiredHosts") or [])
+        self._client = httpx.Client(follow_redirects=False)
+        self._client.headers.clear()  # only the headers Go's client would send
+
+    def send(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``http_send``: perform ``request`` (HTTPRequest JSON names), return an HTTPResponse."""
+        raw_url = request.get("url") or ""
+        try:
+            scheme, host = _go_parse_url(raw_url)
+        except _URLError as e:
+            raise ServiceError(f"invalid URL: {e}") from None
+        if scheme not in ("http", "https"):
+            raise ServiceError(INVALID_SCHEME % go_quote(scheme))
+        check_host(host, self.required_hosts)
+
+        timeout_ms = int(request.get("timeoutMs") or 0) or DEFAULT_TIMEOUT_MS
+        deadline = time.monotonic() + timeout_ms / 1000
+        method = (request.get("method") or "").upper() or "GET"
+        if not method or any(c not in _TOKEN for c in method):
+            raise ServiceError(f"creating request: net/http: invalid method {go_quote(method)}")
+        headers: dict[str, str] = {}
+        for key, value in (request.get("headers") or {}).items():
+            headers[canonical_header_key(key)] = value
+        exchange = _Exchange(self, method, raw_url, headers, bytes(request.get("body") or b""),
+                             deadline, bool(request.get("noFollowRedirects")))
+        return exchange.run()
+
+    def close(self) -> None:
+        self._client.close()
+
+
+# -- host rules (Navidrome's validateHost, matchHostPattern, isPrivateOrLoopback) ------------
+
+def check_host(host: str, required_hosts: list[str]) -> None:
+    """Raise Navidrome's error when ``host`` (URL host, maybe with port) may not be contacted."""
+    hostname = extract_hostname(host)
+    if required_hosts:
+        if not host_allowed(hostname, required_hosts):
+            raise ServiceError(HOST_NOT_ALLOWED % go_quote(host))
+    elif is_private_or_loopback(hostname):
+        raise ServiceError(PRIVATE_NOT_ALLOWED % go_quote(host))
+
+
+def host_allowed(hostname: str, patterns: list[str]) -> bool:
+    """True when ``hostname`` (no port) matches one of the ``requiredHosts`` patterns:
+    ``*`` matches anything, ``*.example.com`` any name ending in ``.example.com`` (not the
+    apex), anything else must be equal. Case-sensitive, as in Navidrome."""
+    for pattern in patterns:
+        if pattern == "*" or pattern == hostname:
+            return True
+        if pattern.startswith("*.") and hostname.endswith(pattern[1:]):
+            return True
+    return False
+
+
+def is_private_or_loopback(hostname: str) -> bool:
+    """``localhost`` (any case) or a literal IP that Go calls loopback, private, link-local
+    unicast or link-local multicast (127/8, 10/8, 172.16/12, 192.168/16, 169.254/16, 224.0.0/24,
+    ::1, fc00::/7, fe80::/10, ff02::/16; IPv4-mapped IPv6 counts as IPv4). Names are not resolved."""
+    if hostname.lower() == "localhost":
+        return True
+    if "%" in hostname:  # Go's net.ParseIP takes no zone
+        return False
+    try:
+        ip = ipaddress.ip_address(hostname)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    b = ip.packed
+    if ip.version == 4:
+        return (b[0] in (10, 127) or (b[0] == 172 and b[1] & 0xF0 == 16)
+                or b[:2] in (b"\xc0\xa8", b"\xa9\xfe") or b[:3] == b"\xe0\x00\x00")
+    return (ip == ipaddress.IPv6Address("::1") or b[0] & 0xFE == 0xFC
+            or (b[0] == 0xFE and b[1] & 0xC0 == 0x80) or (b[0] == 0xFF and b[1] & 0x0F == 2))
+
+
+def extract_hostname(host: str) -> str:
+    """Go ``net.SplitHostPort``'s host, else ``host`` without IPv6 brackets."""
+    split = _split_host_port(host)
+    if split is not None:
+        return split
+    if host.startswith("[") and host.endswith("]"):
+        return host[1:-1]
+    return host
+
+
+def canonical_header_key(key: str) -> str:
+    """Go's ``CanonicalMIMEHeaderKey``: ``x-foo-bar`` -> ``X-Foo-Bar``; a key holding a byte
+    that is not a token character is returned unchanged."""
+    if any(c not in _TOKEN for c in key):
+        return key
+    return "-".join(part[:1].upper() + part[1:].lower() for part in key.split("-"))
+
+
+# -- one http_send exchange: requests, redirects, body ----------------------------------------
+
+class _Exchange:
+    """The request of one ``http_send`` and the redirects Go's client would follow."""
+
+    def __init__(self, service: HTTPService, method, url, headers, body, deadline, no_follow):
+        self.service = service
+        self.op = method[:1] + method[1:].lower()  # Go's urlErrorOp: "Get", "Post"...
+        self.method, self.url, self.headers, self.body = method, url, headers, body
+        self.first_url = url
+        self.deadline = deadline
+        self.no_follow = no_follow
+
+    def run(self) -> dict[str, Any]:
+        sent = 0
+        while True:
+            response, added_gzip = self._send()
+            sent += 1
+            follow, method, keep_body = _redirect_behavior(self.method, response.status_code)
+            location = response.headers.get("location", "")
+            if not follow or not location:
+                return self._result(response, added_gzip)
+            try:
+                _go_parse_url(location)
+                target = urljoin(self.url, location)
+                _, target_host = _go_parse_url(target)
+            except _URLError as e:
+                response.close()
+                raise self._error(f"failed to parse Location header {go_quote(location)}: {e}")
+            if self.no_follow or sent >= MAX_REDIRECTS:
+                return self._result(response, added_gzip)
+            response.close()
+            try:
+                check_host(target_host, self.service.required_hosts)
+            except ServiceError as e:
+                raise ServiceError(f"{self.op} {go_quote(location)}: {e}") from None
+            self._redirect_to(target, method, keep_body)
+
+    def _redirect_to(self, target: str, method: str, keep_body: bool) -> None:
+        """Go's request for the next hop: headers copied, sensitive ones dropped off-domain,
+        body (and its Content-* headers) dropped when the method turns into GET, Referer set."""
+        previous = self.url
+        headers = dict(self.headers)
+        if not _same_domain_or_subdomain(_hostname_of(target), _hostname_of(self.first_url)):
+            for key in ("Authorization", "Www-Authenticate", "Cookie", "Cookie2"):
+                headers.pop(key, None)
+        if not keep_body:
+            self.body = b""
+            for key in ("Content-Encoding", "Content-Language", "Content-Location",
+                        "Content-Type"):
+                headers.pop(key, None)
+        if "Referer" not in headers and not (previous.lower().startswith("https:")
+                                             and target.lower().startswith("http:")):
+            headers["Referer"] = _strip_userinfo(previous)
+        self.method, self.url, self.headers = method, target, headers
+
+    def _send(self) -> tuple[httpx.Response, bool]:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise self._error(DEADLINE_EXCEEDED)
+        scheme, host = _go_parse_url(self.url)
+        if scheme not in ("http", "https"):
+            raise self._error(f"unsupported protocol scheme {go_quote(scheme)}")
+        if not host:
+            raise self._error("http: no Host in request URL")
+        headers, added_gzip = self._wire_headers()
+        try:
+            request = self.service._client.build_request(
+                self.method, self.url, headers=headers, content=self.body or None,
+                timeout=httpx.Timeout(remaining))
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as e:
+            raise self._error(str(e)) from None
+        checked = extract_hostname(host).lower()
+        if checked not in (request.url.host, request.url.raw_host.decode("ascii", "replace")):
+            # never contact a host other than the one the rules checked
+            raise self._error(f"nd-notebook: httpx reads the host of this URL as "
+                              f"{go_quote(request.url.host)}")
+        try:
+            return self.service._client.send(request, stream=True), added_gzip
+        except httpx.HTTPError as e:
+            raise self._error(_go_transport_error(e, request)) from None
+
+    def _wire_headers(self) -> tuple[list[tuple[str, bytes]], bool]:
+        """The headers Go's transport writes: the plugin's (Host, Content-Length,
+        Transfer-Encoding and Trailer ignored), a default User-Agent, and Accept-Encoding: gzip
+        when none is set (then Go un-gzips the body itself)."""
+        out: list[tuple[str, bytes]] = []
+        for key, value in self.headers.items():
+            if key in ("Host", "Content-Length", "Transfer-Encoding", "Trailer", "User-Agent"):
+                continue
+            if not key or any(c not in _TOKEN for c in key):
+                raise self._error(f"net/http: invalid header field name {go_quote(key)}")
+            data = value.encode("utf-8", "surrogateescape")
+            if any((b < 0x20 and b != 0x09) or b == 0x7F for b in data):
+                raise self._error(f"net/http: invalid header field value for {go_quote(key)}")
+            out.append((key, data))
+        agent = self.headers.get("User-Agent", GO_USER_AGENT)
+        if agent:
+            out.insert(0, ("User-Agent", agent.encode("utf-8", "surrogateescape")))
+        if not self.body and self.method not in ("GET", "HEAD"):
+            out.append(("Content-Length", b"0"))
+        added_gzip = ("Accept-Encoding" not in self.headers and "Range" not in self.headers
+                      and self.method != "HEAD")
+        if added_gzip:
+            out.append(("Accept-Encoding", b"gzip"))
+        return out, added_gzip
+
+    def _result(self, response: httpx.Response, added_gzip: bool) -> dict[str, Any]:
+        try:
+            headers = _go_response_headers(response)
+            gunzip = (added_gzip and headers.get("Content-Encoding", "").lower() == "gzip"
+                      and headers.get("Content-Length") != "0")
+            if gunzip:
+                headers.pop("Content-Encoding", None)
+                headers.pop("Content-Length", None)
+            body = self._read_body(response, gunzip)
+        finally:
+            response.close()
+        return {"statusCode": response.status_code, "headers": headers, "body": body}
+
+    def _read_body(self, response: httpx.Response, gunzip: bool) -> bytes:
+        """At most 10 MiB of the (un-gzipped) body, read before the deadline."""
+        chunks: list[bytes] = []
+        size = 0
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if gunzip else None
+        try:
+            for raw in response.iter_raw():
+                if time.monotonic() > self.deadline:
+                    raise ServiceError(f"reading response body: {DEADLINE_EXCEEDED}")
+                data = inflater.decompress(raw, MAX_BODY_BYTES - size + 1) if inflater else raw
+                chunks.append(data)
+                size += len(data)
+                if size >= MAX_BODY_BYTES:
+                    break
+            else:
+                if inflater is not None:
+                    chunks.append(inflater.flush())
+        except httpx.TimeoutException:
+            raise ServiceError(f"reading response body: {DEADLINE_EXCEEDED}") from None
+        except httpx.HTTPError as e:
+            raise ServiceError(f"reading response body: {_go_transport_error(e, None)}") from None
+        except zlib.error:
+            raise ServiceError("reading response body: gzip: invalid header") from None
+        return b"".join(chunks)[:MAX_BODY_BYTES]
+
+    def _error(self, text: str) -> ServiceError:
+        """A Go ``*url.Error``: ``<Op> "<url>": <text>`` (password shown as ***)."""
+        return ServiceError(f"{self.op} {go_quote(_redact(self.url))}: {text}")
+
+
+def _redirect_behavior(method: str, status: int) -> tuple[bool, str, bool]:
+    """Go's redirectBehavior: (follow, next method, keep body)."""
+    if status in (301, 302, 303):
+        return True, method if method in ("GET", "HEAD") else "GET", False
+    if status in (307, 308):
+        return True, method, True
+    return False, method, False
+
+
+def _go_response_headers(response: httpx.Response) -> dict[str, str]:
+    """First value per Go-canonical name, after the fix-ups of Go's response reader."""
+    headers: dict[str, str] = {}
+    for name, value in response.headers.raw:
+        key = canonical_header_key(name.decode("latin-1"))
+        headers.setdefault(key, value.decode("utf-8", "replace"))
+    if "chunked" in headers.pop("Transfer-Encoding", "").lower():
+        headers.pop("Content-Length", None)
+    if response.http_version == "HTTP/1.1" and "close" in headers.get("Connection", "").lower():
+        headers.pop("Connection")
+    if headers.get("Pragma") == "no-cache" and "Cache-Control" not in headers:
+        headers["Cache-Control"] = "no-cache"
+    return headers
+
+
+def _go_transport_error(exc: httpx.HTTPError, request: httpx.Request | None) -> str:
+    """The text Go's transport would give for a failed exchange (approximate)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return DEADLINE_EXCEEDED
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, OSError):
+        cause = cause.__cause__ or cause.__context__
+    if request is not None and isinstance(exc, httpx.ConnectError):
+        host, port = request.url.host, request.url.port or (443 if request.url.scheme == "https"
+                                                            else 80)
+        if isinstance(cause, socket.gaierror):
+            return f"dial tcp: lookup {host}: no such host"
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if isinstance(cause, OSError) and cause.errno in _ERRNO_TEXT:
+            return f"dial tcp {address}: connect: {_ERRNO_TEXT[cause.errno]}"
+    if isinstance(exc, httpx.RemoteProtocolError) and "without sending" in str(exc):
+        return "EOF"
+    if isinstance(cause, OSError) and cause.errno in _ERRNO_TEXT:
+        return f"read tcp: {_ERRNO_TEXT[cause.errno]}"
+    return str(exc) or type(exc).__name__
+
+
+_ERRNO_TEXT = {errno.ECONNREFUSED: "connection refused", errno.ECONNRESET:
+               "connection reset by peer", errno.ENETUNREACH: "network is unreachable",
+               errno.EHOSTUNREACH: "no route to host", errno.ETIMEDOUT: "connection timed out",
+               errno.EADDRNOTAVAIL: "cannot assign requested address"}
+
+
+# -- Go's net/url, as far as http_send needs it ------------------------------------------------
+
+class _URLError(Exception):
+    """A Go ``*url.Error`` from ``url.Parse``: ``parse "<url>": <reason>``."""
+
+
+_TOKEN = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
+_HOST_OK = frozenset(string.ascii_letters + string.digits + "!$&'()*+,;=:[]<>\"-_.~")
+_USERINFO_OK = frozenset(string.ascii_letters + string.digits + "-._:~!$&'()*+,;=%@")
+_HEX = frozenset(string.hexdigits)
+
+
+def _go_parse_url(raw: str) -> tuple[str, str]:
+    """(lower-cased scheme, host[:port]) as Go's ``url.Parse`` sees them; ``_URLError`` else."""
+    url, _, fragment = raw.partition("#")
+    try:
+        scheme, host = _parse(url)
+    except ValueError as e:
+        raise _URLError(f"parse {go_quote(url)}: {e}") from None
+    try:
+        _unescape(fragment, host_mode=False)
+    except ValueError as e:
+        raise _URLError(f"parse {go_quote(raw)}: {e}") from None
+    return scheme, host
+
+
+def _parse(url: str) -> tuple[str, str]:
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise ValueError("net/url: invalid control character in URL")
+    scheme, rest = "", url
+    for i, c in enumerate(url):
+        if c.isascii() and c.isalpha():
+            continue
+        if c == ":" and i == 0:
+            raise ValueError("missing protocol scheme")
+        if c == ":":
+            scheme, rest = url[:i].lower(), url[i + 1:]
+        elif c in "0123456789+-." and i > 0:
+            continue
+        break
+    if rest.endswith("?") and rest.count("?") == 1:
+        rest = rest[:-1]
+    else:
+        rest = rest.partition("?")[0]
+    host = ""
+    if not rest.startswith("/"):
+        if scheme:
+            return scheme, ""  # opaque: "http:example.com" has no host
+        if ":" in rest.partition("/")[0]:
+            raise ValueError("first path segment in URL cannot contain colon")
+    if (scheme or not rest.startswith("///")) and rest.startswith("//"):
+        authority, slash, path = rest[2:].partition("/")
+        rest = slash + path
+        userinfo, at, hostport = authority.rpartition("@")
+        host = _parse_host(hostport)
+        if at:
+            if any(c not in _USERINFO_OK for c in userinfo):
+                raise ValueError("net/url: invalid userinfo")
+            _unescape(userinfo, host_mode=False)
+    _unescape(rest, host_mode=False)
+    return scheme, host
+
+
+def _parse_host(host: str) -> str:
+    if host.startswith("["):
+        end = host.rfind("]")
+        if end < 0:
+            raise ValueError("missing ']' in host")
+        port = host[end + 1:]
+    else:
+        colon = host.rfind(":")
+        port = host[colon:] if colon >= 0 else ""
+    if port and (port[0] != ":" or not all(c.isdigit() and c.isascii() for c in port[1:])):
+        raise ValueError(f"invalid port {go_quote(port)} after host")
+    return _unescape(host, host_mode=True)
+
+
+def _unescape(text: str, host_mode: bool) -> str:
+    """Go's ``unescape`` check: ``%`` needs two hex digits; in a host, only ASCII characters
+    a host may hold (and ``%XX`` of a non-ASCII byte or ``%25``)."""
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "%":
+            code = text[i:i + 3]
+            if len(code) < 3 or code[1] not in _HEX or code[2] not in _HEX or (
+                    host_mode and int(code[1], 16) < 8 and code != "%25"):
+                raise ValueError(f"invalid URL escape {go_quote(code)}")
+            out.append(int(code[1:], 16))
+            i += 3
+            continue
+        if host_mode and c.isascii() and c not in _HOST_OK:
+            raise ValueError(f"invalid character {go_quote(c)} in host name")
+        out += c.encode("utf-8", "surrogateescape")
+        i += 1
+    return out.decode("utf-8", "surrogateescape")
+
+
+def _split_host_port(hostport: str) -> str | None:
+    """The host part of Go's ``net.SplitHostPort``, or None when it reports an error."""
+    colon = hostport.rfind(":")
+    if colon < 0:
+        return None
+    start, after = 0, 0
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0 or end + 1 != colon:
+            return None
+        host, start, after = hostport[1:end], 1, end + 1
+    else:
+        host = hostport[:colon]
+        if ":" in host:
+            return None
+    if "[" in hostport[start:] or "]" in hostport[after:]:
+        return None
+    return host
+
+
+def _hostname_of(url: str) -> str:
+    try:
+        return extract_hostname(_go_parse_url(url)[1]).lower()
+    except _URLError:
+        return ""
+
+
+def _same_domain_or_subdomain(sub: str, parent: str) -> bool:
+    return sub == parent or sub.endswith("." + parent)
+
+
+def _strip_userinfo(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}" if sep else url
+
+
+def _redact(url: str) -> str:
+    """Go's ``stripPassword``: ``user:***@host``."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    userinfo, at, hostport = authority.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}{sep}{userinfo.partition(':')[0]}:***@{hostport}{slash}{path}"
