@@ -191,8 +191,10 @@ def test_every_generated_go_file_says_it_is_generated():
             assert re.match(r"^// Code generated .* DO NOT EDIT\.$", text.splitlines()[0]), rel
 
 
-def test_go_mod_has_the_upstream_path_and_no_requirements():
-    assert (GO_DIR / "go.mod").read_text() == f"module {MODULE}\n\ngo 1.24\n"
+def test_go_mod_has_the_upstream_path_and_requires_only_go_pdk():
+    assert (GO_DIR / "go.mod").read_text() == (
+        f"module {MODULE}\n\ngo 1.24\n\nrequire {EXTISM_MODULE} v1.1.3\n\n"
+        f"replace {EXTISM_MODULE} => ./{EXTISM_DIR.name}\n")
 
 
 def test_files_using_wasm_directives_are_wasip1_only():
@@ -240,12 +242,13 @@ def test_pdk_package_has_every_extism_go_pdk_function():
 
 
 def test_pdk_types_have_the_extism_go_pdk_methods():
-    methods = [_without_receiver_names(d) for d in _declared_funcs("pdk") if d.startswith("func (")]
+    methods = [_without_receiver_names(d) for d in _declared_funcs(EXTISM_DIR.name)
+               if d.startswith("func (")]
     assert sorted(methods) == sorted(PDK_METHODS)
 
 
 def test_pdk_enums_are_in_extism_order():
-    text = (GO_DIR / "pdk" / "pdk.go").read_text()
+    text = (EXTISM_DIR / "pdk.go").read_text()
     assert "LogTrace LogLevel = iota\n\tLogDebug\n\tLogInfo\n\tLogWarn\n\tLogError\n" in text
     assert ("MethodGet HTTPMethod = iota\n\tMethodHead\n\tMethodPost\n\tMethodPut\n\tMethodPatch"
             "\n\tMethodDelete\n\tMethodConnect\n\tMethodOptions\n\tMethodTrace\n") in text

@@ -10,7 +10,8 @@ from pathlib import Path
 
 MODULE = "github.com/navidrome/navidrome/plugins/pdk/go"
 GO_DIR = Path(__file__).resolve().parent / "go"
-# Stand-in for github.com/extism/go-pdk v1.1.3 (a nested module aliasing GO_DIR's pdk package).
+# Stand-in for github.com/extism/go-pdk v1.1.3 (a nested module requiring nothing; GO_DIR's
+# pdk package aliases its types, as Navidrome's does upstream's).
 EXTISM_MODULE = "github.com/extism/go-pdk"
 EXTISM_DIR = GO_DIR / "_extism-go-pdk"
 

@@ -1,19 +1,21 @@
 """Hand-written Go of the bundled PDK, kept as templates the generator writes verbatim.
 
-Package ``pdk`` re-implements the public API of Extism's Go PDK v1.1.3 directly on the
-``extism:host/env`` kernel imports (spec 9.1), so the bundled PDK has no external requirement.
-Observable quirks of v1.1.3 are kept: ``LogTrace`` goes to ``log_error``, logging consults
-``get_log_level`` first, ``GetConfig``/``GetVar`` treat empty values as missing, and
-``OutputJSON``, ``Output``, ``SetError`` and ``Log`` never free their blocks.
+``PDK_TYPES`` and ``PDK_KERNEL`` are the root package of the ``github.com/extism/go-pdk``
+stand-in: the public API of Extism's Go PDK v1.1.3 written directly on the
+``extism:host/env`` kernel imports (spec 9.1), with no requirement of its own. Navidrome's
+``pdk`` package aliases it, as upstream does. Observable quirks of v1.1.3 are kept:
+``NewHTTPRequest`` starts with an empty header map (sent as ``{}``), ``LogTrace`` goes to
+``log_error``, logging consults ``get_log_level`` first, ``GetConfig``/``GetVar`` treat empty
+values as missing, and ``OutputJSON``, ``Output``, ``SetError`` and ``Log`` never free their
+blocks. ``HTTP_*`` and ``REACTOR_*`` are the stand-in's ``http`` and ``wasi-reactor`` packages.
 """
 
 from __future__ import annotations
 
 # Untagged: types and pure-Go methods, so the package also type-checks on the host.
 PDK_TYPES = """\
-// Package pdk is the plugin development kit layer of the Navidrome Go PDK: memory, input,
-// output, config, vars, logging and HTTP over the Extism kernel, with the same API as
-// github.com/extism/go-pdk v1.1.3.
+// Package pdk is github.com/extism/go-pdk (v1.1.3 API) for offline builds: memory, input,
+// output, config, vars, logging and HTTP over the Extism kernel imports.
 package pdk
 
 // Memory is a block of Extism kernel memory.
@@ -110,9 +112,9 @@ type HTTPResponse struct {
 	headers map[string]string
 }
 
-// NewHTTPRequest starts a request to url.
+// NewHTTPRequest starts a request to url with no headers (an empty map, sent as {}).
 func NewHTTPRequest(method HTTPMethod, url string) *HTTPRequest {
-	return &HTTPRequest{meta: HTTPRequestMeta{URL: url, Method: method.String()}}
+	return &HTTPRequest{meta: HTTPRequestMeta{URL: url, Method: method.String(), Headers: map[string]string{}}}
 }
 
 // SetHeader sets one request header.
@@ -568,4 +570,131 @@ const (
 	ScrobblerErrorRetryLater    ScrobblerError = "scrobbler(retry_later)"
 	ScrobblerErrorUnrecoverable ScrobblerError = "scrobbler(unrecoverable)"
 )
+"""
+
+# github.com/extism/go-pdk/http, untagged part: the type, so it exists on every platform.
+HTTP_TYPES = """\
+// Package http lets a plugin use Go's net/http client over the Extism kernel's http_request
+// import, as github.com/extism/go-pdk/http does: set http.DefaultTransport (or a Client's
+// Transport) to &HTTPTransport{}. Requests are governed by the manifest's allowed_hosts.
+package http
+
+// HTTPTransport is an http.RoundTripper that sends requests through the Extism runtime.
+type HTTPTransport struct{}
+"""
+
+# github.com/extism/go-pdk/http, wasip1 only: the round trip through the kernel.
+HTTP_KERNEL = """\
+package http
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	pdk "github.com/extism/go-pdk"
+)
+
+//go:wasmimport extism:host/env http_request
+func extismHTTPRequest(request uint64, body uint64) uint64
+
+//go:wasmimport extism:host/env http_status_code
+func extismHTTPStatusCode() int32
+
+//go:wasmimport extism:host/env http_headers
+func extismHTTPHeaders() uint64
+
+//go:wasmimport extism:host/env length_unsafe
+func extismLengthUnsafe(offset uint64) uint64
+
+// RoundTrip sends req through http_request: header values are joined with ",", the body is
+// read whole, and the answer's headers come from http_headers (no body for HEAD).
+func (t *HTTPTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	headers := map[string]string{}
+	for name, values := range req.Header {
+		headers[name] = strings.Join(values, ",")
+	}
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	meta, err := json.Marshal(pdk.HTTPRequestMeta{URL: req.URL.String(), Method: method, Headers: headers})
+	if err != nil {
+		return nil, fmt.Errorf("failed to encode request headers: %q", err)
+	}
+	metaMem := pdk.AllocateBytes(meta)
+	defer metaMem.Free()
+	var bodyOffset uint64
+	if req.Body != nil {
+		data, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("failed to read body bytes: %q", err)
+		}
+		bodyMem := pdk.AllocateBytes(data)
+		defer bodyMem.Free()
+		bodyOffset = bodyMem.Offset()
+	}
+	offset := extismHTTPRequest(metaMem.Offset(), bodyOffset)
+	length := extismLengthUnsafe(offset)
+	status := int(extismHTTPStatusCode())
+	resp := &http.Response{
+		Status:        http.StatusText(status),
+		StatusCode:    status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        http.Header{},
+		Body:          http.NoBody,
+		ContentLength: -1,
+		Request:       req,
+	}
+	if h := extismHTTPHeaders(); h != 0 {
+		mem := pdk.FindMemory(h)
+		var received map[string]string
+		_ = json.Unmarshal(mem.ReadBytes(), &received)
+		mem.Free()
+		for name, value := range received {
+			resp.Header.Add(name, value)
+		}
+	}
+	if method != http.MethodHead && length > 0 {
+		body := pdk.NewMemory(offset, length).ReadBytes()
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		resp.ContentLength = int64(length)
+	}
+	return resp, nil
+}
+"""
+
+# github.com/extism/go-pdk/wasi-reactor: nothing to do under standard Go, whose
+# -buildmode=c-shared already exports _initialize.
+REACTOR_DOC = """\
+// Package reactor is github.com/extism/go-pdk/wasi-reactor: imported for its side effect by
+// TinyGo plugins that use WASI from exports other than main, it exports _initialize (which runs
+// __wasm_call_ctors). Under standard Go it is empty: -buildmode=c-shared exports _initialize.
+package reactor
+"""
+
+# github.com/extism/go-pdk/wasi-reactor under TinyGo.
+REACTOR_TINYGO = """\
+package reactor
+
+//export __wasm_call_ctors
+func __wasm_call_ctors()
+
+//export _initialize
+func _initialize() {
+	__wasm_call_ctors()
+}
+"""
+
+# Every capability package (the value upstream's generated exports return).
+NOT_IMPLEMENTED = """\
+// NotImplementedCode is what an export returns when the plugin does not implement it;
+// Navidrome then skips the plugin for that call.
+const NotImplementedCode int32 = -2
 """

@@ -1,5 +1,3 @@
 module github.com/extism/go-pdk
 
-go 1.24
-
-require github.com/navidrome/navidrome/plugins/pdk/go v0.0.0
+go 1.21.0

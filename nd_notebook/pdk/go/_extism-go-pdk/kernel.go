@@ -4,159 +4,376 @@
 
 package pdk
 
-import nd "github.com/navidrome/navidrome/plugins/pdk/go/pdk"
+import (
+	"encoding/binary"
+	"encoding/json"
+)
 
-// FindMemory is the Navidrome PDK's pdk.FindMemory.
+//go:wasmimport extism:host/env alloc
+func extismAlloc(length uint64) uint64
+
+//go:wasmimport extism:host/env free
+func extismFree(offset uint64)
+
+//go:wasmimport extism:host/env length
+func extismLength(offset uint64) uint64
+
+//go:wasmimport extism:host/env length_unsafe
+func extismLengthUnsafe(offset uint64) uint64
+
+//go:wasmimport extism:host/env load_u8
+func extismLoadU8(offset uint64) uint32
+
+//go:wasmimport extism:host/env load_u64
+func extismLoadU64(offset uint64) uint64
+
+//go:wasmimport extism:host/env store_u8
+func extismStoreU8(offset uint64, value uint32)
+
+//go:wasmimport extism:host/env store_u64
+func extismStoreU64(offset uint64, value uint64)
+
+//go:wasmimport extism:host/env input_length
+func extismInputLength() uint64
+
+//go:wasmimport extism:host/env input_load_u8
+func extismInputLoadU8(offset uint64) uint32
+
+//go:wasmimport extism:host/env input_load_u64
+func extismInputLoadU64(offset uint64) uint64
+
+//go:wasmimport extism:host/env output_set
+func extismOutputSet(offset uint64, length uint64)
+
+//go:wasmimport extism:host/env error_set
+func extismErrorSet(offset uint64)
+
+//go:wasmimport extism:host/env config_get
+func extismConfigGet(key uint64) uint64
+
+//go:wasmimport extism:host/env var_get
+func extismVarGet(key uint64) uint64
+
+//go:wasmimport extism:host/env var_set
+func extismVarSet(key uint64, value uint64)
+
+//go:wasmimport extism:host/env log_info
+func extismLogInfo(message uint64)
+
+//go:wasmimport extism:host/env log_debug
+func extismLogDebug(message uint64)
+
+//go:wasmimport extism:host/env log_warn
+func extismLogWarn(message uint64)
+
+//go:wasmimport extism:host/env log_error
+func extismLogError(message uint64)
+
+//go:wasmimport extism:host/env get_log_level
+func extismGetLogLevel() int32
+
+//go:wasmimport extism:host/env http_request
+func extismHTTPRequest(request uint64, body uint64) uint64
+
+//go:wasmimport extism:host/env http_status_code
+func extismHTTPStatusCode() int32
+
+//go:wasmimport extism:host/env http_headers
+func extismHTTPHeaders() uint64
+
+// load copies len(buf) bytes from kernel memory at offset, eight at a time.
+func load(offset uint64, buf []byte) {
+	n := len(buf) &^ 7
+	for i := 0; i < n; i += 8 {
+		binary.LittleEndian.PutUint64(buf[i:i+8], extismLoadU64(offset+uint64(i)))
+	}
+	for i := n; i < len(buf); i++ {
+		buf[i] = byte(extismLoadU8(offset + uint64(i)))
+	}
+}
+
+// store copies data into kernel memory at offset, eight bytes at a time.
+func store(offset uint64, data []byte) {
+	n := len(data) &^ 7
+	for i := 0; i < n; i += 8 {
+		extismStoreU64(offset+uint64(i), binary.LittleEndian.Uint64(data[i:i+8]))
+	}
+	for i := n; i < len(data); i++ {
+		extismStoreU8(offset+uint64(i), uint32(data[i]))
+	}
+}
+
+// Load copies the start of the block into buffer.
+func (m Memory) Load(buffer []byte) {
+	load(m.offset, buffer)
+}
+
+// Store copies data to the start of the block.
+func (m Memory) Store(data []byte) {
+	store(m.offset, data)
+}
+
+// Free releases the block.
+func (m Memory) Free() {
+	extismFree(m.offset)
+}
+
+// ReadBytes returns a copy of the whole block.
+func (m Memory) ReadBytes() []byte {
+	buf := make([]byte, m.length)
+	load(m.offset, buf)
+	return buf
+}
+
+// FindMemory returns the block at offset (an empty Memory when there is none).
 func FindMemory(offset uint64) Memory {
-	return nd.FindMemory(offset)
+	length := extismLength(offset)
+	if length == 0 {
+		return Memory{}
+	}
+	return Memory{offset: offset, length: length}
 }
 
-// Allocate is the Navidrome PDK's pdk.Allocate.
+// Allocate reserves length bytes of kernel memory.
 func Allocate(length int) Memory {
-	return nd.Allocate(length)
+	size := uint64(length)
+	return Memory{offset: extismAlloc(size), length: size}
 }
 
-// AllocateBytes is the Navidrome PDK's pdk.AllocateBytes.
+// AllocateBytes copies data into a new block.
 func AllocateBytes(data []byte) Memory {
-	return nd.AllocateBytes(data)
+	mem := Allocate(len(data))
+	store(mem.offset, data)
+	return mem
 }
 
-// AllocateString is the Navidrome PDK's pdk.AllocateString.
+// AllocateString copies a string into a new block.
 func AllocateString(data string) Memory {
-	return nd.AllocateString(data)
+	return AllocateBytes([]byte(data))
 }
 
-// AllocateJSON is the Navidrome PDK's pdk.AllocateJSON.
+// AllocateJSON encodes v as JSON into a new block.
 func AllocateJSON(v any) (Memory, error) {
-	return nd.AllocateJSON(v)
+	data, err := json.Marshal(v)
+	if err != nil {
+		return Memory{}, err
+	}
+	return AllocateBytes(data), nil
 }
 
-// Input is the Navidrome PDK's pdk.Input.
+// Input returns the call input.
 func Input() []byte {
-	return nd.Input()
+	length := extismInputLength()
+	buf := make([]byte, length)
+	n := len(buf) &^ 7
+	for i := 0; i < n; i += 8 {
+		binary.LittleEndian.PutUint64(buf[i:i+8], extismInputLoadU64(uint64(i)))
+	}
+	for i := n; i < len(buf); i++ {
+		buf[i] = byte(extismInputLoadU8(uint64(i)))
+	}
+	return buf
 }
 
-// InputString is the Navidrome PDK's pdk.InputString.
+// InputString returns the call input as a string.
 func InputString() string {
-	return nd.InputString()
+	return string(Input())
 }
 
-// InputJSON is the Navidrome PDK's pdk.InputJSON.
+// InputJSON decodes the call input into v.
 func InputJSON(v any) error {
-	return nd.InputJSON(v)
+	return json.Unmarshal(Input(), v)
 }
 
-// JSONFrom is the Navidrome PDK's pdk.JSONFrom.
+// JSONFrom decodes the block at offset into v.
 func JSONFrom(offset uint64, v any) error {
-	return nd.JSONFrom(offset, v)
+	return json.Unmarshal(FindMemory(offset).ReadBytes(), v)
 }
 
-// OutputMemory is the Navidrome PDK's pdk.OutputMemory.
+// OutputMemory makes a block the call output.
 func OutputMemory(mem Memory) {
-	nd.OutputMemory(mem)
+	extismOutputSet(mem.offset, mem.length)
 }
 
-// Output is the Navidrome PDK's pdk.Output.
+// Output sets the call output.
 func Output(data []byte) {
-	nd.Output(data)
+	OutputMemory(AllocateBytes(data))
 }
 
-// OutputString is the Navidrome PDK's pdk.OutputString.
+// OutputString sets the call output to a string.
 func OutputString(s string) {
-	nd.OutputString(s)
+	Output([]byte(s))
 }
 
-// OutputJSON is the Navidrome PDK's pdk.OutputJSON.
+// OutputJSON sets the call output to the JSON encoding of v.
 func OutputJSON(v any) error {
-	return nd.OutputJSON(v)
+	mem, err := AllocateJSON(v)
+	if err != nil {
+		return err
+	}
+	OutputMemory(mem)
+	return nil
 }
 
-// SetError is the Navidrome PDK's pdk.SetError.
+// SetError reports err as the call error.
 func SetError(err error) {
-	nd.SetError(err)
+	SetErrorString(err.Error())
 }
 
-// SetErrorString is the Navidrome PDK's pdk.SetErrorString.
+// SetErrorString reports a text as the call error.
 func SetErrorString(err string) {
-	nd.SetErrorString(err)
+	extismErrorSet(AllocateString(err).offset)
 }
 
-// GetConfig is the Navidrome PDK's pdk.GetConfig.
+// GetConfig reads a manifest config value; an empty value counts as missing.
 func GetConfig(key string) (string, bool) {
-	return nd.GetConfig(key)
+	value := lookup(extismConfigGet, key)
+	if value == nil {
+		return "", false
+	}
+	return string(value), true
 }
 
-// GetVar is the Navidrome PDK's pdk.GetVar.
+// GetVar reads a per-instance variable (nil when unset or empty).
 func GetVar(key string) []byte {
-	return nd.GetVar(key)
+	return lookup(extismVarGet, key)
 }
 
-// GetVarInt is the Navidrome PDK's pdk.GetVarInt.
+// GetVarInt reads a variable stored by SetVarInt (0 when unset).
 func GetVarInt(key string) int {
-	return nd.GetVarInt(key)
+	value := lookup(extismVarGet, key)
+	if len(value) < 8 {
+		return 0
+	}
+	return int(binary.LittleEndian.Uint64(value))
 }
 
-// SetVar is the Navidrome PDK's pdk.SetVar.
+// SetVar stores a per-instance variable.
 func SetVar(key string, value []byte) {
-	nd.SetVar(key, value)
+	keyMem := AllocateString(key)
+	defer keyMem.Free()
+	extismVarSet(keyMem.offset, AllocateBytes(value).offset)
 }
 
-// SetVarInt is the Navidrome PDK's pdk.SetVarInt.
+// SetVarInt stores an integer variable (8 bytes, little-endian).
 func SetVarInt(key string, value int) {
-	nd.SetVarInt(key, value)
+	SetVar(key, binary.LittleEndian.AppendUint64(nil, uint64(value)))
 }
 
-// RemoveVar is the Navidrome PDK's pdk.RemoveVar.
+// RemoveVar deletes a variable.
 func RemoveVar(key string) {
-	nd.RemoveVar(key)
+	keyMem := AllocateString(key)
+	defer keyMem.Free()
+	extismVarSet(keyMem.offset, 0)
 }
 
-// LogMemory is the Navidrome PDK's pdk.LogMemory.
+// lookup asks a kernel key/value import for key; nil when absent or empty.
+func lookup(get func(uint64) uint64, key string) []byte {
+	keyMem := AllocateString(key)
+	defer keyMem.Free()
+	offset := get(keyMem.offset)
+	if offset == 0 {
+		return nil
+	}
+	length := extismLength(offset)
+	if length == 0 {
+		return nil
+	}
+	value := make([]byte, length)
+	load(offset, value)
+	return value
+}
+
+// LogMemory logs the text held by a block, unless below the host's log level.
 func LogMemory(level LogLevel, m Memory) {
-	nd.LogMemory(level, m)
+	if int32(level) < extismGetLogLevel() {
+		return
+	}
+	logAt(level, m.offset)
 }
 
-// Log is the Navidrome PDK's pdk.Log.
+// Log logs a text, unless below the host's log level.
 func Log(level LogLevel, s string) {
-	nd.Log(level, s)
+	if int32(level) < extismGetLogLevel() {
+		return
+	}
+	logAt(level, AllocateString(s).offset)
 }
 
-// ParamBytes is the Navidrome PDK's pdk.ParamBytes.
+// logAt calls the kernel log import of a level (trace goes to log_error, as in go-pdk).
+func logAt(level LogLevel, offset uint64) {
+	switch level {
+	case LogDebug:
+		extismLogDebug(offset)
+	case LogInfo:
+		extismLogInfo(offset)
+	case LogWarn:
+		extismLogWarn(offset)
+	case LogError, LogTrace:
+		extismLogError(offset)
+	}
+}
+
+// Send performs the request through the kernel's http_request import.
+func (r *HTTPRequest) Send() HTTPResponse {
+	meta, _ := json.Marshal(r.meta)
+	req := AllocateBytes(meta)
+	defer req.Free()
+	body := AllocateBytes(r.body)
+	defer body.Free()
+	offset := extismHTTPRequest(req.offset, body.offset)
+	length := extismLengthUnsafe(offset)
+	status := uint16(extismHTTPStatusCode())
+	var headers map[string]string
+	if h := extismHTTPHeaders(); h != 0 {
+		mem := FindMemory(h)
+		_ = json.Unmarshal(mem.ReadBytes(), &headers)
+		mem.Free()
+	}
+	return HTTPResponse{memory: Memory{offset: offset, length: length}, status: status, headers: headers}
+}
+
+// Body returns a copy of the response body.
+func (r HTTPResponse) Body() []byte {
+	return r.memory.ReadBytes()
+}
+
+// ParamBytes reads the block at offset (host-function parameter).
 func ParamBytes(offset uint64) []byte {
-	return nd.ParamBytes(offset)
+	return FindMemory(offset).ReadBytes()
 }
 
-// ParamString is the Navidrome PDK's pdk.ParamString.
+// ParamString reads the block at offset as a string.
 func ParamString(offset uint64) string {
-	return nd.ParamString(offset)
+	return string(ParamBytes(offset))
 }
 
-// ParamU32 is the Navidrome PDK's pdk.ParamU32.
+// ParamU32 reads a little-endian uint32 from the block at offset.
 func ParamU32(offset uint64) uint32 {
-	return nd.ParamU32(offset)
+	return binary.LittleEndian.Uint32(ParamBytes(offset))
 }
 
-// ParamU64 is the Navidrome PDK's pdk.ParamU64.
+// ParamU64 reads a little-endian uint64 from the block at offset.
 func ParamU64(offset uint64) uint64 {
-	return nd.ParamU64(offset)
+	return binary.LittleEndian.Uint64(ParamBytes(offset))
 }
 
-// ResultBytes is the Navidrome PDK's pdk.ResultBytes.
+// ResultBytes copies d into a new block and returns its offset.
 func ResultBytes(d []byte) uint64 {
-	return nd.ResultBytes(d)
+	return AllocateBytes(d).offset
 }
 
-// ResultString is the Navidrome PDK's pdk.ResultString.
+// ResultString copies s into a new block and returns its offset.
 func ResultString(s string) uint64 {
-	return nd.ResultString(s)
+	return AllocateString(s).offset
 }
 
-// ResultU32 is the Navidrome PDK's pdk.ResultU32.
+// ResultU32 stores a little-endian uint32 in a new block and returns its offset.
 func ResultU32(d uint32) uint64 {
-	return nd.ResultU32(d)
+	return ResultBytes(binary.LittleEndian.AppendUint32(nil, d))
 }
 
-// ResultU64 is the Navidrome PDK's pdk.ResultU64.
+// ResultU64 stores a little-endian uint64 in a new block and returns its offset.
 func ResultU64(d uint64) uint64 {
-	return nd.ResultU64(d)
+	return ResultBytes(binary.LittleEndian.AppendUint64(nil, d))
 }

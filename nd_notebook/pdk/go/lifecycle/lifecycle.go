@@ -20,3 +20,7 @@ func Register(impl Lifecycle) {
 		initProvider = p
 	}
 }
+
+// NotImplementedCode is what an export returns when the plugin does not implement it;
+// Navidrome then skips the plugin for that call.
+const NotImplementedCode int32 = -2

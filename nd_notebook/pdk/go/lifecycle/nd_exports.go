@@ -9,7 +9,7 @@ import "github.com/navidrome/navidrome/plugins/pdk/go/pdk"
 //go:wasmexport nd_on_init
 func ndOnInit() int32 {
 	if initProvider == nil {
-		return -2
+		return NotImplementedCode
 	}
 	if err := initProvider.OnInit(); err != nil {
 		pdk.SetError(err)

@@ -55,3 +55,7 @@ var registered Lyrics
 func Register(impl Lyrics) {
 	registered = impl
 }
+
+// NotImplementedCode is what an export returns when the plugin does not implement it;
+// Navidrome then skips the plugin for that call.
+const NotImplementedCode int32 = -2

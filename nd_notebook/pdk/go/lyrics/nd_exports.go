@@ -9,7 +9,7 @@ import "github.com/navidrome/navidrome/plugins/pdk/go/pdk"
 //go:wasmexport nd_lyrics_get_lyrics
 func ndLyricsGetLyrics() int32 {
 	if registered == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input GetLyricsRequest
 	if err := pdk.InputJSON(&input); err != nil {

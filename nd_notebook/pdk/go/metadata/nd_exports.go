@@ -9,7 +9,7 @@ import "github.com/navidrome/navidrome/plugins/pdk/go/pdk"
 //go:wasmexport nd_get_artist_mbid
 func ndGetArtistMbid() int32 {
 	if artistMBIDProvider == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input ArtistMBIDRequest
 	if err := pdk.InputJSON(&input); err != nil {
@@ -31,7 +31,7 @@ func ndGetArtistMbid() int32 {
 //go:wasmexport nd_get_artist_url
 func ndGetArtistUrl() int32 {
 	if artistURLProvider == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input ArtistRequest
 	if err := pdk.InputJSON(&input); err != nil {
@@ -53,7 +53,7 @@ func ndGetArtistUrl() int32 {
 //go:wasmexport nd_get_artist_biography
 func ndGetArtistBiography() int32 {
 	if artistBiographyProvider == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input ArtistRequest
 	if err := pdk.InputJSON(&input); err != nil {
@@ -75,7 +75,7 @@ func ndGetArtistBiography() int32 {
 //go:wasmexport nd_get_similar_artists
 func ndGetSimilarArtists() int32 {
 	if similarArtistsProvider == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input SimilarArtistsRequest
 	if err := pdk.InputJSON(&input); err != nil {
@@ -97,7 +97,7 @@ func ndGetSimilarArtists() int32 {
 //go:wasmexport nd_get_artist_images
 func ndGetArtistImages() int32 {
 	if artistImagesProvider == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input ArtistRequest
 	if err := pdk.InputJSON(&input); err != nil {
@@ -119,7 +119,7 @@ func ndGetArtistImages() int32 {
 //go:wasmexport nd_get_artist_top_songs
 func ndGetArtistTopSongs() int32 {
 	if artistTopSongsProvider == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input TopSongsRequest
 	if err := pdk.InputJSON(&input); err != nil {
@@ -141,7 +141,7 @@ func ndGetArtistTopSongs() int32 {
 //go:wasmexport nd_get_album_info
 func ndGetAlbumInfo() int32 {
 	if albumInfoProvider == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input AlbumRequest
 	if err := pdk.InputJSON(&input); err != nil {
@@ -163,7 +163,7 @@ func ndGetAlbumInfo() int32 {
 //go:wasmexport nd_get_album_images
 func ndGetAlbumImages() int32 {
 	if albumImagesProvider == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input AlbumRequest
 	if err := pdk.InputJSON(&input); err != nil {
@@ -185,7 +185,7 @@ func ndGetAlbumImages() int32 {
 //go:wasmexport nd_get_similar_songs_by_track
 func ndGetSimilarSongsByTrack() int32 {
 	if similarSongsByTrackProvider == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input SimilarSongsByTrackRequest
 	if err := pdk.InputJSON(&input); err != nil {
@@ -207,7 +207,7 @@ func ndGetSimilarSongsByTrack() int32 {
 //go:wasmexport nd_get_similar_songs_by_album
 func ndGetSimilarSongsByAlbum() int32 {
 	if similarSongsByAlbumProvider == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input SimilarSongsByAlbumRequest
 	if err := pdk.InputJSON(&input); err != nil {
@@ -229,7 +229,7 @@ func ndGetSimilarSongsByAlbum() int32 {
 //go:wasmexport nd_get_similar_songs_by_artist
 func ndGetSimilarSongsByArtist() int32 {
 	if similarSongsByArtistProvider == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input SimilarSongsByArtistRequest
 	if err := pdk.InputJSON(&input); err != nil {

@@ -4,376 +4,159 @@
 
 package pdk
 
-import (
-	"encoding/binary"
-	"encoding/json"
-)
+import extism "github.com/extism/go-pdk"
 
-//go:wasmimport extism:host/env alloc
-func extismAlloc(length uint64) uint64
-
-//go:wasmimport extism:host/env free
-func extismFree(offset uint64)
-
-//go:wasmimport extism:host/env length
-func extismLength(offset uint64) uint64
-
-//go:wasmimport extism:host/env length_unsafe
-func extismLengthUnsafe(offset uint64) uint64
-
-//go:wasmimport extism:host/env load_u8
-func extismLoadU8(offset uint64) uint32
-
-//go:wasmimport extism:host/env load_u64
-func extismLoadU64(offset uint64) uint64
-
-//go:wasmimport extism:host/env store_u8
-func extismStoreU8(offset uint64, value uint32)
-
-//go:wasmimport extism:host/env store_u64
-func extismStoreU64(offset uint64, value uint64)
-
-//go:wasmimport extism:host/env input_length
-func extismInputLength() uint64
-
-//go:wasmimport extism:host/env input_load_u8
-func extismInputLoadU8(offset uint64) uint32
-
-//go:wasmimport extism:host/env input_load_u64
-func extismInputLoadU64(offset uint64) uint64
-
-//go:wasmimport extism:host/env output_set
-func extismOutputSet(offset uint64, length uint64)
-
-//go:wasmimport extism:host/env error_set
-func extismErrorSet(offset uint64)
-
-//go:wasmimport extism:host/env config_get
-func extismConfigGet(key uint64) uint64
-
-//go:wasmimport extism:host/env var_get
-func extismVarGet(key uint64) uint64
-
-//go:wasmimport extism:host/env var_set
-func extismVarSet(key uint64, value uint64)
-
-//go:wasmimport extism:host/env log_info
-func extismLogInfo(message uint64)
-
-//go:wasmimport extism:host/env log_debug
-func extismLogDebug(message uint64)
-
-//go:wasmimport extism:host/env log_warn
-func extismLogWarn(message uint64)
-
-//go:wasmimport extism:host/env log_error
-func extismLogError(message uint64)
-
-//go:wasmimport extism:host/env get_log_level
-func extismGetLogLevel() int32
-
-//go:wasmimport extism:host/env http_request
-func extismHTTPRequest(request uint64, body uint64) uint64
-
-//go:wasmimport extism:host/env http_status_code
-func extismHTTPStatusCode() int32
-
-//go:wasmimport extism:host/env http_headers
-func extismHTTPHeaders() uint64
-
-// load copies len(buf) bytes from kernel memory at offset, eight at a time.
-func load(offset uint64, buf []byte) {
-	n := len(buf) &^ 7
-	for i := 0; i < n; i += 8 {
-		binary.LittleEndian.PutUint64(buf[i:i+8], extismLoadU64(offset+uint64(i)))
-	}
-	for i := n; i < len(buf); i++ {
-		buf[i] = byte(extismLoadU8(offset + uint64(i)))
-	}
-}
-
-// store copies data into kernel memory at offset, eight bytes at a time.
-func store(offset uint64, data []byte) {
-	n := len(data) &^ 7
-	for i := 0; i < n; i += 8 {
-		extismStoreU64(offset+uint64(i), binary.LittleEndian.Uint64(data[i:i+8]))
-	}
-	for i := n; i < len(data); i++ {
-		extismStoreU8(offset+uint64(i), uint32(data[i]))
-	}
-}
-
-// Load copies the start of the block into buffer.
-func (m Memory) Load(buffer []byte) {
-	load(m.offset, buffer)
-}
-
-// Store copies data to the start of the block.
-func (m Memory) Store(data []byte) {
-	store(m.offset, data)
-}
-
-// Free releases the block.
-func (m Memory) Free() {
-	extismFree(m.offset)
-}
-
-// ReadBytes returns a copy of the whole block.
-func (m Memory) ReadBytes() []byte {
-	buf := make([]byte, m.length)
-	load(m.offset, buf)
-	return buf
-}
-
-// FindMemory returns the block at offset (an empty Memory when there is none).
+// FindMemory calls extism.FindMemory.
 func FindMemory(offset uint64) Memory {
-	length := extismLength(offset)
-	if length == 0 {
-		return Memory{}
-	}
-	return Memory{offset: offset, length: length}
+	return extism.FindMemory(offset)
 }
 
-// Allocate reserves length bytes of kernel memory.
+// Allocate calls extism.Allocate.
 func Allocate(length int) Memory {
-	size := uint64(length)
-	return Memory{offset: extismAlloc(size), length: size}
+	return extism.Allocate(length)
 }
 
-// AllocateBytes copies data into a new block.
+// AllocateBytes calls extism.AllocateBytes.
 func AllocateBytes(data []byte) Memory {
-	mem := Allocate(len(data))
-	store(mem.offset, data)
-	return mem
+	return extism.AllocateBytes(data)
 }
 
-// AllocateString copies a string into a new block.
+// AllocateString calls extism.AllocateString.
 func AllocateString(data string) Memory {
-	return AllocateBytes([]byte(data))
+	return extism.AllocateString(data)
 }
 
-// AllocateJSON encodes v as JSON into a new block.
+// AllocateJSON calls extism.AllocateJSON.
 func AllocateJSON(v any) (Memory, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return Memory{}, err
-	}
-	return AllocateBytes(data), nil
+	return extism.AllocateJSON(v)
 }
 
-// Input returns the call input.
+// Input calls extism.Input.
 func Input() []byte {
-	length := extismInputLength()
-	buf := make([]byte, length)
-	n := len(buf) &^ 7
-	for i := 0; i < n; i += 8 {
-		binary.LittleEndian.PutUint64(buf[i:i+8], extismInputLoadU64(uint64(i)))
-	}
-	for i := n; i < len(buf); i++ {
-		buf[i] = byte(extismInputLoadU8(uint64(i)))
-	}
-	return buf
+	return extism.Input()
 }
 
-// InputString returns the call input as a string.
+// InputString calls extism.InputString.
 func InputString() string {
-	return string(Input())
+	return extism.InputString()
 }
 
-// InputJSON decodes the call input into v.
+// InputJSON calls extism.InputJSON.
 func InputJSON(v any) error {
-	return json.Unmarshal(Input(), v)
+	return extism.InputJSON(v)
 }
 
-// JSONFrom decodes the block at offset into v.
+// JSONFrom calls extism.JSONFrom.
 func JSONFrom(offset uint64, v any) error {
-	return json.Unmarshal(FindMemory(offset).ReadBytes(), v)
+	return extism.JSONFrom(offset, v)
 }
 
-// OutputMemory makes a block the call output.
+// OutputMemory calls extism.OutputMemory.
 func OutputMemory(mem Memory) {
-	extismOutputSet(mem.offset, mem.length)
+	extism.OutputMemory(mem)
 }
 
-// Output sets the call output.
+// Output calls extism.Output.
 func Output(data []byte) {
-	OutputMemory(AllocateBytes(data))
+	extism.Output(data)
 }
 
-// OutputString sets the call output to a string.
+// OutputString calls extism.OutputString.
 func OutputString(s string) {
-	Output([]byte(s))
+	extism.OutputString(s)
 }
 
-// OutputJSON sets the call output to the JSON encoding of v.
+// OutputJSON calls extism.OutputJSON.
 func OutputJSON(v any) error {
-	mem, err := AllocateJSON(v)
-	if err != nil {
-		return err
-	}
-	OutputMemory(mem)
-	return nil
+	return extism.OutputJSON(v)
 }
 
-// SetError reports err as the call error.
+// SetError calls extism.SetError.
 func SetError(err error) {
-	SetErrorString(err.Error())
+	extism.SetError(err)
 }
 
-// SetErrorString reports a text as the call error.
+// SetErrorString calls extism.SetErrorString.
 func SetErrorString(err string) {
-	extismErrorSet(AllocateString(err).offset)
+	extism.SetErrorString(err)
 }
 
-// GetConfig reads a manifest config value; an empty value counts as missing.
+// GetConfig calls extism.GetConfig.
 func GetConfig(key string) (string, bool) {
-	value := lookup(extismConfigGet, key)
-	if value == nil {
-		return "", false
-	}
-	return string(value), true
+	return extism.GetConfig(key)
 }
 
-// GetVar reads a per-instance variable (nil when unset or empty).
+// GetVar calls extism.GetVar.
 func GetVar(key string) []byte {
-	return lookup(extismVarGet, key)
+	return extism.GetVar(key)
 }
 
-// GetVarInt reads a variable stored by SetVarInt (0 when unset).
+// GetVarInt calls extism.GetVarInt.
 func GetVarInt(key string) int {
-	value := lookup(extismVarGet, key)
-	if len(value) < 8 {
-		return 0
-	}
-	return int(binary.LittleEndian.Uint64(value))
+	return extism.GetVarInt(key)
 }
 
-// SetVar stores a per-instance variable.
+// SetVar calls extism.SetVar.
 func SetVar(key string, value []byte) {
-	keyMem := AllocateString(key)
-	defer keyMem.Free()
-	extismVarSet(keyMem.offset, AllocateBytes(value).offset)
+	extism.SetVar(key, value)
 }
 
-// SetVarInt stores an integer variable (8 bytes, little-endian).
+// SetVarInt calls extism.SetVarInt.
 func SetVarInt(key string, value int) {
-	SetVar(key, binary.LittleEndian.AppendUint64(nil, uint64(value)))
+	extism.SetVarInt(key, value)
 }
 
-// RemoveVar deletes a variable.
+// RemoveVar calls extism.RemoveVar.
 func RemoveVar(key string) {
-	keyMem := AllocateString(key)
-	defer keyMem.Free()
-	extismVarSet(keyMem.offset, 0)
+	extism.RemoveVar(key)
 }
 
-// lookup asks a kernel key/value import for key; nil when absent or empty.
-func lookup(get func(uint64) uint64, key string) []byte {
-	keyMem := AllocateString(key)
-	defer keyMem.Free()
-	offset := get(keyMem.offset)
-	if offset == 0 {
-		return nil
-	}
-	length := extismLength(offset)
-	if length == 0 {
-		return nil
-	}
-	value := make([]byte, length)
-	load(offset, value)
-	return value
-}
-
-// LogMemory logs the text held by a block, unless below the host's log level.
+// LogMemory calls extism.LogMemory.
 func LogMemory(level LogLevel, m Memory) {
-	if int32(level) < extismGetLogLevel() {
-		return
-	}
-	logAt(level, m.offset)
+	extism.LogMemory(level, m)
 }
 
-// Log logs a text, unless below the host's log level.
+// Log calls extism.Log.
 func Log(level LogLevel, s string) {
-	if int32(level) < extismGetLogLevel() {
-		return
-	}
-	logAt(level, AllocateString(s).offset)
+	extism.Log(level, s)
 }
 
-// logAt calls the kernel log import of a level (trace goes to log_error, as in go-pdk).
-func logAt(level LogLevel, offset uint64) {
-	switch level {
-	case LogDebug:
-		extismLogDebug(offset)
-	case LogInfo:
-		extismLogInfo(offset)
-	case LogWarn:
-		extismLogWarn(offset)
-	case LogError, LogTrace:
-		extismLogError(offset)
-	}
-}
-
-// Send performs the request through the kernel's http_request import.
-func (r *HTTPRequest) Send() HTTPResponse {
-	meta, _ := json.Marshal(r.meta)
-	req := AllocateBytes(meta)
-	defer req.Free()
-	body := AllocateBytes(r.body)
-	defer body.Free()
-	offset := extismHTTPRequest(req.offset, body.offset)
-	length := extismLengthUnsafe(offset)
-	status := uint16(extismHTTPStatusCode())
-	var headers map[string]string
-	if h := extismHTTPHeaders(); h != 0 {
-		mem := FindMemory(h)
-		_ = json.Unmarshal(mem.ReadBytes(), &headers)
-		mem.Free()
-	}
-	return HTTPResponse{memory: Memory{offset: offset, length: length}, status: status, headers: headers}
-}
-
-// Body returns a copy of the response body.
-func (r HTTPResponse) Body() []byte {
-	return r.memory.ReadBytes()
-}
-
-// ParamBytes reads the block at offset (host-function parameter).
+// ParamBytes calls extism.ParamBytes.
 func ParamBytes(offset uint64) []byte {
-	return FindMemory(offset).ReadBytes()
+	return extism.ParamBytes(offset)
 }
 
-// ParamString reads the block at offset as a string.
+// ParamString calls extism.ParamString.
 func ParamString(offset uint64) string {
-	return string(ParamBytes(offset))
+	return extism.ParamString(offset)
 }
 
-// ParamU32 reads a little-endian uint32 from the block at offset.
+// ParamU32 calls extism.ParamU32.
 func ParamU32(offset uint64) uint32 {
-	return binary.LittleEndian.Uint32(ParamBytes(offset))
+	return extism.ParamU32(offset)
 }
 
-// ParamU64 reads a little-endian uint64 from the block at offset.
+// ParamU64 calls extism.ParamU64.
 func ParamU64(offset uint64) uint64 {
-	return binary.LittleEndian.Uint64(ParamBytes(offset))
+	return extism.ParamU64(offset)
 }
 
-// ResultBytes copies d into a new block and returns its offset.
+// ResultBytes calls extism.ResultBytes.
 func ResultBytes(d []byte) uint64 {
-	return AllocateBytes(d).offset
+	return extism.ResultBytes(d)
 }
 
-// ResultString copies s into a new block and returns its offset.
+// ResultString calls extism.ResultString.
 func ResultString(s string) uint64 {
-	return AllocateString(s).offset
+	return extism.ResultString(s)
 }
 
-// ResultU32 stores a little-endian uint32 in a new block and returns its offset.
+// ResultU32 calls extism.ResultU32.
 func ResultU32(d uint32) uint64 {
-	return ResultBytes(binary.LittleEndian.AppendUint32(nil, d))
+	return extism.ResultU32(d)
 }
 
-// ResultU64 stores a little-endian uint64 in a new block and returns its offset.
+// ResultU64 calls extism.ResultU64.
 func ResultU64(d uint64) uint64 {
-	return ResultBytes(binary.LittleEndian.AppendUint64(nil, d))
+	return extism.ResultU64(d)
 }

@@ -9,7 +9,7 @@ import "github.com/navidrome/navidrome/plugins/pdk/go/pdk"
 //go:wasmexport nd_scheduler_callback
 func ndSchedulerCallback() int32 {
 	if callbackProvider == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input SchedulerCallbackRequest
 	if err := pdk.InputJSON(&input); err != nil {

@@ -9,7 +9,7 @@ import "github.com/navidrome/navidrome/plugins/pdk/go/pdk"
 //go:wasmexport nd_scrobbler_is_authorized
 func ndScrobblerIsAuthorized() int32 {
 	if registered == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input IsAuthorizedRequest
 	if err := pdk.InputJSON(&input); err != nil {
@@ -31,7 +31,7 @@ func ndScrobblerIsAuthorized() int32 {
 //go:wasmexport nd_scrobbler_now_playing
 func ndScrobblerNowPlaying() int32 {
 	if registered == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input NowPlayingRequest
 	if err := pdk.InputJSON(&input); err != nil {
@@ -48,7 +48,7 @@ func ndScrobblerNowPlaying() int32 {
 //go:wasmexport nd_scrobbler_scrobble
 func ndScrobblerScrobble() int32 {
 	if registered == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input ScrobbleRequest
 	if err := pdk.InputJSON(&input); err != nil {
@@ -65,7 +65,7 @@ func ndScrobblerScrobble() int32 {
 //go:wasmexport nd_scrobbler_playback_report
 func ndScrobblerPlaybackReport() int32 {
 	if registered == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input PlaybackReportRequest
 	if err := pdk.InputJSON(&input); err != nil {

@@ -88,3 +88,7 @@ var registered Scrobbler
 func Register(impl Scrobbler) {
 	registered = impl
 }
+
+// NotImplementedCode is what an export returns when the plugin does not implement it;
+// Navidrome then skips the plugin for that call.
+const NotImplementedCode int32 = -2

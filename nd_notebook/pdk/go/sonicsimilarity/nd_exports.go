@@ -9,7 +9,7 @@ import "github.com/navidrome/navidrome/plugins/pdk/go/pdk"
 //go:wasmexport nd_get_sonic_similar_tracks
 func ndGetSonicSimilarTracks() int32 {
 	if registered == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input GetSonicSimilarTracksRequest
 	if err := pdk.InputJSON(&input); err != nil {
@@ -31,7 +31,7 @@ func ndGetSonicSimilarTracks() int32 {
 //go:wasmexport nd_find_sonic_path
 func ndFindSonicPath() int32 {
 	if registered == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input FindSonicPathRequest
 	if err := pdk.InputJSON(&input); err != nil {

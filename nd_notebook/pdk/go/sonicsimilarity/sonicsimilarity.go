@@ -47,3 +47,7 @@ var registered SonicSimilarity
 func Register(impl SonicSimilarity) {
 	registered = impl
 }
+
+// NotImplementedCode is what an export returns when the plugin does not implement it;
+// Navidrome then skips the plugin for that call.
+const NotImplementedCode int32 = -2

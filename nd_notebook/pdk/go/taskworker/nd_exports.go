@@ -9,7 +9,7 @@ import "github.com/navidrome/navidrome/plugins/pdk/go/pdk"
 //go:wasmexport nd_task_execute
 func ndTaskExecute() int32 {
 	if taskExecuteProvider == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input TaskExecuteRequest
 	if err := pdk.InputJSON(&input); err != nil {

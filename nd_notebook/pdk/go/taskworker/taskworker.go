@@ -28,3 +28,7 @@ func Register(impl TaskWorker) {
 		taskExecuteProvider = p
 	}
 }
+
+// NotImplementedCode is what an export returns when the plugin does not implement it;
+// Navidrome then skips the plugin for that call.
+const NotImplementedCode int32 = -2

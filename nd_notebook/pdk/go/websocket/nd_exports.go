@@ -9,7 +9,7 @@ import "github.com/navidrome/navidrome/plugins/pdk/go/pdk"
 //go:wasmexport nd_websocket_on_text_message
 func ndWebsocketOnTextMessage() int32 {
 	if textMessageProvider == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input OnTextMessageRequest
 	if err := pdk.InputJSON(&input); err != nil {
@@ -26,7 +26,7 @@ func ndWebsocketOnTextMessage() int32 {
 //go:wasmexport nd_websocket_on_binary_message
 func ndWebsocketOnBinaryMessage() int32 {
 	if binaryMessageProvider == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input OnBinaryMessageRequest
 	if err := pdk.InputJSON(&input); err != nil {
@@ -43,7 +43,7 @@ func ndWebsocketOnBinaryMessage() int32 {
 //go:wasmexport nd_websocket_on_error
 func ndWebsocketOnError() int32 {
 	if errorProvider == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input OnErrorRequest
 	if err := pdk.InputJSON(&input); err != nil {
@@ -60,7 +60,7 @@ func ndWebsocketOnError() int32 {
 //go:wasmexport nd_websocket_on_close
 func ndWebsocketOnClose() int32 {
 	if closeProvider == nil {
-		return -2
+		return NotImplementedCode
 	}
 	var input OnCloseRequest
 	if err := pdk.InputJSON(&input); err != nil {

@@ -75,3 +75,7 @@ func Register(impl WebSocket) {
 		closeProvider = p
 	}
 }
+
+// NotImplementedCode is what an export returns when the plugin does not implement it;
+// Navidrome then skips the plugin for that call.
+const NotImplementedCode int32 = -2
