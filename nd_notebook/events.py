@@ -32,6 +32,8 @@ SCHEDULE_CREATED = "schedule_created"
 SCHEDULE_FIRED = "schedule_fired"
 SCHEDULE_CANCELLED = "schedule_cancelled"
 WEBSOCKET_MESSAGE = "websocket_message"
+WEBSOCKET_OPENED = "websocket_opened"
+WEBSOCKET_CLOSED = "websocket_closed"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ SERVICE_CLASSES: dict[str, str] = {
     "Task": "taskqueue:TaskQueueService",
     "Scheduler": "scheduler:SchedulerService",
     "HTTP": "http:HTTPService",
+    "WebSocket": "websocket:WebSocketService",
 }
 
 # Navidrome's service creation order (spec 1.4 step 3).

@@ -23,7 +23,6 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
-import string
 import time
 import zlib
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ from urllib.parse import urljoin
 
 import httpx
 
+from .. import gourl
 from ..errors import ServiceError
 from ..gojson import go_quote
 
@@ -62,8 +62,8 @@ class HTTPService:
         """``http_send``: perform ``request`` (HTTPRequest JSON names), return an HTTPResponse."""
         raw_url = request.get("url") or ""
         try:
-            scheme, host = _go_parse_url(raw_url)
-        except _URLError as e:
+            scheme, host = gourl.parse_url(raw_url)
+        except gourl.URLError as e:
             raise ServiceError(f"invalid URL: {e}") from None
         if scheme not in ("http", "https"):
             raise ServiceError(INVALID_SCHEME % go_quote(scheme))
@@ -72,7 +72,7 @@ class HTTPService:
         timeout_ms = int(request.get("timeoutMs") or 0) or DEFAULT_TIMEOUT_MS
         deadline = time.monotonic() + timeout_ms / 1000
         method = (request.get("method") or "").upper() or "GET"
-        if not method or any(c not in _TOKEN for c in method):
+        if not method or any(c not in gourl.TOKEN for c in method):
             raise ServiceError(f"creating request: net/http: invalid method {go_quote(method)}")
         headers: dict[str, str] = {}
         for key, value in (request.get("headers") or {}).items():
@@ -133,7 +133,7 @@ def is_private_or_loopback(hostname: str) -> bool:
 
 def extract_hostname(host: str) -> str:
     """Go ``net.SplitHostPort``'s host, else ``host`` without IPv6 brackets."""
-    split = _split_host_port(host)
+    split = gourl.split_host_port_host(host)
     if split is not None:
         return split
     if host.startswith("[") and host.endswith("]"):
@@ -144,7 +144,7 @@ def extract_hostname(host: str) -> str:
 def canonical_header_key(key: str) -> str:
     """Go's ``CanonicalMIMEHeaderKey``: ``x-foo-bar`` -> ``X-Foo-Bar``; a key holding a byte
     that is not a token character is returned unchanged."""
-    if any(c not in _TOKEN for c in key):
+    if any(c not in gourl.TOKEN for c in key):
         return key
     return "-".join(part[:1].upper() + part[1:].lower() for part in key.split("-"))
 
@@ -172,10 +172,10 @@ class _Exchange:
             if not follow or not location:
                 return self._result(response, added_gzip)
             try:
-                _go_parse_url(location)
+                gourl.parse_url(location)
                 target = urljoin(self.url, location)
-                _, target_host = _go_parse_url(target)
-            except _URLError as e:
+                _, target_host = gourl.parse_url(target)
+            except gourl.URLError as e:
                 response.close()
                 raise self._error(f"failed to parse Location header {go_quote(location)}: {e}")
             if self.no_follow or sent >= MAX_REDIRECTS:
@@ -209,7 +209,7 @@ class _Exchange:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise self._error(DEADLINE_EXCEEDED)
-        scheme, host = _go_parse_url(self.url)
+        scheme, host = gourl.parse_url(self.url)
         if scheme not in ("http", "https"):
             raise self._error(f"unsupported protocol scheme {go_quote(scheme)}")
         if not host:
@@ -239,7 +239,7 @@ class _Exchange:
         for key, value in self.headers.items():
             if key in ("Host", "Content-Length", "Transfer-Encoding", "Trailer", "User-Agent"):
                 continue
-            if not key or any(c not in _TOKEN for c in key):
+            if not key or any(c not in gourl.TOKEN for c in key):
                 raise self._error(f"net/http: invalid header field name {go_quote(key)}")
             data = value.encode("utf-8", "surrogateescape")
             if any((b < 0x20 and b != 0x09) or b == 0x7F for b in data):
@@ -351,129 +351,10 @@ _ERRNO_TEXT = {errno.ECONNREFUSED: "connection refused", errno.ECONNRESET:
                errno.EADDRNOTAVAIL: "cannot assign requested address"}
 
 
-# -- Go's net/url, as far as http_send needs it ------------------------------------------------
-
-class _URLError(Exception):
-    """A Go ``*url.Error`` from ``url.Parse``: ``parse "<url>": <reason>``."""
-
-
-_TOKEN = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
-_HOST_OK = frozenset(string.ascii_letters + string.digits + "!$&'()*+,;=:[]<>\"-_.~")
-_USERINFO_OK = frozenset(string.ascii_letters + string.digits + "-._:~!$&'()*+,;=%@")
-_HEX = frozenset(string.hexdigits)
-
-
-def _go_parse_url(raw: str) -> tuple[str, str]:
-    """(lower-cased scheme, host[:port]) as Go's ``url.Parse`` sees them; ``_URLError`` else."""
-    url, _, fragment = raw.partition("#")
-    try:
-        scheme, host = _parse(url)
-    except ValueError as e:
-        raise _URLError(f"parse {go_quote(url)}: {e}") from None
-    try:
-        _unescape(fragment, host_mode=False)
-    except ValueError as e:
-        raise _URLError(f"parse {go_quote(raw)}: {e}") from None
-    return scheme, host
-
-
-def _parse(url: str) -> tuple[str, str]:
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
-        raise ValueError("net/url: invalid control character in URL")
-    scheme, rest = "", url
-    for i, c in enumerate(url):
-        if c.isascii() and c.isalpha():
-            continue
-        if c == ":" and i == 0:
-            raise ValueError("missing protocol scheme")
-        if c == ":":
-            scheme, rest = url[:i].lower(), url[i + 1:]
-        elif c in "0123456789+-." and i > 0:
-            continue
-        break
-    if rest.endswith("?") and rest.count("?") == 1:
-        rest = rest[:-1]
-    else:
-        rest = rest.partition("?")[0]
-    host = ""
-    if not rest.startswith("/"):
-        if scheme:
-            return scheme, ""  # opaque: "http:example.com" has no host
-        if ":" in rest.partition("/")[0]:
-            raise ValueError("first path segment in URL cannot contain colon")
-    if (scheme or not rest.startswith("///")) and rest.startswith("//"):
-        authority, slash, path = rest[2:].partition("/")
-        rest = slash + path
-        userinfo, at, hostport = authority.rpartition("@")
-        host = _parse_host(hostport)
-        if at:
-            if any(c not in _USERINFO_OK for c in userinfo):
-                raise ValueError("net/url: invalid userinfo")
-            _unescape(userinfo, host_mode=False)
-    _unescape(rest, host_mode=False)
-    return scheme, host
-
-
-def _parse_host(host: str) -> str:
-    if host.startswith("["):
-        end = host.rfind("]")
-        if end < 0:
-            raise ValueError("missing ']' in host")
-        port = host[end + 1:]
-    else:
-        colon = host.rfind(":")
-        port = host[colon:] if colon >= 0 else ""
-    if port and (port[0] != ":" or not all(c.isdigit() and c.isascii() for c in port[1:])):
-        raise ValueError(f"invalid port {go_quote(port)} after host")
-    return _unescape(host, host_mode=True)
-
-
-def _unescape(text: str, host_mode: bool) -> str:
-    """Go's ``unescape`` check: ``%`` needs two hex digits; in a host, only ASCII characters
-    a host may hold (and ``%XX`` of a non-ASCII byte or ``%25``)."""
-    out = bytearray()
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c == "%":
-            code = text[i:i + 3]
-            if len(code) < 3 or code[1] not in _HEX or code[2] not in _HEX or (
-                    host_mode and int(code[1], 16) < 8 and code != "%25"):
-                raise ValueError(f"invalid URL escape {go_quote(code)}")
-            out.append(int(code[1:], 16))
-            i += 3
-            continue
-        if host_mode and c.isascii() and c not in _HOST_OK:
-            raise ValueError(f"invalid character {go_quote(c)} in host name")
-        out += c.encode("utf-8", "surrogateescape")
-        i += 1
-    return out.decode("utf-8", "surrogateescape")
-
-
-def _split_host_port(hostport: str) -> str | None:
-    """The host part of Go's ``net.SplitHostPort``, or None when it reports an error."""
-    colon = hostport.rfind(":")
-    if colon < 0:
-        return None
-    start, after = 0, 0
-    if hostport.startswith("["):
-        end = hostport.find("]")
-        if end < 0 or end + 1 != colon:
-            return None
-        host, start, after = hostport[1:end], 1, end + 1
-    else:
-        host = hostport[:colon]
-        if ":" in host:
-            return None
-    if "[" in hostport[start:] or "]" in hostport[after:]:
-        return None
-    return host
-
-
 def _hostname_of(url: str) -> str:
     try:
-        return extract_hostname(_go_parse_url(url)[1]).lower()
-    except _URLError:
+        return extract_hostname(gourl.parse_url(url)[1]).lower()
+    except gourl.URLError:
         return ""
 
 

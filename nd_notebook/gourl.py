@@ -1,0 +1,128 @@
+"""Go's ``net/url`` parsing, as far as the host services need it (``http_send``,
+``websocket_connect``): the scheme and host Go's ``url.Parse`` finds, and its error texts
+(``parse "<url>": missing protocol scheme``, ``invalid port ":x" after host``...), which
+Navidrome passes on to plugins. Python's urllib accepts much that Go refuses, hence this.
+"""
+
+from __future__ import annotations
+
+import string
+
+from .gojson import go_quote
+
+
+class URLError(ValueError):
+    """A Go ``*url.Error`` from ``url.Parse``: ``parse "<url>": <reason>``."""
+
+
+TOKEN = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
+_HOST_OK = frozenset(string.ascii_letters + string.digits + "!$&'()*+,;=:[]<>\"-_.~")
+_USERINFO_OK = frozenset(string.ascii_letters + string.digits + "-._:~!$&'()*+,;=%@")
+_HEX = frozenset(string.hexdigits)
+
+
+def parse_url(raw: str) -> tuple[str, str]:
+    """(lower-cased scheme, host[:port]) as Go's ``url.Parse`` sees them; ``URLError`` else."""
+    url, _, fragment = raw.partition("#")
+    try:
+        scheme, host = _parse(url)
+    except ValueError as e:
+        raise URLError(f"parse {go_quote(url)}: {e}") from None
+    try:
+        _unescape(fragment, host_mode=False)
+    except ValueError as e:
+        raise URLError(f"parse {go_quote(raw)}: {e}") from None
+    return scheme, host
+
+
+def _parse(url: str) -> tuple[str, str]:
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise ValueError("net/url: invalid control character in URL")
+    scheme, rest = "", url
+    for i, c in enumerate(url):
+        if c.isascii() and c.isalpha():
+            continue
+        if c == ":" and i == 0:
+            raise ValueError("missing protocol scheme")
+        if c == ":":
+            scheme, rest = url[:i].lower(), url[i + 1:]
+        elif c in "0123456789+-." and i > 0:
+            continue
+        break
+    if rest.endswith("?") and rest.count("?") == 1:
+        rest = rest[:-1]
+    else:
+        rest = rest.partition("?")[0]
+    host = ""
+    if not rest.startswith("/"):
+        if scheme:
+            return scheme, ""  # opaque: "http:example.com" has no host
+        if ":" in rest.partition("/")[0]:
+            raise ValueError("first path segment in URL cannot contain colon")
+    if (scheme or not rest.startswith("///")) and rest.startswith("//"):
+        authority, slash, path = rest[2:].partition("/")
+        rest = slash + path
+        userinfo, at, hostport = authority.rpartition("@")
+        host = _parse_host(hostport)
+        if at:
+            if any(c not in _USERINFO_OK for c in userinfo):
+                raise ValueError("net/url: invalid userinfo")
+            _unescape(userinfo, host_mode=False)
+    _unescape(rest, host_mode=False)
+    return scheme, host
+
+
+def _parse_host(host: str) -> str:
+    if host.startswith("["):
+        end = host.rfind("]")
+        if end < 0:
+            raise ValueError("missing ']' in host")
+        port = host[end + 1:]
+    else:
+        colon = host.rfind(":")
+        port = host[colon:] if colon >= 0 else ""
+    if port and (port[0] != ":" or not all(c.isdigit() and c.isascii() for c in port[1:])):
+        raise ValueError(f"invalid port {go_quote(port)} after host")
+    return _unescape(host, host_mode=True)
+
+
+def _unescape(text: str, host_mode: bool) -> str:
+    """Go's ``unescape`` check: ``%`` needs two hex digits; in a host, only ASCII characters
+    a host may hold (and ``%XX`` of a non-ASCII byte or ``%25``)."""
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "%":
+            code = text[i:i + 3]
+            if len(code) < 3 or code[1] not in _HEX or code[2] not in _HEX or (
+                    host_mode and int(code[1], 16) < 8 and code != "%25"):
+                raise ValueError(f"invalid URL escape {go_quote(code)}")
+            out.append(int(code[1:], 16))
+            i += 3
+            continue
+        if host_mode and c.isascii() and c not in _HOST_OK:
+            raise ValueError(f"invalid character {go_quote(c)} in host name")
+        out += c.encode("utf-8", "surrogateescape")
+        i += 1
+    return out.decode("utf-8", "surrogateescape")
+
+
+def split_host_port_host(hostport: str) -> str | None:
+    """The host part of Go's ``net.SplitHostPort``, or None when it reports an error."""
+    colon = hostport.rfind(":")
+    if colon < 0:
+        return None
+    start, after = 0, 0
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0 or end + 1 != colon:
+            return None
+        host, start, after = hostport[1:end], 1, end + 1
+    else:
+        host = hostport[:colon]
+        if ":" in host:
+            return None
+    if "[" in hostport[start:] or "]" in hostport[after:]:
+        return None
+    return host

@@ -1,0 +1,428 @@
+"""WebSocket host service (``websocket_*``): Navidrome's outgoing WebSocket connections.
+
+Rules (spec 2.3 / 3.2 / 6.3, Navidrome's ``plugins/host_websocket.go`` on gorilla/websocket):
+- ``connect`` checks, in order: the URL parses (Go ``net/url``), its scheme is ws/wss, its host
+  (port cut at the last ``:``) matches a ``requiredHosts`` pattern (``*``, exact, ``*.suffix``;
+  an empty list allows nothing, no private-address rule), the id (random when empty) is free;
+  then dials with the plugin's handshake headers (30 s handshake timeout).
+- One reader thread per connection delivers every message synchronously, in order, one at a
+  time, to ``nd_websocket_on_text_message`` / ``nd_websocket_on_binary_message`` on a fresh
+  instance. A close frame 1000/1001/1005 from the peer gives ``nd_websocket_on_close`` with the
+  peer's code and reason; any other end gives ``nd_websocket_on_error`` with gorilla's error
+  text. The connection stays listed until that callback returns (as in Navidrome, so a
+  reconnect under the same id from inside ``on_close`` fails with "already exists").
+- ``close_connection`` removes the connection, sends the close frame, closes the socket, then
+  calls ``nd_websocket_on_close`` itself with the plugin's own code and reason.
+- ``close()`` (unload) sends 1001 "plugin unloaded" to every connection; Navidrome's on_close
+  for it is skipped because the plugin is already gone, which is logged as a warning.
+- A callback runs only when the plugin exports it; its failure is logged, never raised.
+
+Events: ``websocket_opened``, ``websocket_message`` (direction in/out, text/binary, size, a
+text preview), ``websocket_closed`` (by plugin, peer, error or unload); Navidrome's log lines
+(callback failures, "Plugin not loaded") are ``service_log`` events of service "WebSocket".
+
+Known differences from gorilla: dial errors name the address as written in the URL (Go prints
+the resolved one) and a DNS failure omits Go's resolver address; a ``Host`` handshake header is
+not sent (gorilla would use it as the request host); a text frame holding invalid UTF-8 ends the
+connection (websockets checks it, gorilla delivers it); a close code RFC 6455 forbids on the
+wire, or a reason over 123 bytes, closes the socket without a close frame.
+
+Why the sync client with a reader thread per connection: it is Navidrome's own shape (a read
+goroutine per connection that calls the plugin synchronously), it needs no event loop shared
+with notebooks (Jupyter already runs one), and it works the same under a virtual clock, since
+network events arrive in wall time on their own threads.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidState,
+    InvalidURI,
+    ProtocolError,
+)
+from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect as ws_connect
+
+from .. import events, gourl
+from ..errors import ServiceError
+from ..gojson import go_quote
+from .http import canonical_header_key
+from .http import host_allowed as pattern_allowed
+
+if TYPE_CHECKING:
+    from ..context import PluginContext
+
+ON_TEXT_MESSAGE = "nd_websocket_on_text_message"
+ON_BINARY_MESSAGE = "nd_websocket_on_binary_message"
+ON_ERROR = "nd_websocket_on_error"
+ON_CLOSE = "nd_websocket_on_close"
+
+INVALID_SCHEME = "invalid URL scheme: must be ws:// or wss://"
+HOST_NOT_ALLOWED = "host %s is not allowed"  # %s = Go-quoted host[:port]
+ALREADY_EXISTS = "connection ID %s already exists"
+NOT_FOUND = "connection ID %s not found"
+
+HANDSHAKE_TIMEOUT = 30.0  # gorilla Dialer.HandshakeTimeout in Navidrome
+CLOSE_TIMEOUT = 5.0  # CloseConnection's close-frame deadline
+UNLOAD_CLOSE_TIMEOUT = 2.0  # Close()'s close-frame deadline
+UNLOAD_CODE, UNLOAD_REASON = 1001, "plugin unloaded"
+GO_USER_AGENT = "Go-http-client/1.1"  # what Go's net/http request writer sends by default
+PREVIEW_CHARS = 200  # text kept in websocket_message events
+
+# Handshake headers gorilla refuses to take from the caller (it sets them itself).
+_RESERVED_HEADERS = frozenset({"Upgrade", "Connection", "Sec-Websocket-Key",
+                               "Sec-Websocket-Version", "Sec-Websocket-Extensions"})
+
+# gorilla's CloseError.Error() names.
+_CLOSE_NAMES = {1000: "normal", 1001: "going away", 1002: "protocol error",
+                1003: "unsupported data", 1005: "no status", 1006: "abnormal closure",
+                1007: "invalid payload data", 1008: "policy violation", 1009: "message too big",
+                1010: "mandatory extension missing", 1011: "internal server error",
+                1015: "TLS handshake error"}
+_ON_CLOSE_CODES = (1000, 1001, 1005)
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP header name
+
+# Options of newer websockets releases: no proxy from the environment (gorilla's Dialer has
+# none), and the connection returned directly (websockets 17 asks for the flag).
+_CONNECT_PARAMS = inspect.signature(ws_connect).parameters
+_VERSION_OPTIONS = {k: v for k, v in (("proxy", None), ("legacy", True)) if k in _CONNECT_PARAMS}
+
+
+class WebSocketService:
+    """Navidrome's WebSocketService: the plugin's open connections and their reader threads.
+
+    ``connections()`` lists what is open now (id, url, opened_at, message and byte counts).
+    """
+
+    def __init__(self, ctx: PluginContext):
+        self.ctx = ctx
+        permission = ctx.permission("websocket") or {}
+        self.required_hosts: list[str] = list(permission.get("requiredHosts") or [])
+        self._conns: dict[str, _Connection] = {}
+        self._readers: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- host functions --------------------------------------------------------------------
+    def connect(self, url: str, headers: dict[str, str] | None = None,
+                connection_id: str = "") -> str:
+        """Open a connection; returns its id (``connection_id`` or a new random one)."""
+        host, scheme = _go_url_host(url)
+        if scheme not in ("ws", "wss"):
+            raise ServiceError(INVALID_SCHEME)
+        if not is_host_allowed(host, self.required_hosts):
+            raise ServiceError(HOST_NOT_ALLOWED % go_quote(host))
+        if not connection_id:
+            connection_id = self.ctx.clock.new_id()
+        with self._lock:
+            if connection_id in self._conns:
+                raise ServiceError(ALREADY_EXISTS % go_quote(connection_id))
+        ws = _dial(url, host, scheme, headers or {})
+        conn = _Connection(connection_id, url, ws, opened_at=self.ctx.clock.now())
+        with self._lock:
+            self._conns[connection_id] = conn
+        self.ctx.emit(events.WEBSOCKET_OPENED, connection_id=connection_id, url=url)
+        reader = threading.Thread(target=self._read_loop, args=(conn,), daemon=True,
+                                  name=f"websocket {self.ctx.plugin_id} {connection_id}")
+        with self._lock:
+            self._readers = [t for t in self._readers if t.is_alive()] + [reader]
+        reader.start()
+        return connection_id
+
+    def send_text(self, connection_id: str, message: str) -> None:
+        conn = self._get(connection_id)
+        try:
+            conn.ws.send(message)
+        except (ConnectionClosed, OSError) as e:
+            raise ServiceError(f"failed to send text message: {_write_error(conn, e)}") from None
+        self._count_out(conn, "text", message)
+
+    def send_binary(self, connection_id: str, data: bytes | None) -> None:
+        conn = self._get(connection_id)
+        data = bytes(data or b"")
+        try:
+            conn.ws.send(data)
+        except (ConnectionClosed, OSError) as e:
+            raise ServiceError(f"failed to send binary message: {_write_error(conn, e)}") from None
+        self._count_out(conn, "binary", data)
+
+    def close_connection(self, connection_id: str, code: int, reason: str) -> None:
+        """Close frame, socket closed, then ``nd_websocket_on_close`` with this code/reason."""
+        with self._lock:
+            conn = self._conns.pop(connection_id, None)
+        if conn is None:
+            raise ServiceError(NOT_FOUND % go_quote(connection_id))
+        conn.closed_by_host = True
+        _send_close(conn.ws, code, reason)
+        self.ctx.emit(events.WEBSOCKET_CLOSED, connection_id=connection_id, by="plugin",
+                      code=code, reason=reason, error=None)
+        self._callback(ON_CLOSE, {"connectionId": connection_id, "code": code, "reason": reason},
+                       "close", connection_id)
+
+    # -- Python side -----------------------------------------------------------------------
+    def connections(self) -> list[dict[str, Any]]:
+        """The open connections, oldest first."""
+        with self._lock:
+            conns = list(self._conns.values())
+        return [c.describe() for c in sorted(conns, key=lambda c: c.opened_at)]
+
+    def close(self) -> None:
+        """Plugin unloaded: close frame 1001 "plugin unloaded" to every open connection."""
+        with self._lock:
+            self._closed = True
+            conns, self._conns = list(self._conns.values()), {}
+            readers = list(self._readers)
+        for conn in conns:
+            conn.closed_by_host = True
+            conn.ws.close_timeout = UNLOAD_CLOSE_TIMEOUT
+            _send_close(conn.ws, UNLOAD_CODE, UNLOAD_REASON)
+            self.ctx.emit(events.WEBSOCKET_CLOSED, connection_id=conn.id, by="unload",
+                          code=UNLOAD_CODE, reason=UNLOAD_REASON, error=None)
+            self._log("warn", "Plugin not loaded for WebSocket callback", connection_id=conn.id)
+        current = threading.current_thread()
+        for reader in readers:
+            if reader is not current:
+                reader.join(timeout=UNLOAD_CLOSE_TIMEOUT)
+
+    # -- reader ----------------------------------------------------------------------------
+    def _read_loop(self, conn: _Connection) -> None:
+        """Navidrome's ``readLoop``: deliver messages until the connection ends."""
+        try:
+            while True:
+                try:
+                    message = conn.ws.recv()
+                except Exception as e:  # noqa: BLE001 - every end of the loop is reported
+                    if not conn.closed_by_host:
+                        self._ended(conn, e)
+                    return
+                if isinstance(message, str):
+                    self._count_in(conn, "text", message)
+                    self._callback(ON_TEXT_MESSAGE, {"connectionId": conn.id,
+                                                     "message": message}, "text message", conn.id)
+                else:
+                    self._count_in(conn, "binary", message)
+                    self._callback(ON_BINARY_MESSAGE,
+                                   {"connectionId": conn.id,
+                                    "data": base64.b64encode(message).decode("ascii")},
+                                   "binary message", conn.id)
+        finally:
+            with self._lock:
+                if self._conns.get(conn.id) is conn:
+                    del self._conns[conn.id]
+
+    def _ended(self, conn: _Connection, exc: Exception) -> None:
+        rcvd = getattr(exc, "rcvd", None)
+        if rcvd is not None and int(rcvd.code) in _ON_CLOSE_CODES:
+            code, reason = int(rcvd.code), rcvd.reason
+            self.ctx.emit(events.WEBSOCKET_CLOSED, connection_id=conn.id, by="peer", code=code,
+                          reason=reason, error=None)
+            self._callback(ON_CLOSE, {"connectionId": conn.id, "code": code, "reason": reason},
+                           "close", conn.id)
+            return
+        error = _read_error(conn, exc)
+        self.ctx.emit(events.WEBSOCKET_CLOSED, connection_id=conn.id, by="error",
+                      code=None if rcvd is None else int(rcvd.code),
+                      reason=None if rcvd is None else rcvd.reason, error=error)
+        self._callback(ON_ERROR, {"connectionId": conn.id, "error": error}, "error", conn.id)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _callback(self, export: str, request: dict[str, Any], what: str,
+                  connection_id: str) -> None:
+        """Navidrome's ``invokeWebSocketCallback``: skipped when not exported, failures logged."""
+        if self._closed:
+            self._log("warn", "Plugin not loaded for WebSocket callback",
+                      connection_id=connection_id)
+            return
+        if not self.ctx.has_export(export):
+            return
+        started = time.perf_counter()
+        try:
+            self.ctx.call_export(export, request)
+        except Exception as e:  # noqa: BLE001 - a callback failure is only logged
+            self._log("error", f"WebSocket {what} callback failed", connection_id=connection_id,
+                      duration=time.perf_counter() - started, error=str(e) or type(e).__name__)
+
+    def _get(self, connection_id: str) -> _Connection:
+        with self._lock:
+            conn = self._conns.get(connection_id)
+        if conn is None:
+            raise ServiceError(NOT_FOUND % go_quote(connection_id))
+        return conn
+
+    def _count_in(self, conn: _Connection, kind: str, message: str | bytes) -> None:
+        with self._lock:
+            conn.messages_in += 1
+            conn.bytes_in += _size(message)
+        self._message_event(conn, "in", kind, message)
+
+    def _count_out(self, conn: _Connection, kind: str, message: str | bytes) -> None:
+        with self._lock:
+            conn.messages_out += 1
+            conn.bytes_out += _size(message)
+        self._message_event(conn, "out", kind, message)
+
+    def _message_event(self, conn: _Connection, direction: str, kind: str,
+                       message: str | bytes) -> None:
+        self.ctx.emit(events.WEBSOCKET_MESSAGE, connection_id=conn.id, direction=direction,
+                      type=kind, size=_size(message),
+                      preview=message[:PREVIEW_CHARS] if isinstance(message, str) else None)
+
+    def _log(self, level: str, message: str, **fields) -> None:
+        self.ctx.emit(events.SERVICE_LOG, service="WebSocket", level=level, message=message,
+                      **fields)
+
+
+# -- requiredHosts ---------------------------------------------------------------------------
+
+def is_host_allowed(host: str, patterns: list[str]) -> bool:
+    """Navidrome's websocket ``isHostAllowed``: the port is cut at the last ``:`` and the rest
+    matched with the HTTP service's ``requiredHosts`` matcher; an empty list allows nothing."""
+    cut = host.rfind(":")
+    return pattern_allowed(host[:cut] if cut != -1 else host, patterns)
+
+
+# -- connections -----------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class _Connection:
+    id: str
+    url: str
+    ws: ClientConnection
+    opened_at: float
+    closed_by_host: bool = False
+    messages_in: int = 0
+    messages_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    addresses: tuple[str, str] = field(default=("", ""))
+
+    def __post_init__(self) -> None:
+        try:
+            self.addresses = (_addr(self.ws.local_address), _addr(self.ws.remote_address))
+        except OSError:
+            pass
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.id, "url": self.url, "opened_at": self.opened_at,
+                "messages_in": self.messages_in, "messages_out": self.messages_out,
+                "bytes_in": self.bytes_in, "bytes_out": self.bytes_out}
+
+
+def _dial(url: str, host: str, scheme: str, headers: dict[str, str]) -> ClientConnection:
+    """gorilla's ``Dialer.DialContext`` (no proxy, no compression), errors as Go prints them."""
+    if "@" in _authority(url):
+        raise ServiceError("failed to connect: malformed ws or wss URL")
+    extra: dict[str, str] = {}
+    for key, value in headers.items():
+        key = canonical_header_key(key)
+        if key in _RESERVED_HEADERS:
+            raise ServiceError(f"failed to connect: websocket: duplicate header not allowed: {key}")
+        # Go's request writer skips a key that is not a token and turns newlines into spaces;
+        # gorilla would send "Host" as the request's host, which is not emulated.
+        if key != "Host" and _TOKEN.fullmatch(key):
+            extra[key] = value.replace("\r", " ").replace("\n", " ")
+    address = host if re.search(r":\d*$", host) else f"{host}:{443 if scheme == 'wss' else 80}"
+    try:
+        return ws_connect(url, additional_headers=extra,
+                          user_agent_header=None if "User-Agent" in extra else GO_USER_AGENT,
+                          compression=None, open_timeout=HANDSHAKE_TIMEOUT, ping_interval=None,
+                          close_timeout=CLOSE_TIMEOUT, max_size=None, **_VERSION_OPTIONS)
+    except InvalidURI:
+        reason = "malformed ws or wss URL"
+    except InvalidHandshake:
+        reason = "websocket: bad handshake"
+    except ConnectionRefusedError:
+        reason = f"dial tcp {address}: connect: connection refused"
+    except socket.gaierror:
+        reason = f"dial tcp: lookup {address.rsplit(':', 1)[0].strip('[]')}: no such host"
+    except TimeoutError:
+        reason = f"dial tcp {address}: i/o timeout"
+    except OSError as e:
+        reason = f"dial tcp {address}: connect: {(e.strerror or str(e)).lower()}"
+    raise ServiceError(f"failed to connect: {reason}")
+
+
+def _send_close(ws: ClientConnection, code: int, reason: str) -> None:
+    """gorilla's ``WriteControl(CloseMessage)`` + ``Close()``: 1005 sends an empty close frame;
+    a frame websockets refuses to write (a code RFC 6455 forbids, a reason over 123 bytes)
+    leaves the socket closed without one."""
+    try:
+        if code == 1005:
+            with ws.send_context():
+                ws.protocol.send_close()
+        else:
+            ws.close(code, reason)
+        return
+    except (ConnectionClosed, InvalidState):
+        return
+    except (ProtocolError, OSError):
+        pass
+    try:
+        ws.socket.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _read_error(conn: _Connection, exc: Exception) -> str:
+    """What gorilla's ``ReadMessage`` error says for an end other than a 1000/1001/1005 close."""
+    rcvd = getattr(exc, "rcvd", None)
+    if rcvd is not None:
+        return close_error_text(int(rcvd.code), rcvd.reason)
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ConnectionResetError):
+        local, remote = conn.addresses
+        return f"read tcp {local}->{remote}: read: connection reset by peer"
+    sent = getattr(exc, "sent", None)
+    if sent is not None and int(sent.code) not in (1000, 1001) and sent.reason:
+        return f"websocket: {sent.reason}"  # a protocol error websockets detected
+    return close_error_text(1006, "unexpected EOF")
+
+
+def _write_error(conn: _Connection, exc: Exception) -> str:
+    if isinstance(exc, ConnectionClosed) and exc.sent is not None:
+        return "websocket: close sent"
+    local, remote = conn.addresses
+    return f"write tcp {local}->{remote}: write: broken pipe"
+
+
+def close_error_text(code: int, text: str) -> str:
+    """gorilla's ``CloseError.Error()``: ``websocket: close 1011 (internal server error): x``."""
+    name = _CLOSE_NAMES.get(code)
+    out = f"websocket: close {code}" + (f" ({name})" if name else "")
+    return f"{out}: {text}" if text else out
+
+
+# -- Go net/url ------------------------------------------------------------------------------
+
+def _go_url_host(raw: str) -> tuple[str, str]:
+    """``(Host, Scheme)`` as Go's ``url.Parse`` gives them, or Navidrome's ``invalid URL``."""
+    try:
+        scheme, host = gourl.parse_url(raw)
+    except gourl.URLError as e:
+        raise ServiceError(f"invalid URL: {e}") from None
+    return host, scheme
+
+
+def _authority(url: str) -> str:
+    after = url.split("://", 1)
+    return after[1].split("/", 1)[0].split("?", 1)[0] if len(after) == 2 else ""
+
+
+def _addr(address: Any) -> str:
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _size(message: str | bytes) -> int:
+    return len(message.encode("utf-8", "surrogatepass")) if isinstance(message, str) else len(message)

@@ -1,0 +1,513 @@
+"""WebSocketService against the bundled echo server on 127.0.0.1, through real wasm.
+
+WAT plugins pin the exact JSON and Navidrome's error texts of the four host functions; a Go
+plugin built with the bundled PDK checks the callbacks: echoes, server closes, drops, its own
+close and unload.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+import time
+from collections.abc import Callable
+
+import pytest
+
+from nd_notebook import Host, build, events
+from nd_notebook.services.websocket import close_error_text, is_host_allowed
+from nd_notebook.wsserver import serve
+from tests.watplugins import host_call_plugin
+
+pytestmark = pytest.mark.timeout(120)
+
+IMPORTS = ("websocket_connect", "websocket_sendtext", "websocket_sendbinary",
+           "websocket_closeconnection")
+
+
+def manifest(required_hosts: list[str] | None = None) -> dict:
+    return {"name": "ws", "author": "tests", "version": "1",
+            "permissions": {"websocket": {"requiredHosts": ["127.0.0.1"]
+                                          if required_hosts is None else required_hosts}}}
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 5.0):
+    """Poll ``predicate`` every 10 ms until it is truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            assert value, "condition not met in time"
+            return value
+        time.sleep(0.01)
+
+
+@pytest.fixture(scope="module")
+def wat_wasm() -> bytes:
+    return host_call_plugin(*IMPORTS)
+
+
+@pytest.fixture
+def server():
+    with serve() as srv:
+        yield srv
+
+
+@pytest.fixture
+def host(tmp_path):
+    with Host(tmp_path / "navidrome") as h:
+        yield h
+
+
+@pytest.fixture
+def wat(host, wat_wasm):
+    return host.load(wat_wasm, name="ws", manifest=manifest())
+
+
+def call(plugin, import_name: str, request: dict) -> dict:
+    return json.loads(plugin.call(f"call_{import_name}", request, raw=True))
+
+
+def connect(plugin, url: str, connection_id: str = "", headers: dict | None = None) -> dict:
+    return call(plugin, "websocket_connect",
+                {"url": url, "headers": headers, "connectionId": connection_id})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- connect ---------------------------------------------------------------------------------
+
+def test_connect_returns_the_given_connection_id(wat, server):
+    assert connect(wat, server.url, "feed") == {"newConnectionId": "feed"}
+
+
+def test_connect_without_id_generates_a_22_char_base62_id(wat, server):
+    new_id = connect(wat, server.url)["newConnectionId"]
+    assert re.fullmatch(r"[0-9A-Za-z]{22}", new_id)
+
+
+def test_connect_with_a_taken_id_is_already_exists(wat, server):
+    connect(wat, server.url, "feed")
+    assert connect(wat, server.url, "feed") == {"error": 'connection ID "feed" already exists'}
+
+
+def test_connect_with_http_scheme_is_invalid_url_scheme(wat):
+    assert connect(wat, "http://127.0.0.1/") == {
+        "error": "invalid URL scheme: must be ws:// or wss://"}
+
+
+def test_connect_to_unlisted_host_is_not_allowed_with_host_and_port(wat, server):
+    url = server.url.replace("127.0.0.1", "localhost")
+    assert connect(wat, url) == {"error": f'host "localhost:{server.port}" is not allowed'}
+
+
+def test_empty_required_hosts_allows_nothing(host, wat_wasm, server):
+    plugin = host.load(wat_wasm, name="ws", manifest=manifest([]))
+    assert connect(plugin, server.url) == {
+        "error": f'host "127.0.0.1:{server.port}" is not allowed'}
+
+
+def test_unparsable_url_is_invalid_url_with_go_parse_error(wat):
+    assert connect(wat, "ws://127.0.0.1:http/") == {
+        "error": 'invalid URL: parse "ws://127.0.0.1:http/": invalid port ":http" after host'}
+
+
+def test_refused_dial_is_failed_to_connect_with_go_dial_error(wat):
+    port = free_port()
+    assert connect(wat, f"ws://127.0.0.1:{port}/") == {
+        "error": f"failed to connect: dial tcp 127.0.0.1:{port}: connect: connection refused"}
+
+
+def test_handshake_headers_are_sent_with_canonical_names(wat, server):
+    connect(wat, server.url, "a", headers={"x-api-key": "secret"})
+    sent = server.handshakes[0]["headers"]
+    assert sent["X-Api-Key"] == "secret"
+    assert sent["User-Agent"] == "Go-http-client/1.1"
+
+
+def test_handshake_header_gorilla_sets_itself_is_refused(wat, server):
+    assert connect(wat, server.url, headers={"sec-websocket-key": "x"}) == {
+        "error": "failed to connect: websocket: duplicate header not allowed: Sec-Websocket-Key"}
+
+
+def test_handshake_header_newlines_become_spaces_as_go_writes_them(wat, server):
+    connect(wat, server.url, "a", headers={"X-Note": "two\nlines"})
+    assert server.handshakes[0]["headers"]["X-Note"] == "two lines"
+
+
+def test_url_with_user_info_is_malformed_for_gorilla(wat, server):
+    url = server.url.replace("ws://", "ws://me:pw@")
+    assert connect(wat, url) == {"error": "failed to connect: malformed ws or wss URL"}
+
+
+@pytest.mark.parametrize(("host", "patterns", "allowed"), [
+    ("example.com:443", ["*"], True),
+    ("example.com", ["example.com"], True),
+    ("api.example.com:8080", ["*.example.com"], True),
+    ("example.com", ["*.example.com"], False),
+    ("example.com", ["other.com"], False),
+    ("127.0.0.1:9000", [], False),
+])
+def test_required_hosts_patterns(host, patterns, allowed):
+    assert is_host_allowed(host, patterns) is allowed
+
+
+# -- send / close ----------------------------------------------------------------------------
+
+def test_send_text_and_binary_reach_the_server(wat, server):
+    connect(wat, server.url, "a")
+    assert call(wat, "websocket_sendtext", {"connectionId": "a", "message": "hello"}) == {}
+    assert call(wat, "websocket_sendbinary", {"connectionId": "a", "data": "AAEC"}) == {}
+    server.wait_for_messages(2)
+    assert server.received == ["hello", b"\x00\x01\x02"]
+
+
+@pytest.mark.parametrize(("import_name", "extra"), [
+    ("websocket_sendtext", {"message": "x"}),
+    ("websocket_sendbinary", {"data": "AA=="}),
+    ("websocket_closeconnection", {"code": 1000, "reason": ""}),
+])
+def test_unknown_connection_id_is_not_found(wat, import_name, extra):
+    assert call(wat, import_name, {"connectionId": "nope", **extra}) == {
+        "error": 'connection ID "nope" not found'}
+
+
+def test_close_connection_sends_the_plugins_code_and_reason(wat, server):
+    connect(wat, server.url, "a")
+    assert call(wat, "websocket_closeconnection",
+                {"connectionId": "a", "code": 1000, "reason": "done"}) == {}
+    server.wait_for_closes(1)
+    assert server.closes == [(1000, "done")]
+    assert call(wat, "websocket_sendtext", {"connectionId": "a", "message": "x"}) == {
+        "error": 'connection ID "a" not found'}
+
+
+def test_open_connections_are_listed_on_the_service(wat, server):
+    connect(wat, server.url, "a")
+    call(wat, "websocket_sendtext", {"connectionId": "a", "message": "hi"})
+    wait_until(lambda: wat.websocket_service.connections()[0]["messages_in"] == 1)
+    (listed,) = wat.websocket_service.connections()
+    assert {k: listed[k] for k in ("id", "url", "messages_in", "messages_out")} == {
+        "id": "a", "url": server.url, "messages_in": 1, "messages_out": 1}
+
+
+def test_dropped_connection_leaves_the_listing(wat, server):
+    connect(wat, server.url, "a")
+    server.wait_for_clients(1)
+    server.drop_clients()
+    wait_until(lambda: wat.websocket_service.connections() == [])
+
+
+def test_unload_closes_every_connection_with_1001_plugin_unloaded(host, wat, server):
+    connect(wat, server.url, "a")
+    connect(wat, server.url, "b")
+    host.unload("ws")
+    server.wait_for_closes(2)
+    assert server.closes == [(1001, "plugin unloaded")] * 2
+    assert wat.websocket_service.connections() == []
+
+
+def test_messages_and_connection_changes_are_events(host, wat, server):
+    connect(wat, server.url, "a")
+    call(wat, "websocket_sendtext", {"connectionId": "a", "message": "hi"})
+    wait_until(lambda: len(host.events.select(events.WEBSOCKET_MESSAGE)) == 2)
+    call(wat, "websocket_closeconnection", {"connectionId": "a", "code": 1000, "reason": ""})
+    messages = [(e["direction"], e["type"], e["preview"])
+                for e in host.events.select(events.WEBSOCKET_MESSAGE)]
+    assert messages == [("out", "text", "hi"), ("in", "text", "hi")]
+    assert [e["connection_id"] for e in host.events.select(events.WEBSOCKET_OPENED)] == ["a"]
+    assert [(e["by"], e["code"]) for e in host.events.select(events.WEBSOCKET_CLOSED)] == [
+        ("plugin", 1000)]
+
+
+def test_close_error_text_is_gorillas():
+    assert close_error_text(1011, "oops") == "websocket: close 1011 (internal server error): oops"
+    assert close_error_text(4000, "") == "websocket: close 4000"
+
+
+# -- callbacks through a Go plugin -----------------------------------------------------------
+
+GO_SOURCE = r'''
+package main
+
+import (
+	"encoding/base64"
+	"fmt"
+
+	extism "github.com/extism/go-pdk"
+	"github.com/navidrome/navidrome/plugins/pdk/go/host"
+	"github.com/navidrome/navidrome/plugins/pdk/go/websocket"
+)
+
+type client struct{}
+
+func init() { websocket.Register(client{}) }
+
+func main() {}
+
+// record appends one line to the connection's log (callbacks of one connection run one at a time).
+func record(id, line string) {
+	old, _, _ := host.KVStoreGet("log:" + id)
+	_ = host.KVStoreSet("log:"+id, append(append(old, line...), '\n'))
+}
+
+type request struct {
+	URL    string `json:"url"`
+	ID     string `json:"id"`
+	Text   string `json:"text"`
+	Binary []byte `json:"binary"`
+	Code   int32  `json:"code"`
+	Reason string `json:"reason"`
+}
+
+func input() request {
+	var r request
+	_ = extism.InputJSON(&r)
+	return r
+}
+
+func fail(err error) int32 {
+	extism.SetErrorString(err.Error())
+	return 1
+}
+
+//go:wasmexport test_connect
+func testConnect() int32 {
+	r := input()
+	id, err := host.WebSocketConnect(r.URL, nil, r.ID)
+	if err != nil {
+		return fail(err)
+	}
+	_ = host.KVStoreSet("url:"+id, []byte(r.URL))
+	extism.OutputString(id)
+	return 0
+}
+
+//go:wasmexport test_send
+func testSend() int32 {
+	r := input()
+	if r.Text != "" {
+		if err := host.WebSocketSendText(r.ID, r.Text); err != nil {
+			return fail(err)
+		}
+	}
+	if r.Binary != nil {
+		if err := host.WebSocketSendBinary(r.ID, r.Binary); err != nil {
+			return fail(err)
+		}
+	}
+	return 0
+}
+
+//go:wasmexport test_close
+func testClose() int32 {
+	r := input()
+	if err := host.WebSocketCloseConnection(r.ID, r.Code, r.Reason); err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+func (client) OnTextMessage(req websocket.OnTextMessageRequest) error {
+	switch req.Message {
+	case "fail":
+		return fmt.Errorf("cannot handle %q", req.Message)
+	case "ping":
+		if err := host.WebSocketSendText(req.ConnectionID, "pong"); err != nil {
+			return err
+		}
+	case "quit":
+		if err := host.WebSocketCloseConnection(req.ConnectionID, 1000, "quit"); err != nil {
+			return err
+		}
+	}
+	record(req.ConnectionID, "text:"+req.Message)
+	return nil
+}
+
+func (client) OnBinaryMessage(req websocket.OnBinaryMessageRequest) error {
+	record(req.ConnectionID, "binary:"+base64.StdEncoding.EncodeToString(req.Data))
+	return nil
+}
+
+func (client) OnError(req websocket.OnErrorRequest) error {
+	record(req.ConnectionID, "error:"+req.Error)
+	return nil
+}
+
+func (client) OnClose(req websocket.OnCloseRequest) error {
+	record(req.ConnectionID, fmt.Sprintf("close:%d:%s", req.Code, req.Reason))
+	if req.Reason == "reconnect" {
+		url, _, _ := host.KVStoreGet("url:" + req.ConnectionID)
+		if _, err := host.WebSocketConnect(string(url), nil, req.ConnectionID); err != nil {
+			record(req.ConnectionID, "reconnect:"+err.Error())
+		}
+	}
+	return nil
+}
+'''
+
+
+@pytest.fixture(scope="module")
+def go_wasm() -> bytes:
+    return build(GO_SOURCE)
+
+
+def load_go(host: Host, wasm: bytes):
+    return host.load(wasm, name="client", manifest=manifest(), permissions="kvstore")
+
+
+@pytest.fixture
+def client(host, go_wasm):
+    return load_go(host, go_wasm)
+
+
+def go_connect(plugin, url: str, connection_id: str = "a") -> str:
+    return plugin.call("test_connect", {"url": url, "id": connection_id}, raw=True).decode()
+
+
+def log(plugin, connection_id: str = "a") -> list[str]:
+    value, _ = plugin.kvstore.get(f"log:{connection_id}")
+    return (value or b"").decode().splitlines()
+
+
+def wait_log(plugin, n: int, connection_id: str = "a") -> list[str]:
+    return wait_until(lambda: len(log(plugin, connection_id)) >= n and log(plugin, connection_id))
+
+
+@pytest.mark.slow
+def test_echoed_text_and_binary_reach_the_callbacks_in_order(client, server):
+    go_connect(client, server.url)
+    client.call("test_send", {"id": "a", "text": "hello"})
+    client.call("test_send", {"id": "a", "binary": base64.b64encode(b"\x00\x01\x02").decode()})
+    client.call("test_send", {"id": "a", "text": "again"})
+    assert wait_log(client, 3) == ["text:hello", "binary:AAEC", "text:again"]
+
+
+@pytest.mark.slow
+def test_callback_can_call_host_functions(client, server):
+    go_connect(client, server.url)
+    client.call("test_send", {"id": "a", "text": "ping"})
+    assert wait_log(client, 2) == ["text:ping", "text:pong"]
+    assert server.received == ["ping", "pong"]
+
+
+@pytest.mark.slow
+def test_messages_pushed_by_the_server_reach_the_plugin(client, server):
+    go_connect(client, server.url)
+    server.wait_for_clients(1)
+    server.send_to_all("tick")
+    server.send_to_all(b"\xff")
+    assert wait_log(client, 2) == ["text:tick", "binary:/w=="]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("code", "reason", "line"), [
+    (1000, "bye", "close:1000:bye"),
+    (1001, "restarting", "close:1001:restarting"),
+    (1005, "", "close:1005:"),
+])
+def test_server_close_1000_1001_1005_calls_on_close_with_its_code(client, server, code, reason,
+                                                                  line):
+    go_connect(client, server.url)
+    server.wait_for_clients(1)
+    server.close_client(code, reason)
+    assert wait_log(client, 1) == [line]
+    wait_until(lambda: client.websocket_service.connections() == [])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("code", "reason", "line"), [
+    (4000, "custom", "error:websocket: close 4000: custom"),
+    (1011, "oops", "error:websocket: close 1011 (internal server error): oops"),
+])
+def test_server_close_with_other_code_calls_on_error(client, server, code, reason, line):
+    go_connect(client, server.url)
+    server.wait_for_clients(1)
+    server.close_client(code, reason)
+    assert wait_log(client, 1) == [line]
+
+
+@pytest.mark.slow
+def test_abrupt_drop_calls_on_error_with_abnormal_closure(client, server):
+    go_connect(client, server.url)
+    server.wait_for_clients(1)
+    server.drop_clients()
+    assert wait_log(client, 1) == [
+        "error:websocket: close 1006 (abnormal closure): unexpected EOF"]
+
+
+@pytest.mark.slow
+def test_own_close_calls_on_close_synchronously_with_its_code(client, server):
+    go_connect(client, server.url)
+    client.call("test_close", {"id": "a", "code": 1000, "reason": "done"})
+    assert log(client) == ["close:1000:done"]
+    server.wait_for_closes(1)
+    assert server.closes == [(1000, "done")]
+
+
+@pytest.mark.slow
+def test_own_close_from_inside_a_callback_calls_on_close_before_it_returns(client, server):
+    go_connect(client, server.url)
+    client.call("test_send", {"id": "a", "text": "quit"})
+    assert wait_log(client, 2) == ["close:1000:quit", "text:quit"]
+    server.wait_for_closes(1)
+    assert server.closes == [(1000, "quit")]
+
+
+@pytest.mark.slow
+def test_reconnect_under_same_id_from_on_close_is_already_exists(client, server):
+    go_connect(client, server.url)
+    server.wait_for_clients(1)
+    server.close_client(1000, "reconnect")
+    assert wait_log(client, 2) == ["close:1000:reconnect",
+                                   'reconnect:connection ID "a" already exists']
+
+
+@pytest.mark.slow
+def test_failing_callback_is_logged_and_delivery_goes_on(host, client, server):
+    go_connect(client, server.url)
+    client.call("test_send", {"id": "a", "text": "fail"})
+    client.call("test_send", {"id": "a", "text": "next"})
+    assert wait_log(client, 1) == ["text:next"]
+    (logged,) = [e for e in host.events.select(events.SERVICE_LOG, "client")
+                 if e["service"] == "WebSocket"]
+    assert (logged["level"], logged["message"], logged["error"]) == (
+        "error", "WebSocket text message callback failed",
+        'plugin call failed: cannot handle "fail"')
+
+
+@pytest.mark.slow
+def test_broadcast_server_delivers_to_every_connection(client):
+    with serve(broadcast=True) as server:
+        go_connect(client, server.url, "a")
+        go_connect(client, server.url, "b")
+        server.wait_for_clients(2)
+        client.call("test_send", {"id": "a", "text": "all"})
+        assert wait_log(client, 1, "a") == ["text:all"]
+        assert wait_log(client, 1, "b") == ["text:all"]
+
+
+@pytest.mark.slow
+def test_unload_closes_connections_and_skips_on_close_as_the_plugin_is_gone(host, client, server):
+    go_connect(client, server.url)
+    host.unload("client")
+    server.wait_for_closes(1)
+    assert server.closes == [(1001, "plugin unloaded")]
+    logged = [(e["level"], e["message"]) for e in host.events.select(events.SERVICE_LOG, "client")]
+    assert logged == [("warn", "Plugin not loaded for WebSocket callback")]
+
+
+@pytest.mark.slow
+def test_callbacks_arrive_on_a_virtual_clock_host(tmp_path, go_wasm, server):
+    with Host(tmp_path / "virtual", clock="virtual") as host:
+        plugin = load_go(host, go_wasm)
+        go_connect(plugin, server.url)
+        plugin.call("test_send", {"id": "a", "text": "hello"})
+        assert wait_log(plugin, 1) == ["text:hello"]
