@@ -73,3 +73,7 @@ class CompileError(NDError):
     def _render_traceback_(self) -> list[str]:
         # IPython shows these lines instead of an internal traceback.
         return [str(self)]
+
+
+class LibraryError(NDError):
+    """The mock music library refused an operation (read-only database, missing tables...)."""

@@ -17,6 +17,9 @@ from __future__ import annotations
 REQUIRED_TABLES = ("library", "artist", "album", "media_file", "user", "playlist",
                    "annotation", "scrobbles")
 
+# nd-notebook's own table (not Navidrome's): how a generated file was made (seed, sizes).
+META_DDL = "CREATE TABLE IF NOT EXISTS nd_notebook_meta (key TEXT PRIMARY KEY, value TEXT)"
+
 DDL = """
 CREATE TABLE IF NOT EXISTS library (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -49,12 +49,25 @@ class Host:
             clock = VirtualClock() if clock == "virtual" else RealClock()
         self.clock: Clock = clock
         self.timeout_ms = timeout_ms
-        self.library = library
+        self._library_spec = library  # built on first use of .library (Host() stays cheap)
+        self._library = None
         self.events = EventLog(self.clock.now)
         if getattr(self.clock, "on_error", None) is None:
             self.clock.on_error = self._timer_failed
         self.plugins: dict[str, LoadedPlugin] = {}
         self._lock = threading.RLock()
+
+    @property
+    def library(self):
+        """The mock music library (``nd_notebook.library.MusicLibrary``), made on first use from
+        ``Host(library=...)``: generated (seed 0) under ``<data_dir>/library/`` by default."""
+        if self._library is None:
+            from ..library.musiclibrary import from_spec
+
+            with self._lock:
+                if self._library is None:
+                    self._library = from_spec(self._library_spec, self.data_dir / "library")
+        return self._library
 
     # -- time --------------------------------------------------------------------------
     def now(self) -> float:
@@ -231,6 +244,9 @@ class Host:
         # Navidrome passes requiredHosts only when non-empty, and its Go SDK then denies every
         # built-in http_request; an explicit (maybe empty) list denies the same in libextism.
         extism_manifest["allowed_hosts"] = list(man.required_hosts("http"))
+        mounts = _mounts(self, man, settings, data_dir)
+        if mounts:
+            extism_manifest["allowed_paths"] = mounts
         try:
             compiled = CompiledPlugin(extism_manifest, wasi=True,
                                       functions=host_functions(bindings, ctx))
@@ -270,6 +286,31 @@ class Host:
 
 
 _KNOWN_IMPORTS = frozenset(f.import_name for f in abi.HOST_FUNCTIONS)
+
+
+def _mounts(host: Host, man, settings: PluginSettings, data_dir: Path) -> dict[str, str]:
+    """Extism ``allowed_paths``: with ``library.filesystem``, each permitted library's folder at
+    ``/libraries/<id>`` (``ro:`` unless write access is allowed; a missing folder is skipped, as
+    libextism refuses it); with ``storage``, ``<data_dir>/storage`` (created, 0700) at ``/storage``."""
+    mounts: dict[str, str] = {}
+    library = man.permissions.get("library") if man.has_permission("library") else None
+    if isinstance(library, dict) and library.get("filesystem") is True:
+        prefix = "" if settings.allow_write_access else "ro:"
+        for lib in host.library.libraries():
+            if not (settings.all_libraries or lib["id"] in settings.libraries):
+                continue
+            if Path(lib["path"]).is_dir():
+                mounts[prefix + str(Path(lib["path"]).resolve())] = f"/libraries/{lib['id']}"
+            else:
+                host.events.emit(events.SERVICE_LOG, data_dir.name, service="Library",
+                                 level="warning",
+                                 message=f"library {lib['id']} folder {lib['path']} does not "
+                                         "exist: not mounted")
+    if man.has_permission("storage"):
+        storage = data_dir / "storage"
+        storage.mkdir(mode=0o700, exist_ok=True)
+        mounts[str(storage.resolve())] = "/storage"
+    return mounts
 
 
 def _check_imports(plugin_id: str, imports: list[str], man) -> None:

@@ -19,6 +19,10 @@ SERVICE_CLASSES: dict[str, str] = {
     "Scheduler": "scheduler:SchedulerService",
     "HTTP": "http:HTTPService",
     "WebSocket": "websocket:WebSocketService",
+    "Users": "users:UsersService",
+    "Library": "library:LibraryService",
+    "Storage": "storage:StorageService",
+    "ScrobbleRetriever": "scrobbleretriever:ScrobbleRetrieverService",
 }
 
 # Navidrome's service creation order (spec 1.4 step 3).
