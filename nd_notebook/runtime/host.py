@@ -56,6 +56,9 @@ class Host:
             self.clock.on_error = self._timer_failed
         self.plugins: dict[str, LoadedPlugin] = {}
         self._lock = threading.RLock()
+        # Navidrome's ``Agents`` setting: MetadataAgent plugin ids in the order host.agents asks
+        # them; None = every loaded MetadataAgent plugin in load order.
+        self.agents_order: list[str] | None = None
 
     @property
     def library(self):
@@ -198,6 +201,48 @@ class Host:
                 rows += [{"plugin_id": pid, **t} for t in service.tasks()]
         return pd.DataFrame(rows)
 
+    # -- Navidrome-like driving (nd_notebook.capabilities) -----------------------------
+    @property
+    def agents(self):
+        """Navidrome's agents chain over the MetadataAgent plugins in ``agents_order``:
+        ``host.agents.artist_biography(name=...)``, first answer wins, None when nobody knows."""
+        from ..capabilities.agents import AgentPlugin, AgentsChain
+
+        plugins = [AgentPlugin(p.id, _raw_call(p)) for p in self._with("MetadataAgent")]
+        return AgentsChain(plugins, order=self.agents_order)
+
+    def play(self, user: str | dict, track: str | dict, *, at: float | None = None,
+             position: int = 0) -> list[dict]:
+        """A listen as Navidrome handles it: now playing, the play recorded in the library, the
+        scrobble (timestamp ``at``, default now), sent to every authorized Scrobbler plugin.
+        One report row per Scrobbler plugin (see ``nd_notebook.capabilities.play``)."""
+        from ..capabilities.play import play
+
+        return play(self.library, self._scrobblers(), user, track,
+                    at=self.now() if at is None else at, position=position)
+
+    def report_playback(self, user: str | dict, track: str | dict, state: str, *,
+                        at: float | None = None, **report) -> list[dict]:
+        """``nd_scrobbler_playback_report`` (``starting``/``playing``/``paused``/``stopped``/
+        ``expired``) to every authorized Scrobbler plugin."""
+        from ..capabilities.play import report_playback
+
+        return report_playback(self.library, self._scrobblers(), user, track, state,
+                               at=self.now() if at is None else at, **report)
+
+    def _with(self, capability: str) -> list[LoadedPlugin]:
+        return [p for p in list(self.plugins.values()) if capability in p.capabilities]
+
+    def _scrobblers(self):
+        from ..capabilities.scrobbler import ScrobblerPlugin
+
+        return [ScrobblerPlugin(p.id, _raw_call(p), all_users=p.ctx.settings.all_users,
+                                users=list(p.ctx.settings.users),
+                                permissions=dict(p.manifest.permissions),
+                                all_libraries=p.ctx.settings.all_libraries,
+                                libraries=list(p.ctx.settings.libraries))
+                for p in self._with("Scrobbler")]
+
     # -- internals ---------------------------------------------------------------------
     def _read_source(self, source, read_package):
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -311,6 +356,11 @@ def _mounts(host: Host, man, settings: PluginSettings, data_dir: Path) -> dict[s
         storage.mkdir(mode=0o700, exist_ok=True)
         mounts[str(storage.resolve())] = "/storage"
     return mounts
+
+
+def _raw_call(plugin: LoadedPlugin):
+    """``call(export, input) -> output bytes``: what nd_notebook.capabilities is handed."""
+    return lambda export, input: plugin.call(export, input, raw=True)
 
 
 def _check_imports(plugin_id: str, imports: list[str], man) -> None:

@@ -19,7 +19,7 @@ from ..errors import (
     NotImplementedByPluginError,
     PluginCallFailedError,
 )
-from ..gojson import GoJSONError, dumps, encode_struct, loads
+from ..gojson import GoJSONError, dumps, loads
 
 if TYPE_CHECKING:
     from ..manifest import Manifest
@@ -202,20 +202,13 @@ class _ExportCall:
         self.__doc__ = f"Call {row.name} ({row.input or 'no input'} -> {row.output or 'no output'})."
 
     def __call__(self, request: dict | None = None, /, **kwargs):
-        data = dict(request or {})
-        if self.row.input and kwargs:
-            st = abi.struct(self.row.input)
-            by_py = {f.py: f for f in st.fields}
-            for k, v in kwargs.items():
-                f = by_py.get(k) or next((x for x in st.fields if x.json == k), None)
-                if f is None:
-                    raise TypeError(f"{self.row.name}: unknown field {k!r}; fields: "
-                                    f"{', '.join(x.py for x in st.fields)}")
-                data[f.json] = v
-        if self.row.input:
-            st = abi.struct(self.row.input)
-            data = encode_struct(data, st.fields)
-        return self.plugin.call(self.row.name, data)
+        # Read as Navidrome's adapter reads this export (nd_notebook.capabilities.typed);
+        # plugin.call(name, input) stays the raw call.
+        from ..capabilities import request as make_request
+        from ..capabilities import typed_call
+
+        data = make_request(self.row.name, request, **kwargs)
+        return typed_call(self.row.name, lambda e, i: self.plugin.call(e, i, raw=True), data)
 
 
 def _encode_input(value: Any) -> bytes:
