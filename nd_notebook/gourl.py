@@ -7,6 +7,7 @@ Navidrome passes on to plugins. Python's urllib accepts much that Go refuses, he
 from __future__ import annotations
 
 import string
+from typing import NamedTuple
 
 from .gojson import go_quote
 
@@ -21,21 +22,30 @@ _USERINFO_OK = frozenset(string.ascii_letters + string.digits + "-._:~!$&'()*+,;
 _HEX = frozenset(string.hexdigits)
 
 
-def parse_url(raw: str) -> tuple[str, str]:
-    """(lower-cased scheme, host[:port]) as Go's ``url.Parse`` sees them; ``URLError`` else."""
+class GoURL(NamedTuple):
+    """The parts of a ``*url.URL`` the services read."""
+
+    scheme: str  # lower-cased
+    host: str  # host[:port], as written (brackets kept)
+    path: str  # percent-decoded; "" for an opaque URL such as "http:example.com"
+    raw_query: str  # after the first "?", undecoded
+
+
+def parse_url(raw: str) -> GoURL:
+    """``raw`` as Go's ``url.Parse`` sees it; ``URLError`` with Go's text otherwise."""
     url, _, fragment = raw.partition("#")
     try:
-        scheme, host = _parse(url)
+        parsed = _parse(url)
     except ValueError as e:
         raise URLError(f"parse {go_quote(url)}: {e}") from None
     try:
         _unescape(fragment, host_mode=False)
     except ValueError as e:
         raise URLError(f"parse {go_quote(raw)}: {e}") from None
-    return scheme, host
+    return parsed
 
 
-def _parse(url: str) -> tuple[str, str]:
+def _parse(url: str) -> GoURL:
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
         raise ValueError("net/url: invalid control character in URL")
     scheme, rest = "", url
@@ -49,14 +59,11 @@ def _parse(url: str) -> tuple[str, str]:
         elif c in "0123456789+-." and i > 0:
             continue
         break
-    if rest.endswith("?") and rest.count("?") == 1:
-        rest = rest[:-1]
-    else:
-        rest = rest.partition("?")[0]
+    rest, _, raw_query = rest.partition("?")
     host = ""
     if not rest.startswith("/"):
         if scheme:
-            return scheme, ""  # opaque: "http:example.com" has no host
+            return GoURL(scheme, "", "", raw_query)  # opaque: "http:example.com" has no host
         if ":" in rest.partition("/")[0]:
             raise ValueError("first path segment in URL cannot contain colon")
     if (scheme or not rest.startswith("///")) and rest.startswith("//"):
@@ -68,8 +75,7 @@ def _parse(url: str) -> tuple[str, str]:
             if any(c not in _USERINFO_OK for c in userinfo):
                 raise ValueError("net/url: invalid userinfo")
             _unescape(userinfo, host_mode=False)
-    _unescape(rest, host_mode=False)
-    return scheme, host
+    return GoURL(scheme, host, _unescape(rest, host_mode=False), raw_query)
 
 
 def _parse_host(host: str) -> str:

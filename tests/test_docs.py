@@ -17,3 +17,10 @@ def test_abi_reference_lists_every_host_function():
     text = DOC.read_text()
     assert "14 services, 51 functions" in text
     assert "| `task_createqueue` |" in text and "| `storage_getstoragepath` |" in text
+
+
+def test_every_host_function_is_emulated():
+    from nd_notebook.abi import HOST_FUNCTIONS
+
+    assert [f.import_name for f in HOST_FUNCTIONS
+            if not emulation_status(f).startswith("emulated")] == []

@@ -153,13 +153,6 @@ def test_every_host_call_is_recorded(host, cache_plugin):
     assert list(frame["function"]) == ["cache_getstring", "cache_getstring"]
 
 
-def test_unemulated_service_answers_a_clear_in_band_error(host):
-    plugin = host.load(host_call_plugin("artwork_getartisturl"), name="art",
-                       permissions="artwork")
-    assert raw_host_call(plugin, "artwork_getartisturl", '{"id":"ar-1","size":0}') == \
-        b'{"error":"artwork_getartisturl: not implemented in nd-notebook yet"}'
-
-
 # -- permissions at load (spec 1.4 step 4) ----------------------------------------------
 
 def test_import_of_unpermitted_service_fails_at_load_with_the_fix(host):

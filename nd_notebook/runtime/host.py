@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 import threading
 import time
@@ -19,7 +20,7 @@ from ..errors import LoadError, ManifestError, NDError, PluginCallError, PluginN
 from ..events import EventLog
 from ..gojson import GoJSONError, go_quote, loads
 from ..paths import use_project_caches
-from ..services import CREATION_ORDER, UnimplementedService, service_class
+from ..services import CREATION_ORDER, service_class
 from .adapter import host_functions
 from .plugin import LoadedPlugin
 from .wasminfo import WasmFormatError, module_info
@@ -56,6 +57,15 @@ class Host:
             self.clock.on_error = self._timer_failed
         self.plugins: dict[str, LoadedPlugin] = {}
         self._lock = threading.RLock()
+        # Navidrome's public base of artwork URLs: ShareURL (path prefix kept) when set, else
+        # BaseScheme://BaseHost + BasePath; and the secret signing their tokens (readable so a
+        # test can verify one).
+        self.share_url = ""
+        self.base_url = "http://localhost"
+        self.artwork_secret = secrets.token_hex(32)
+        # A function (path, query) -> (content_type, body) answering subsonicapi_* calls
+        # instead of the built-in responder over the library; None restores the built-in one.
+        self.subsonic_responder = None
         # Navidrome's ``Agents`` setting: MetadataAgent plugin ids in the order host.agents asks
         # them; None = every loaded MetadataAgent plugin in load order.
         self.agents_order: list[str] | None = None
@@ -322,7 +332,7 @@ class Host:
                 continue
             cls = service_class(name)
             try:
-                services[name] = cls(ctx) if cls is not None else UnimplementedService(ctx, name)
+                services[name] = cls(ctx)
             except Exception as e:  # noqa: BLE001 - Navidrome: "creating X service: <err>"
                 for s in services.values():
                     s.close()

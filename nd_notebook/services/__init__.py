@@ -1,14 +1,11 @@
 """Host services, one module per Navidrome service.
 
-``service_class(name)`` returns the class serving a Navidrome service; services not built yet
-are served by ``UnimplementedService``, whose every function answers a clear in-band error.
+``service_class(name)`` returns the class serving a Navidrome service (imported on first use).
 """
 
 from __future__ import annotations
 
 import importlib
-
-from ..errors import ServiceError
 
 # Navidrome service name -> "module:Class" (imported lazily, only when a plugin needs it).
 SERVICE_CLASSES: dict[str, str] = {
@@ -23,6 +20,9 @@ SERVICE_CLASSES: dict[str, str] = {
     "Library": "library:LibraryService",
     "Storage": "storage:StorageService",
     "ScrobbleRetriever": "scrobbleretriever:ScrobbleRetrieverService",
+    "SubsonicAPI": "subsonicapi:SubsonicAPIService",
+    "Artwork": "artwork:ArtworkService",
+    "Matcher": "matcher:MatcherService",
 }
 
 # Navidrome's service creation order (spec 1.4 step 3).
@@ -31,41 +31,12 @@ CREATION_ORDER = ("Config", "SubsonicAPI", "Scheduler", "WebSocket", "Artwork", 
 
 
 def service_class(name: str):
+    """The class serving Navidrome service ``name`` (``"KVStore"``), or None for an unknown name."""
     target = SERVICE_CLASSES.get(name)
     if target is None:
         return None
     module, _, cls = target.partition(":")
-    try:
-        mod = importlib.import_module(f"{__name__}.{module}")
-    except ModuleNotFoundError as e:
-        if e.name == f"{__name__}.{module}":
-            return None
-        raise
-    return getattr(mod, cls)
-
-
-class UnimplementedService:
-    """Stands in for a Navidrome service nd-notebook does not emulate yet: each of its host
-    functions answers ``<import name>: not implemented in nd-notebook yet``."""
-
-    def __init__(self, ctx, name: str):
-        self.ctx = ctx
-        self.name = name
-
-    def __getattr__(self, method: str):
-        from .. import abi
-
-        row = next((f for f in abi.functions_of(self.name) if f.py_name == method), None)
-        if row is None:
-            raise AttributeError(f"{self.name} has no host function {method!r}")
-
-        def unimplemented(**_kwargs):
-            raise ServiceError(f"{row.import_name}: not implemented in nd-notebook yet")
-
-        return unimplemented
-
-    def close(self) -> None:
-        pass
+    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
 
 
 def emulation_status(row) -> str:

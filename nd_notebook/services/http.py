@@ -62,7 +62,7 @@ class HTTPService:
         """``http_send``: perform ``request`` (HTTPRequest JSON names), return an HTTPResponse."""
         raw_url = request.get("url") or ""
         try:
-            scheme, host = gourl.parse_url(raw_url)
+            scheme, host = gourl.parse_url(raw_url)[:2]
         except gourl.URLError as e:
             raise ServiceError(f"invalid URL: {e}") from None
         if scheme not in ("http", "https"):
@@ -174,7 +174,7 @@ class _Exchange:
             try:
                 gourl.parse_url(location)
                 target = urljoin(self.url, location)
-                _, target_host = gourl.parse_url(target)
+                target_host = gourl.parse_url(target).host
             except gourl.URLError as e:
                 response.close()
                 raise self._error(f"failed to parse Location header {go_quote(location)}: {e}")
@@ -209,7 +209,7 @@ class _Exchange:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise self._error(DEADLINE_EXCEEDED)
-        scheme, host = gourl.parse_url(self.url)
+        scheme, host = gourl.parse_url(self.url)[:2]
         if scheme not in ("http", "https"):
             raise self._error(f"unsupported protocol scheme {go_quote(scheme)}")
         if not host:
@@ -353,7 +353,7 @@ _ERRNO_TEXT = {errno.ECONNREFUSED: "connection refused", errno.ECONNRESET:
 
 def _hostname_of(url: str) -> str:
     try:
-        return extract_hostname(gourl.parse_url(url)[1]).lower()
+        return extract_hostname(gourl.parse_url(url).host).lower()
     except gourl.URLError:
         return ""
 

@@ -408,7 +408,7 @@ def close_error_text(code: int, text: str) -> str:
 def _go_url_host(raw: str) -> tuple[str, str]:
     """``(Host, Scheme)`` as Go's ``url.Parse`` gives them, or Navidrome's ``invalid URL``."""
     try:
-        scheme, host = gourl.parse_url(raw)
+        scheme, host = gourl.parse_url(raw)[:2]
     except gourl.URLError as e:
         raise ServiceError(f"invalid URL: {e}") from None
     return host, scheme

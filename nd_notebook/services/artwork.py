@@ -1,0 +1,83 @@
+"""Artwork host service (``artwork_get*url``): public image URLs with a signed token.
+
+Rules (spec 2.3 / 6.6, Navidrome's ``publicurl.ImageURL``):
+- URL = public base + ``/share/img/<JWT>``, plus ``?size=<n>`` only when ``size > 0``;
+- public base = ``host.share_url`` (Navidrome's ShareURL: scheme, host and, as at HEAD, its
+  path prefix) when set, else ``host.base_url`` (BaseScheme://BaseHost + BasePath, default
+  ``http://localhost``);
+- the JWT is HS256 over ``{"id": "<kind>-<id>", "iss": "ND"}`` signed with
+  ``host.artwork_secret``; kinds ``ar`` (artist), ``al`` (album), ``mf`` (track), ``pl``
+  (playlist). HEAD's artwork id has no ``_<lastUpdate>`` suffix; an id that already carries the
+  function's own prefix (``ar-123`` for an artist) is signed verbatim;
+- no existence check, no user scope, never an error.
+Claim names are Navidrome's; jwx writes claims in sorted key order, which is the order used here
+(header ``{"alg":"HS256","typ":"JWT"}``). Byte-identical tokens are not claimed: Navidrome's
+secret is its own.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import jwt
+
+if TYPE_CHECKING:
+    from ..context import PluginContext
+
+ISSUER = "ND"
+PUBLIC_IMAGES_PATH = "/share/img"
+KIND_ARTIST, KIND_ALBUM, KIND_TRACK, KIND_PLAYLIST = "ar", "al", "mf", "pl"
+# PyJWT >= 2.10 warns about HMAC keys under 32 bytes; Navidrome signs with any secret.
+_SHORT_KEY_WARNING = getattr(getattr(jwt, "warnings", None), "InsecureKeyLengthWarning",
+                             UserWarning)
+
+
+class ArtworkService:
+    """Navidrome's ArtworkService: the four URL functions of one plugin."""
+
+    def __init__(self, ctx: PluginContext):
+        self._host = ctx.host
+
+    def get_artist_url(self, id: str, size: int = 0) -> str:
+        return image_url(self._host, artwork_id(KIND_ARTIST, id), size)
+
+    def get_album_url(self, id: str, size: int = 0) -> str:
+        return image_url(self._host, artwork_id(KIND_ALBUM, id), size)
+
+    def get_track_url(self, id: str, size: int = 0) -> str:
+        return image_url(self._host, artwork_id(KIND_TRACK, id), size)
+
+    def get_playlist_url(self, id: str, size: int = 0) -> str:
+        return image_url(self._host, artwork_id(KIND_PLAYLIST, id), size)
+
+    def close(self) -> None:
+        pass
+
+
+def artwork_id(kind: str, id: str) -> str:
+    """``<kind>-<id>``; an id already starting with ``<kind>-`` is kept as it is."""
+    return id if id.startswith(kind + "-") else f"{kind}-{id}"
+
+
+def image_url(host: Any, art_id: str, size: int = 0) -> str:
+    """The public URL of an artwork id (``ar-...``) as ``publicurl.ImageURL`` builds it."""
+    token = sign(host.artwork_secret, art_id)
+    base = urlsplit(host.share_url or host.base_url or "http://localhost")
+    prefix = base.path.rstrip("/")
+    url = f"{base.scheme or 'http'}://{base.netloc or 'localhost'}{prefix}" \
+          f"{PUBLIC_IMAGES_PATH}/{token}"
+    return f"{url}?size={size}" if size > 0 else url
+
+
+def sign(secret: str, art_id: str) -> str:
+    """The public-image JWT of an artwork id (any secret length, as Navidrome accepts)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", _SHORT_KEY_WARNING)
+        return jwt.encode({"id": art_id, "iss": ISSUER}, secret, algorithm="HS256")
+
+
+def decode(secret: str, token: str) -> dict:
+    """The claims of a public-image token (raises ``jwt.InvalidTokenError`` when not ours)."""
+    return jwt.decode(token, secret, algorithms=["HS256"], issuer=ISSUER)
