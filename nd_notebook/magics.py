@@ -84,7 +84,7 @@ class NDPluginMagics(Magics):
                    "(default: a minimal manifest named after NAME)")
     @argument("--config", metavar="KEY=VALUE", nargs="+", action="append", default=None,
               help="plugin configuration; VALUE is parsed as JSON when it can be, "
-                   "else taken as a string")
+                   "else taken as a string; a bare VAR names a dict variable to merge in")
     @argument("--force", action="store_true", help="rebuild even when the build cache has it")
     @argument("--export", metavar="PATH", default=None,
               help="after loading, write the plugin as a .ndp package to PATH")
@@ -119,7 +119,7 @@ class NDPluginMagics(Magics):
         host = self._host(args.host)
         manifest = self._manifest(args.manifest)
         permissions = _permissions(args.permissions)
-        config = _config(args.config)
+        config = _config(args.config, self.shell.user_ns)
         lang = args.lang or ("wat" if cell.lstrip().startswith("(module") else "go")
 
         from .build import build_detailed
@@ -180,7 +180,7 @@ class NDPluginMagics(Magics):
         """``%ndplugin load``: returns the plugin and binds it when its ID is an identifier."""
         host = self._host(args.host)
         plugin = host.load(args.path, manifest=self._manifest(args.manifest),
-                           config=_config(args.config), name=args.name,
+                           config=_config(args.config, self.shell.user_ns), name=args.name,
                            permissions=_permissions(args.permissions))
         if plugin.id.isidentifier() and not keyword.iskeyword(plugin.id):
             self.shell.user_ns[plugin.id] = plugin
@@ -421,15 +421,20 @@ def _permissions(spec: str | None):
         raise UsageError(f"--permissions: {e}") from None
 
 
-def _config(groups: list[list[str]] | None) -> dict[str, Any] | None:
-    """``--config`` pairs as a dict; values are JSON when they parse, strings otherwise."""
+def _config(groups: list[list[str]] | None, user_ns: dict | None = None) -> dict[str, Any] | None:
+    """``--config`` pairs as a dict; values are JSON when they parse, strings otherwise.
+    A bare name holding a dict in the notebook (``--config settings``) is merged in, so values
+    computed in Python (a local server's URL) reach the plugin."""
     if not groups:
         return None
     config: dict[str, Any] = {}
     for item in (i for group in groups for i in group):
         key, sep, raw = item.partition("=")
+        if not sep and isinstance((user_ns or {}).get(item), dict):
+            config.update(user_ns[item])
+            continue
         if not sep or not key:
-            raise UsageError(f"--config expects KEY=VALUE, got {item!r}")
+            raise UsageError(f"--config expects KEY=VALUE or a dict variable, got {item!r}")
         try:
             config[key] = json.loads(raw)
         except json.JSONDecodeError:

@@ -21,18 +21,21 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
 
 from websockets.exceptions import ConnectionClosed, InvalidState
 from websockets.http11 import Request
 from websockets.sync.server import Server, ServerConnection
 from websockets.sync.server import serve as _ws_serve
 
+if TYPE_CHECKING:
+    from typing import Self  # Python 3.11; annotations are never evaluated here
+
 __all__ = ["EchoServer", "serve"]
 
 
 def serve(host: str = "127.0.0.1", port: int = 0, *, broadcast: bool = False,
-          echo: bool = True) -> EchoServer:
+          echo: bool = True) -> Self:
     """Start an :class:`EchoServer` in a background thread; use it as a context manager."""
     return EchoServer(host, port, broadcast=broadcast, echo=echo).start()
 

@@ -259,6 +259,15 @@ def test_config_values_are_json_when_they_parse_else_strings(ip):
                    "raw": {"value": "{x", "exists": True}}
 
 
+def test_config_from_a_dict_variable_is_merged(ip):
+    ip.user_ns["settings"] = {"url": "http://127.0.0.1:8080", "n": 5}
+    ip.run_cell_magic("ndplugin", "probe --config settings extra=x", wat_cell("config_get"))
+    probe = ip.user_ns["probe"]
+    got = {k: probe.call("call_config_get", {"key": k}) for k in ("url", "n", "extra")}
+    assert got == {"url": {"value": "http://127.0.0.1:8080", "exists": True},
+                   "n": {"value": "5", "exists": True}, "extra": {"value": "x", "exists": True}}
+
+
 def test_manifest_from_a_variable(ip):
     ip.user_ns["man"] = {"name": "Probe Agent", "author": "tests", "version": "2.0.0",
                          "permissions": {"cache": {}}}
@@ -303,7 +312,7 @@ def test_rerun_replaces_the_plugin_of_the_same_name(ip):
     ("probe --bogus", "%%ndplugin: unrecognized arguments: --bogus"),
     ("probe --lang rust", "%%ndplugin: argument --lang: invalid choice: 'rust'"),
     ("1probe", "NAME must be a Python identifier"),
-    ("probe --config greeting", "--config expects KEY=VALUE, got 'greeting'"),
+    ("probe --config greeting", "--config expects KEY=VALUE or a dict variable, got 'greeting'"),
     ("probe --host nowhere", "--host nowhere: no variable named 'nowhere'"),
     ("probe --manifest nowhere.json", "--manifest nowhere.json: no variable or file named"),
     ("probe --permissions 'cache", "%%ndplugin: No closing quotation"),
