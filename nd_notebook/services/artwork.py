@@ -18,7 +18,7 @@ secret is its own.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import jwt
@@ -36,6 +36,11 @@ _SHORT_KEY_WARNING = getattr(getattr(jwt, "warnings", None), "InsecureKeyLengthW
 
 class ArtworkService:
     """Navidrome's ArtworkService: the four URL functions of one plugin."""
+
+    # Where this emulation knowingly differs from Navidrome (shown in docs/abi.md).
+    DEVIATIONS: ClassVar[dict[str, str]] = {
+        "get_artist_url": "JWT claim order and header as PyJWT writes them (jwx's exact bytes unverified)",
+    }
 
     def __init__(self, ctx: PluginContext):
         self._host = ctx.host

@@ -25,7 +25,7 @@ import ipaddress
 import socket
 import time
 import zlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urljoin
 
 import httpx
@@ -51,6 +51,12 @@ DEADLINE_EXCEEDED = "context deadline exceeded"
 
 class HTTPService:
     """Navidrome's HTTPService: one client per plugin, limited by ``http.requiredHosts``."""
+
+    # Where this emulation knowingly differs from Navidrome (shown in docs/abi.md).
+    DEVIATIONS: ClassVar[dict[str, str]] = {
+        "send": ("network-error texts name the host as written, not the resolved IP; no HTTP/2; "
+                 "resolved addresses are not re-checked when dialling"),
+    }
 
     def __init__(self, ctx: PluginContext):
         self.required_hosts: list[str] = list(

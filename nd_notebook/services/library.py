@@ -8,7 +8,7 @@ where the runtime mounts it) are only filled with the ``library.filesystem`` per
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import ServiceError
 from ..library import to_unix
@@ -23,6 +23,12 @@ DATASTORE_NOT_FOUND = "data not found"  # Navidrome's model.ErrNotFound text
 
 class LibraryService:
     """Navidrome's LibraryService over ``ctx.host.library``."""
+
+    # Where this emulation knowingly differs from Navidrome (shown in docs/abi.md).
+    DEVIATIONS: ClassVar[dict[str, str]] = {
+        "get_all_libraries": ("filesystem mounts use Extism allowed_paths (seed), not HEAD's jailed mounts: "
+                              "symlink rules of spec 7 differ"),
+    }
 
     def __init__(self, ctx: PluginContext):
         self._ctx = ctx

@@ -20,7 +20,7 @@ Rules (spec 2.3, Navidrome's ``plugins/host_matcher.go`` and ``core/matcher``):
 from __future__ import annotations
 
 import unicodedata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import ServiceError
 from ..gojson import go_quote
@@ -38,6 +38,12 @@ _ISRC_ORDER = "ann_starred DESC, ann_rating DESC, year ASC, compilation ASC"
 
 class MatcherService:
     """Navidrome's MatcherService for one plugin."""
+
+    # Where this emulation knowingly differs from Navidrome (shown in docs/abi.md).
+    DEVIATIONS: ClassVar[dict[str, str]] = {
+        "match_songs": ("fuzzy title matching is nd-notebook's Jaro-Winkler with threshold 0.85, close "
+                        "to but not Navidrome's"),
+    }
 
     def __init__(self, ctx: PluginContext):
         self.ctx = ctx

@@ -17,7 +17,7 @@ the built-in ``SubsonicResponder`` over ``host.library``.
 from __future__ import annotations
 
 import posixpath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import parse_qsl, quote, urlencode
 
 from .. import gourl
@@ -33,6 +33,12 @@ MISSING_USERNAME = "missing required parameter 'u' (username)"
 
 class SubsonicAPIService:
     """Navidrome's SubsonicAPIService for one plugin."""
+
+    # Where this emulation knowingly differs from Navidrome (shown in docs/abi.md).
+    DEVIATIONS: ClassVar[dict[str, str]] = {
+        "call": ("the responder covers the endpoints tutorials and tests use (issue 6 list); "
+                 "others answer Subsonic error 0; OpenSubsonic fields are a subset"),
+    }
 
     def __init__(self, ctx: PluginContext):
         self.ctx = ctx

@@ -42,7 +42,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from websockets.exceptions import (
     ConnectionClosed,
@@ -104,6 +104,14 @@ class WebSocketService:
 
     ``connections()`` lists what is open now (id, url, opened_at, message and byte counts).
     """
+
+    # Where this emulation knowingly differs from Navidrome (shown in docs/abi.md).
+    DEVIATIONS: ClassVar[dict[str, str]] = {
+        "connect": ("dial errors name the address as written; a plugin-supplied Host header is "
+                    "dropped"),
+        "send_text": ("a text frame with invalid UTF-8 from the server ends the connection (gorilla "
+                      "delivers it)"),
+    }
 
     def __init__(self, ctx: PluginContext):
         self.ctx = ctx
