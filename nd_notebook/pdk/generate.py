@@ -8,6 +8,14 @@ gofmt-clean by construction. As upstream, the module
 ``_extism-go-pdk`` (its root, ``http`` and ``wasi-reactor`` packages; it requires nothing).
 Navidrome's ``pdk`` package aliases the stand-in's types and forwards to its functions, so
 values pass freely between the two. A build module replaces both paths with these folders.
+
+The host wrappers and capability exports encode and decode JSON with generated code
+(``codec.py``) over the internal ``ndjson`` runtime (``ndjson/``) and reach the kernel through
+the internal ``kernel`` package (``kernel_go.py``): a plugin importing neither ``pdk`` nor go-pdk
+links no encoding/json, fmt or reflect; one importing ``pdk`` links encoding/json's package
+initialisation (the stand-in's ``InputJSON``... need the import) but none of its coding unless it
+calls those helpers. ``--encoding-json`` writes the former variant instead, whose wrappers call
+encoding/json through ``pdk`` (the baseline of ``bench/load.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ from pathlib import Path
 
 from .. import abi
 from ..abi import Export, Field, HostFunction, Service, Struct
-from . import EXTISM_DIR, EXTISM_MODULE, GO_DIR, MODULE, templates
+from . import EXTISM_DIR, EXTISM_MODULE, GO_DIR, MODULE, codec, kernel_go, ndjson, templates
+from .codec import Scope, Wire
 
 GO_VERSION = "1.24"
 # The nested github.com/extism/go-pdk stand-in, with upstream v1.1.3's go directive.
@@ -52,38 +61,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=GO_DIR, help="target folder")
     parser.add_argument("--check", action="store_true",
                         help="do not write; exit 1 naming the files that differ")
+    parser.add_argument("--encoding-json", action="store_true",
+                        help="the variant whose wrappers use encoding/json (a benchmark baseline)")
     args = parser.parse_args(argv)
+    lean = not args.encoding_json
     if args.check:
-        stale = diff(args.out)
+        stale = diff(args.out, lean=lean)
         for name in stale:
             print(f"stale: {name}", file=sys.stderr)
         return 1 if stale else 0
-    files = write(args.out)
+    files = write(args.out, lean=lean)
     print(f"wrote {len(files)} files to {args.out}")
     return 0
 
 
-def generate() -> dict[str, str]:
-    """The whole PDK tree: relative path -> file content."""
+def generate(lean: bool = True) -> dict[str, str]:
+    """The whole PDK tree: relative path -> file content (``lean=False``: encoding/json variant)."""
     files = {"go.mod": (f"module {MODULE}\n\ngo {GO_VERSION}\n\n"
                         f"require {EXTISM_MODULE} {EXTISM_VERSION}\n\n"
                         f"replace {EXTISM_MODULE} => ./{EXTISM_SHIM}\n")}
     files.update(_navidrome_pdk())
     files["types/types.go"] = _types_package()
     files["host/host.go"] = _host_types()
-    files["host/call.go"] = _file(templates.HOST_CALL, wasip1=True)
+    files["host/call.go"] = _file(templates.HOST_CALL_LEAN if lean else templates.HOST_CALL,
+                                  wasip1=True)
     for svc in abi.SERVICES:
-        files[f"host/nd_host_{svc.prefix}.go"] = _host_service(svc)
+        files[f"host/nd_host_{svc.prefix}.go"] = _host_service(svc, lean)
     for cap in abi.CAPABILITIES:
         files[f"{cap.package}/{cap.package}.go"] = _capability_api(cap)
-        files[f"{cap.package}/nd_exports.go"] = _capability_exports(cap)
-    files.update({f"{EXTISM_SHIM}/{rel}": text for rel, text in _extism_shim().items()})
+        files[f"{cap.package}/nd_exports.go"] = _capability_exports(cap, lean)
+    if lean:
+        files.update(_json_files())
+    files.update({f"{EXTISM_SHIM}/{rel}": text for rel, text in _extism_shim(lean).items()})
     return dict(sorted(files.items()))
 
 
-def write(dest: Path = GO_DIR) -> list[Path]:
+def write(dest: Path = GO_DIR, *, lean: bool = True) -> list[Path]:
     """Write the tree into ``dest``, removing files the generator no longer produces."""
-    files = generate()
+    files = generate(lean)
     dest = Path(dest)
     for old in sorted(dest.rglob("*")) if dest.exists() else ():
         rel = old.relative_to(dest).as_posix()
@@ -102,9 +117,9 @@ def write(dest: Path = GO_DIR) -> list[Path]:
     return written
 
 
-def diff(dest: Path = GO_DIR) -> list[str]:
+def diff(dest: Path = GO_DIR, *, lean: bool = True) -> list[str]:
     """Relative paths whose content in ``dest`` differs from a fresh generation."""
-    files = generate()
+    files = generate(lean)
     dest = Path(dest)
     stale = [rel for rel, text in files.items()
              if not (dest / rel).is_file() or (dest / rel).read_bytes() != text.encode()]
@@ -138,30 +153,51 @@ def _host_types() -> str:
     return _file("\n".join(body).rstrip("\n") + "\n")
 
 
-def _host_service(svc: Service) -> str:
+def _host_service(svc: Service, lean: bool = True) -> str:
     fns = svc.functions
     std = ["errors"] if any(f.returns_error for f in fns) else []
     types_used = any("types." in x.type for f in fns for x in f.params + f.results)
-    body = ["package host", ""] + _imports(std, ["types"] if types_used else [])
+    local = ["types"] if types_used else []
+    if lean:
+        local = ["internal/ndjson"] + local
+    body = ["package host", ""] + _imports(std, local)
     for f in fns:
         body += [f"//go:wasmimport extism:host/user {f.import_name}",
                  f"func {f.import_name}(uint64) uint64", ""]
     for f in fns:
-        body += _host_wrapper(f)
+        body += ([] if lean else _wire_decls(f)) + _host_wrapper(f, lean)
     return _file("\n".join(body).rstrip("\n") + "\n", wasip1=True)
 
 
-def _host_wrapper(f: HostFunction) -> list[str]:
-    stem = f"{f.import_name.split('_')[0]}{f.method}"
-    out: list[str] = []
+def _wire_stem(f: HostFunction) -> str:
+    return f"{f.import_name.split('_')[0]}{f.method}"
+
+
+def _wire_structs(f: HostFunction) -> list[Wire]:
+    """The request (when there are parameters) and response structs of a host function."""
+    stem = _wire_stem(f)
+    out = []
     if f.params:
-        out += [f"type {stem}Request struct {{"]
-        out += _align([[_export_name(p.go), p.type, f'`json:"{p.json}"`'] for p in f.params])
-        out += ["}", ""]
-    out += [f"type {stem}Response struct {{"]
-    rows = [[_export_name(r.go), r.type, f'`json:"{r.json},omitempty"`'] for r in f.results]
-    rows.append(["Error", "string", '`json:"error,omitempty"`'])
-    out += _align(rows) + ["}", ""]
+        out.append(Wire(f"{stem}Request", "host", tuple(
+            Field(json=p.json, type=p.type, go=_export_name(p.go)) for p in f.params)))
+    results = [Field(json=r.json, type=r.type, go=_export_name(r.go), omitempty=True)
+               for r in f.results]
+    results.append(Field(json="error", type="string", go="Error", omitempty=True))
+    out.append(Wire(f"{stem}Response", "host", tuple(results)))
+    return out
+
+
+def _wire_decls(f: HostFunction) -> list[str]:
+    out: list[str] = []
+    for w in _wire_structs(f):
+        out += [f"type {w.name} struct {{"]
+        out += _align([[x.go, x.type, _tag(x)] for x in w.fields]) + ["}", ""]
+    return out
+
+
+def _host_wrapper(f: HostFunction, lean: bool = True) -> list[str]:
+    stem = _wire_stem(f)
+    out: list[str] = []
 
     params = ", ".join(f"{p.go} {p.type}" for p in f.params)
     result_types = [r.type for r in f.results] + (["error"] if f.returns_error else [])
@@ -172,21 +208,30 @@ def _host_wrapper(f: HostFunction) -> list[str]:
         sig += f" ({', '.join(result_types)})"
     zeros = [_zero(r.type) for r in f.results]
     request = "nil"
+    fields = ", ".join(f"{_export_name(p.go)}: {p.go}" for p in f.params)
     if f.params:
-        fields = ", ".join(f"{_export_name(p.go)}: {p.go}" for p in f.params)
         request = f"&{stem}Request{{{fields}}}"
     values = ", ".join(f"resp.{_export_name(r.go)}" for r in f.results)
 
     out += [f"// {f.pdk_name} calls {f.import_name}: {_sentence(f.doc)}", f"{sig} {{",
             f"\tvar resp {stem}Response"]
+    if lean:
+        request = "nil"
+        if f.params:
+            out += [f"\treq := {stem}Request{{{fields}}}"]
+            request = f"func(e *ndjson.Encoder) {{ encode{_export_name(stem)}Request(e, &req) }}"
+        request += (f", func(d *ndjson.Decoder) {{ decode{_export_name(stem)}Response(d, &resp) }}"
+                    f', "{stem}Response"')
+    else:
+        request += ", &resp"
     if f.returns_error:
-        out += [f"\tif err := call({f.import_name}, {request}, &resp); err != nil {{",
+        out += [f"\tif err := call({f.import_name}, {request}); err != nil {{",
                 f"\t\treturn {', '.join(zeros + ['err'])}", "\t}",
                 "\tif resp.Error != \"\" {",
                 f"\t\treturn {', '.join(zeros + ['errors.New(resp.Error)'])}", "\t}",
                 f"\treturn {', '.join(([values] if values else []) + ['nil'])}"]
     else:
-        out += [(f"\tif err := call({f.import_name}, {request}, &resp); "
+        out += [(f"\tif err := call({f.import_name}, {request}); "
                 "err != nil || resp.Error != \"\" {"),
                 f"\t\treturn {', '.join(zeros)}", "\t}", f"\treturn {values}"]
     return out + ["}", ""]
@@ -235,36 +280,104 @@ def _capability_api(cap: abi.Capability) -> str:
     return _file("\n".join(body).rstrip("\n") + "\n")
 
 
-def _capability_exports(cap: abi.Capability) -> str:
+def _capability_exports(cap: abi.Capability, lean: bool = True) -> str:
     body = [f"package {cap.package}", ""]
-    body += _imports([], ["pdk"])
-    for e in abi.exports_of(cap.name):
+    exports = abi.exports_of(cap.name)
+    uses_json = any(e.input or e.output for e in exports)
+    if lean:
+        body += _imports([], ["internal/kernel"] + (["internal/ndjson"] if uses_json else []))
+    else:
+        body += _imports([], ["pdk"])
+    api = "kernel" if lean else "pdk"
+    for e in exports:
         impl = _impl_var(cap, e)
         body += [f"//go:wasmexport {e.name}", f"func {_camel(e.name)}() int32 {{",
                  f"\tif {impl} == nil {{", "\t\treturn NotImplementedCode", "\t}"]
         args = ""
-        if e.input:
-            body += [f"\tvar input {e.input}", "\tif err := pdk.InputJSON(&input); err != nil {",
-                     "\t\tpdk.SetError(err)", "\t\treturn -1", "\t}"]
+        if e.input and lean:
+            dec = codec.decode_stmt(e.input, "&input", cap.package, Scope(cap.package))
+            root = codec.go_type_name(e.input, cap.package).split(".")[-1]
+            body += [f"\tvar input {e.input}",
+                     (f'\tif err := ndjson.Unmarshal(kernel.Input(), "{root}", '
+                      f"func(d *ndjson.Decoder) {{ {dec} }}); err != nil {{"),
+                     f"\t\t{api}.SetError(err)", "\t\treturn -1", "\t}"]
             args = "input"
-        if e.output:
+        elif e.input:
+            body += [f"\tvar input {e.input}", "\tif err := pdk.InputJSON(&input); err != nil {",
+                     f"\t\t{api}.SetError(err)", "\t\treturn -1", "\t}"]
+            args = "input"
+        if e.output and lean:
+            enc = codec.encode_stmt(e.output, "output", cap.package, Scope(cap.package))
             body += [f"\toutput, err := {impl}.{e.method}({args})", "\tif err != nil {",
-                     "\t\tpdk.SetError(err)", "\t\treturn -1", "\t}",
+                     f"\t\t{api}.SetError(err)", "\t\treturn -1", "\t}",
+                     "\te := ndjson.NewEncoder()", f"\t{enc}",
+                     "\tdata, err := e.Result()", "\tif err != nil {",
+                     f"\t\t{api}.SetError(err)", "\t\treturn -1", "\t}", "\tkernel.Output(data)"]
+        elif e.output:
+            body += [f"\toutput, err := {impl}.{e.method}({args})", "\tif err != nil {",
+                     f"\t\t{api}.SetError(err)", "\t\treturn -1", "\t}",
                      "\tif err := pdk.OutputJSON(output); err != nil {",
-                     "\t\tpdk.SetError(err)", "\t\treturn -1", "\t}"]
+                     f"\t\t{api}.SetError(err)", "\t\treturn -1", "\t}"]
         else:
             body += [f"\tif err := {impl}.{e.method}({args}); err != nil {{",
-                     "\t\tpdk.SetError(err)", "\t\treturn -1", "\t}"]
+                     f"\t\t{api}.SetError(err)", "\t\treturn -1", "\t}"]
         body += ["\treturn 0", "}", ""]
     return _file("\n".join(body).rstrip("\n") + "\n", wasip1=True)
 
 
-def _extism_shim() -> dict[str, str]:
-    """``github.com/extism/go-pdk``: the kernel layer itself, and its http and wasi-reactor."""
-    return {
+def _json_files() -> dict[str, str]:
+    """The ndjson runtime, the shared types' codecs, and each other package's nd_json.go."""
+    files = _runtime_files()
+    files["internal/kernel/kernel.go"] = _file(kernel_go.KERNEL, wasip1=True)
+    scope = Scope("ndjson")
+    shared = [Wire(s.name, s.package, s.fields) for s in _structs_of("types")]
+    body = codec.codecs(shared, scope)
+    head = ["package ndjson", ""] + _imports([], ["types"])
+    files["internal/ndjson/types.go"] = _file("\n".join(head + body).rstrip("\n") + "\n")
+    packages = ["host"] + [cap.package for cap in abi.CAPABILITIES]
+    for pkg in packages:
+        structs = [Wire(s.name, s.package, s.fields) for s in _structs_of(pkg)]
+        wires = [w for f in abi.HOST_FUNCTIONS for w in _wire_structs(f)] if pkg == "host" else []
+        if not structs and not wires:
+            continue
+        body = codec.codecs(structs + wires, Scope(pkg))
+        text = "\n".join(body)
+        code = re.sub(r'"[^"]*"', "", text)
+        local = ["internal/ndjson"] + (["types"] if "types." in code else [])
+        head = [f"package {pkg}", ""] + _imports([], local)
+        files[f"{pkg}/nd_json.go"] = _file("\n".join(head + body).rstrip("\n") + "\n")
+        if wires:
+            decls = ["package host", ""]
+            decls += _imports([], ["types"] if any("types." in x.type for w in wires
+                                                     for x in w.fields) else [])
+            decls += ["// Requests and responses of the host functions, as they travel.", ""]
+            for f in abi.HOST_FUNCTIONS:
+                decls += _wire_decls(f)
+            files["host/nd_wire.go"] = _file("\n".join(decls).rstrip("\n") + "\n")
+    return files
+
+
+def _runtime_files() -> dict[str, str]:
+    return {f"internal/ndjson/{name}": _file(text) for name, text in ndjson.FILES.items()}
+
+
+def _extism_shim(lean: bool = True) -> dict[str, str]:
+    """``github.com/extism/go-pdk``: the kernel layer itself, and its http and wasi-reactor.
+
+    Lean, ``HTTPRequest.Send`` writes and reads its JSON with a private copy of the ndjson
+    runtime, so that only the JSON helpers (``InputJSON``...) reach encoding/json.
+    """
+    kernel = templates.PDK_KERNEL
+    files = {}
+    if lean:
+        for old, new in templates.SEND_LEAN:
+            assert kernel.count(old) == 1, old
+            kernel = kernel.replace(old, new)
+        files = _runtime_files()
+    return files | {
         "go.mod": f"module {EXTISM_MODULE}\n\ngo {EXTISM_GO_VERSION}\n",
         "pdk.go": _file(templates.PDK_TYPES),
-        "kernel.go": _file(templates.PDK_KERNEL, wasip1=True),
+        "kernel.go": _file(kernel, wasip1=True),
         "http/http.go": _file(templates.HTTP_TYPES),
         "http/kernel.go": _file(templates.HTTP_KERNEL, wasip1=True),
         "wasi-reactor/reactor.go": _file(templates.REACTOR_DOC),

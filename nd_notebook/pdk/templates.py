@@ -8,6 +8,9 @@ stand-in: the public API of Extism's Go PDK v1.1.3 written directly on the
 ``log_error``, logging consults ``get_log_level`` first, ``GetConfig``/``GetVar`` treat empty
 values as missing, and ``OutputJSON``, ``Output``, ``SetError`` and ``Log`` never free their
 blocks. ``HTTP_*`` and ``REACTOR_*`` are the stand-in's ``http`` and ``wasi-reactor`` packages.
+``HOST_CALL_LEAN`` and ``SEND_LEAN`` are the lean PDK's host-call helper and ``Send`` (generated
+codecs over the ndjson runtime); ``HOST_CALL`` and the untouched ``Send`` use encoding/json (the
+``--encoding-json`` variant).
 """
 
 from __future__ import annotations
@@ -527,6 +530,31 @@ func ResultU64(d uint64) uint64 {
 }
 """
 
+# Edits of PDK_KERNEL for the lean PDK: HTTPRequest.Send over the stand-in's own ndjson copy.
+SEND_LEAN = (
+    ('\t"encoding/json"\n)', '\t"encoding/json"\n\n\t"github.com/extism/go-pdk/internal/ndjson"\n)'),
+    ("\tmeta, _ := json.Marshal(r.meta)\n",
+     ("\te := ndjson.NewEncoder()\n\tencodeMeta(e, &r.meta)\n"
+      "\tmeta, _ := e.Result()\n")),
+    ("\t\t_ = json.Unmarshal(mem.ReadBytes(), &headers)\n",
+     ("\t\t_ = ndjson.Unmarshal(mem.ReadBytes(), \"\", func(d *ndjson.Decoder) {\n"
+      "\t\t\tndjson.Map(d, &headers, \"map[string]string\", ndjson.String)\n\t\t})\n")),
+    ("// Body returns a copy of the response body.", """\
+// encodeMeta writes the http_request document as encoding/json writes HTTPRequestMeta.
+func encodeMeta(e *ndjson.Encoder, m *HTTPRequestMeta) {
+	e.BeginObject()
+	e.Key(`"url":`)
+	e.String(m.URL)
+	e.Key(`"method":`)
+	e.String(m.Method)
+	e.Key(`"headers":`)
+	ndjson.WriteMap(e, m.Headers, func(e *ndjson.Encoder, v *string) { e.String(*v) })
+	e.EndObject()
+}
+
+// Body returns a copy of the response body."""),
+)
+
 # wasip1 only: the one helper every host wrapper uses (spec 8.1).
 HOST_CALL = """\
 package host
@@ -552,6 +580,33 @@ func call(fn func(uint64) uint64, request any, response any) error {
 	defer reqMem.Free()
 	respMem := pdk.FindMemory(fn(reqMem.Offset()))
 	return json.Unmarshal(respMem.ReadBytes(), response)
+}
+"""
+
+# wasip1 only: the helper every host wrapper uses, over the generated codecs (no encoding/json).
+HOST_CALL_LEAN = """\
+package host
+
+import (
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/kernel"
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
+)
+
+// call sends a JSON request to a Navidrome host function and decodes its JSON response into
+// the value response fills; root names the response type in decoding errors. A nil request is
+// sent as {} (functions without parameters).
+func call(fn func(uint64) uint64, request func(*ndjson.Encoder), response func(*ndjson.Decoder), root string) error {
+	payload := []byte("{}")
+	if request != nil {
+		e := ndjson.NewEncoder()
+		request(e)
+		data, err := e.Result()
+		if err != nil {
+			return err
+		}
+		payload = data
+	}
+	return ndjson.Unmarshal(kernel.Call(fn, payload), root, response)
 }
 """
 

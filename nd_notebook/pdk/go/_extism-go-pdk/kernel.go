@@ -7,6 +7,8 @@ package pdk
 import (
 	"encoding/binary"
 	"encoding/json"
+
+	"github.com/extism/go-pdk/internal/ndjson"
 )
 
 //go:wasmimport extism:host/env alloc
@@ -316,7 +318,9 @@ func logAt(level LogLevel, offset uint64) {
 
 // Send performs the request through the kernel's http_request import.
 func (r *HTTPRequest) Send() HTTPResponse {
-	meta, _ := json.Marshal(r.meta)
+	e := ndjson.NewEncoder()
+	encodeMeta(e, &r.meta)
+	meta, _ := e.Result()
 	req := AllocateBytes(meta)
 	defer req.Free()
 	body := AllocateBytes(r.body)
@@ -327,10 +331,24 @@ func (r *HTTPRequest) Send() HTTPResponse {
 	var headers map[string]string
 	if h := extismHTTPHeaders(); h != 0 {
 		mem := FindMemory(h)
-		_ = json.Unmarshal(mem.ReadBytes(), &headers)
+		_ = ndjson.Unmarshal(mem.ReadBytes(), "", func(d *ndjson.Decoder) {
+			ndjson.Map(d, &headers, "map[string]string", ndjson.String)
+		})
 		mem.Free()
 	}
 	return HTTPResponse{memory: Memory{offset: offset, length: length}, status: status, headers: headers}
+}
+
+// encodeMeta writes the http_request document as encoding/json writes HTTPRequestMeta.
+func encodeMeta(e *ndjson.Encoder, m *HTTPRequestMeta) {
+	e.BeginObject()
+	e.Key(`"url":`)
+	e.String(m.URL)
+	e.Key(`"method":`)
+	e.String(m.Method)
+	e.Key(`"headers":`)
+	ndjson.WriteMap(e, m.Headers, func(e *ndjson.Encoder, v *string) { e.String(*v) })
+	e.EndObject()
 }
 
 // Body returns a copy of the response body.

@@ -5,24 +5,23 @@
 package host
 
 import (
-	"encoding/json"
-
-	"github.com/navidrome/navidrome/plugins/pdk/go/pdk"
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/kernel"
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
 )
 
-// call sends a JSON request to a Navidrome host function and decodes its JSON response.
-// A nil request is sent as {} (functions without parameters).
-func call(fn func(uint64) uint64, request any, response any) error {
+// call sends a JSON request to a Navidrome host function and decodes its JSON response into
+// the value response fills; root names the response type in decoding errors. A nil request is
+// sent as {} (functions without parameters).
+func call(fn func(uint64) uint64, request func(*ndjson.Encoder), response func(*ndjson.Decoder), root string) error {
 	payload := []byte("{}")
 	if request != nil {
-		data, err := json.Marshal(request)
+		e := ndjson.NewEncoder()
+		request(e)
+		data, err := e.Result()
 		if err != nil {
 			return err
 		}
 		payload = data
 	}
-	reqMem := pdk.AllocateBytes(payload)
-	defer reqMem.Free()
-	respMem := pdk.FindMemory(fn(reqMem.Offset()))
-	return json.Unmarshal(respMem.ReadBytes(), response)
+	return ndjson.Unmarshal(kernel.Call(fn, payload), root, response)
 }

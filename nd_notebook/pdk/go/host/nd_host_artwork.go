@@ -4,7 +4,11 @@
 
 package host
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
+)
 
 //go:wasmimport extism:host/user artwork_getartisturl
 func artwork_getartisturl(uint64) uint64
@@ -18,64 +22,37 @@ func artwork_gettrackurl(uint64) uint64
 //go:wasmimport extism:host/user artwork_getplaylisturl
 func artwork_getplaylisturl(uint64) uint64
 
-type artworkGetArtistUrlRequest struct {
-	Id   string `json:"id"`
-	Size int32  `json:"size"`
-}
-
-type artworkGetArtistUrlResponse struct {
-	Url   string `json:"url,omitempty"`
-	Error string `json:"error,omitempty"`
-}
-
 // ArtworkGetArtistUrl calls artwork_getartisturl: public image URL of an artist.
 func ArtworkGetArtistUrl(id string, size int32) (string, error) {
 	var resp artworkGetArtistUrlResponse
-	if err := call(artwork_getartisturl, &artworkGetArtistUrlRequest{Id: id, Size: size}, &resp); err != nil {
+	req := artworkGetArtistUrlRequest{Id: id, Size: size}
+	if err := call(artwork_getartisturl, func(e *ndjson.Encoder) { encodeArtworkGetArtistUrlRequest(e, &req) }, func(d *ndjson.Decoder) { decodeArtworkGetArtistUrlResponse(d, &resp) }, "artworkGetArtistUrlResponse"); err != nil {
 		return "", err
 	}
 	if resp.Error != "" {
 		return "", errors.New(resp.Error)
 	}
 	return resp.Url, nil
-}
-
-type artworkGetAlbumUrlRequest struct {
-	Id   string `json:"id"`
-	Size int32  `json:"size"`
-}
-
-type artworkGetAlbumUrlResponse struct {
-	Url   string `json:"url,omitempty"`
-	Error string `json:"error,omitempty"`
 }
 
 // ArtworkGetAlbumUrl calls artwork_getalbumurl: public image URL of an album.
 func ArtworkGetAlbumUrl(id string, size int32) (string, error) {
 	var resp artworkGetAlbumUrlResponse
-	if err := call(artwork_getalbumurl, &artworkGetAlbumUrlRequest{Id: id, Size: size}, &resp); err != nil {
+	req := artworkGetAlbumUrlRequest{Id: id, Size: size}
+	if err := call(artwork_getalbumurl, func(e *ndjson.Encoder) { encodeArtworkGetAlbumUrlRequest(e, &req) }, func(d *ndjson.Decoder) { decodeArtworkGetAlbumUrlResponse(d, &resp) }, "artworkGetAlbumUrlResponse"); err != nil {
 		return "", err
 	}
 	if resp.Error != "" {
 		return "", errors.New(resp.Error)
 	}
 	return resp.Url, nil
-}
-
-type artworkGetTrackUrlRequest struct {
-	Id   string `json:"id"`
-	Size int32  `json:"size"`
-}
-
-type artworkGetTrackUrlResponse struct {
-	Url   string `json:"url,omitempty"`
-	Error string `json:"error,omitempty"`
 }
 
 // ArtworkGetTrackUrl calls artwork_gettrackurl: public image URL of a track.
 func ArtworkGetTrackUrl(id string, size int32) (string, error) {
 	var resp artworkGetTrackUrlResponse
-	if err := call(artwork_gettrackurl, &artworkGetTrackUrlRequest{Id: id, Size: size}, &resp); err != nil {
+	req := artworkGetTrackUrlRequest{Id: id, Size: size}
+	if err := call(artwork_gettrackurl, func(e *ndjson.Encoder) { encodeArtworkGetTrackUrlRequest(e, &req) }, func(d *ndjson.Decoder) { decodeArtworkGetTrackUrlResponse(d, &resp) }, "artworkGetTrackUrlResponse"); err != nil {
 		return "", err
 	}
 	if resp.Error != "" {
@@ -84,20 +61,11 @@ func ArtworkGetTrackUrl(id string, size int32) (string, error) {
 	return resp.Url, nil
 }
 
-type artworkGetPlaylistUrlRequest struct {
-	Id   string `json:"id"`
-	Size int32  `json:"size"`
-}
-
-type artworkGetPlaylistUrlResponse struct {
-	Url   string `json:"url,omitempty"`
-	Error string `json:"error,omitempty"`
-}
-
 // ArtworkGetPlaylistUrl calls artwork_getplaylisturl: public image URL of a playlist.
 func ArtworkGetPlaylistUrl(id string, size int32) (string, error) {
 	var resp artworkGetPlaylistUrlResponse
-	if err := call(artwork_getplaylisturl, &artworkGetPlaylistUrlRequest{Id: id, Size: size}, &resp); err != nil {
+	req := artworkGetPlaylistUrlRequest{Id: id, Size: size}
+	if err := call(artwork_getplaylisturl, func(e *ndjson.Encoder) { encodeArtworkGetPlaylistUrlRequest(e, &req) }, func(d *ndjson.Decoder) { decodeArtworkGetPlaylistUrlResponse(d, &resp) }, "artworkGetPlaylistUrlResponse"); err != nil {
 		return "", err
 	}
 	if resp.Error != "" {

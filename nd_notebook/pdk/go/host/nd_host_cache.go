@@ -4,7 +4,11 @@
 
 package host
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
+)
 
 //go:wasmimport extism:host/user cache_setstring
 func cache_setstring(uint64) uint64
@@ -36,20 +40,11 @@ func cache_has(uint64) uint64
 //go:wasmimport extism:host/user cache_remove
 func cache_remove(uint64) uint64
 
-type cacheSetStringRequest struct {
-	Key        string `json:"key"`
-	Value      string `json:"value"`
-	TtlSeconds int64  `json:"ttlSeconds"`
-}
-
-type cacheSetStringResponse struct {
-	Error string `json:"error,omitempty"`
-}
-
 // CacheSetString calls cache_setstring: stores a string with a TTL (<= 0 means 24 h).
 func CacheSetString(key string, value string, ttlSeconds int64) error {
 	var resp cacheSetStringResponse
-	if err := call(cache_setstring, &cacheSetStringRequest{Key: key, Value: value, TtlSeconds: ttlSeconds}, &resp); err != nil {
+	req := cacheSetStringRequest{Key: key, Value: value, TtlSeconds: ttlSeconds}
+	if err := call(cache_setstring, func(e *ndjson.Encoder) { encodeCacheSetStringRequest(e, &req) }, func(d *ndjson.Decoder) { decodeCacheSetStringResponse(d, &resp) }, "cacheSetStringResponse"); err != nil {
 		return err
 	}
 	if resp.Error != "" {
@@ -58,20 +53,11 @@ func CacheSetString(key string, value string, ttlSeconds int64) error {
 	return nil
 }
 
-type cacheGetStringRequest struct {
-	Key string `json:"key"`
-}
-
-type cacheGetStringResponse struct {
-	Value  string `json:"value,omitempty"`
-	Exists bool   `json:"exists,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
-
 // CacheGetString calls cache_getstring: reads a string stored by SetString.
 func CacheGetString(key string) (string, bool, error) {
 	var resp cacheGetStringResponse
-	if err := call(cache_getstring, &cacheGetStringRequest{Key: key}, &resp); err != nil {
+	req := cacheGetStringRequest{Key: key}
+	if err := call(cache_getstring, func(e *ndjson.Encoder) { encodeCacheGetStringRequest(e, &req) }, func(d *ndjson.Decoder) { decodeCacheGetStringResponse(d, &resp) }, "cacheGetStringResponse"); err != nil {
 		return "", false, err
 	}
 	if resp.Error != "" {
@@ -80,64 +66,37 @@ func CacheGetString(key string) (string, bool, error) {
 	return resp.Value, resp.Exists, nil
 }
 
-type cacheSetIntRequest struct {
-	Key        string `json:"key"`
-	Value      int64  `json:"value"`
-	TtlSeconds int64  `json:"ttlSeconds"`
-}
-
-type cacheSetIntResponse struct {
-	Error string `json:"error,omitempty"`
-}
-
 // CacheSetInt calls cache_setint: stores an integer with a TTL.
 func CacheSetInt(key string, value int64, ttlSeconds int64) error {
 	var resp cacheSetIntResponse
-	if err := call(cache_setint, &cacheSetIntRequest{Key: key, Value: value, TtlSeconds: ttlSeconds}, &resp); err != nil {
+	req := cacheSetIntRequest{Key: key, Value: value, TtlSeconds: ttlSeconds}
+	if err := call(cache_setint, func(e *ndjson.Encoder) { encodeCacheSetIntRequest(e, &req) }, func(d *ndjson.Decoder) { decodeCacheSetIntResponse(d, &resp) }, "cacheSetIntResponse"); err != nil {
 		return err
 	}
 	if resp.Error != "" {
 		return errors.New(resp.Error)
 	}
 	return nil
-}
-
-type cacheGetIntRequest struct {
-	Key string `json:"key"`
-}
-
-type cacheGetIntResponse struct {
-	Value  int64  `json:"value,omitempty"`
-	Exists bool   `json:"exists,omitempty"`
-	Error  string `json:"error,omitempty"`
 }
 
 // CacheGetInt calls cache_getint: reads an integer stored by SetInt.
 func CacheGetInt(key string) (int64, bool, error) {
 	var resp cacheGetIntResponse
-	if err := call(cache_getint, &cacheGetIntRequest{Key: key}, &resp); err != nil {
+	req := cacheGetIntRequest{Key: key}
+	if err := call(cache_getint, func(e *ndjson.Encoder) { encodeCacheGetIntRequest(e, &req) }, func(d *ndjson.Decoder) { decodeCacheGetIntResponse(d, &resp) }, "cacheGetIntResponse"); err != nil {
 		return 0, false, err
 	}
 	if resp.Error != "" {
 		return 0, false, errors.New(resp.Error)
 	}
 	return resp.Value, resp.Exists, nil
-}
-
-type cacheSetFloatRequest struct {
-	Key        string  `json:"key"`
-	Value      float64 `json:"value"`
-	TtlSeconds int64   `json:"ttlSeconds"`
-}
-
-type cacheSetFloatResponse struct {
-	Error string `json:"error,omitempty"`
 }
 
 // CacheSetFloat calls cache_setfloat: stores a float with a TTL.
 func CacheSetFloat(key string, value float64, ttlSeconds int64) error {
 	var resp cacheSetFloatResponse
-	if err := call(cache_setfloat, &cacheSetFloatRequest{Key: key, Value: value, TtlSeconds: ttlSeconds}, &resp); err != nil {
+	req := cacheSetFloatRequest{Key: key, Value: value, TtlSeconds: ttlSeconds}
+	if err := call(cache_setfloat, func(e *ndjson.Encoder) { encodeCacheSetFloatRequest(e, &req) }, func(d *ndjson.Decoder) { decodeCacheSetFloatResponse(d, &resp) }, "cacheSetFloatResponse"); err != nil {
 		return err
 	}
 	if resp.Error != "" {
@@ -146,20 +105,11 @@ func CacheSetFloat(key string, value float64, ttlSeconds int64) error {
 	return nil
 }
 
-type cacheGetFloatRequest struct {
-	Key string `json:"key"`
-}
-
-type cacheGetFloatResponse struct {
-	Value  float64 `json:"value,omitempty"`
-	Exists bool    `json:"exists,omitempty"`
-	Error  string  `json:"error,omitempty"`
-}
-
 // CacheGetFloat calls cache_getfloat: reads a float stored by SetFloat.
 func CacheGetFloat(key string) (float64, bool, error) {
 	var resp cacheGetFloatResponse
-	if err := call(cache_getfloat, &cacheGetFloatRequest{Key: key}, &resp); err != nil {
+	req := cacheGetFloatRequest{Key: key}
+	if err := call(cache_getfloat, func(e *ndjson.Encoder) { encodeCacheGetFloatRequest(e, &req) }, func(d *ndjson.Decoder) { decodeCacheGetFloatResponse(d, &resp) }, "cacheGetFloatResponse"); err != nil {
 		return 0, false, err
 	}
 	if resp.Error != "" {
@@ -168,20 +118,11 @@ func CacheGetFloat(key string) (float64, bool, error) {
 	return resp.Value, resp.Exists, nil
 }
 
-type cacheSetBytesRequest struct {
-	Key        string `json:"key"`
-	Value      []byte `json:"value"`
-	TtlSeconds int64  `json:"ttlSeconds"`
-}
-
-type cacheSetBytesResponse struct {
-	Error string `json:"error,omitempty"`
-}
-
 // CacheSetBytes calls cache_setbytes: stores bytes with a TTL.
 func CacheSetBytes(key string, value []byte, ttlSeconds int64) error {
 	var resp cacheSetBytesResponse
-	if err := call(cache_setbytes, &cacheSetBytesRequest{Key: key, Value: value, TtlSeconds: ttlSeconds}, &resp); err != nil {
+	req := cacheSetBytesRequest{Key: key, Value: value, TtlSeconds: ttlSeconds}
+	if err := call(cache_setbytes, func(e *ndjson.Encoder) { encodeCacheSetBytesRequest(e, &req) }, func(d *ndjson.Decoder) { decodeCacheSetBytesResponse(d, &resp) }, "cacheSetBytesResponse"); err != nil {
 		return err
 	}
 	if resp.Error != "" {
@@ -190,20 +131,11 @@ func CacheSetBytes(key string, value []byte, ttlSeconds int64) error {
 	return nil
 }
 
-type cacheGetBytesRequest struct {
-	Key string `json:"key"`
-}
-
-type cacheGetBytesResponse struct {
-	Value  []byte `json:"value,omitempty"`
-	Exists bool   `json:"exists,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
-
 // CacheGetBytes calls cache_getbytes: reads bytes stored by SetBytes.
 func CacheGetBytes(key string) ([]byte, bool, error) {
 	var resp cacheGetBytesResponse
-	if err := call(cache_getbytes, &cacheGetBytesRequest{Key: key}, &resp); err != nil {
+	req := cacheGetBytesRequest{Key: key}
+	if err := call(cache_getbytes, func(e *ndjson.Encoder) { encodeCacheGetBytesRequest(e, &req) }, func(d *ndjson.Decoder) { decodeCacheGetBytesResponse(d, &resp) }, "cacheGetBytesResponse"); err != nil {
 		return nil, false, err
 	}
 	if resp.Error != "" {
@@ -212,19 +144,11 @@ func CacheGetBytes(key string) ([]byte, bool, error) {
 	return resp.Value, resp.Exists, nil
 }
 
-type cacheHasRequest struct {
-	Key string `json:"key"`
-}
-
-type cacheHasResponse struct {
-	Exists bool   `json:"exists,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
-
 // CacheHas calls cache_has: whether a key is cached.
 func CacheHas(key string) (bool, error) {
 	var resp cacheHasResponse
-	if err := call(cache_has, &cacheHasRequest{Key: key}, &resp); err != nil {
+	req := cacheHasRequest{Key: key}
+	if err := call(cache_has, func(e *ndjson.Encoder) { encodeCacheHasRequest(e, &req) }, func(d *ndjson.Decoder) { decodeCacheHasResponse(d, &resp) }, "cacheHasResponse"); err != nil {
 		return false, err
 	}
 	if resp.Error != "" {
@@ -233,18 +157,11 @@ func CacheHas(key string) (bool, error) {
 	return resp.Exists, nil
 }
 
-type cacheRemoveRequest struct {
-	Key string `json:"key"`
-}
-
-type cacheRemoveResponse struct {
-	Error string `json:"error,omitempty"`
-}
-
 // CacheRemove calls cache_remove: removes a key (no error when absent).
 func CacheRemove(key string) error {
 	var resp cacheRemoveResponse
-	if err := call(cache_remove, &cacheRemoveRequest{Key: key}, &resp); err != nil {
+	req := cacheRemoveRequest{Key: key}
+	if err := call(cache_remove, func(e *ndjson.Encoder) { encodeCacheRemoveRequest(e, &req) }, func(d *ndjson.Decoder) { decodeCacheRemoveResponse(d, &resp) }, "cacheRemoveResponse"); err != nil {
 		return err
 	}
 	if resp.Error != "" {

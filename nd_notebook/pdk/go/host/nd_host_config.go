@@ -4,6 +4,8 @@
 
 package host
 
+import "github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
+
 //go:wasmimport extism:host/user config_get
 func config_get(uint64) uint64
 
@@ -13,57 +15,31 @@ func config_getint(uint64) uint64
 //go:wasmimport extism:host/user config_keys
 func config_keys(uint64) uint64
 
-type configGetRequest struct {
-	Key string `json:"key"`
-}
-
-type configGetResponse struct {
-	Value  string `json:"value,omitempty"`
-	Exists bool   `json:"exists,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
-
 // ConfigGet calls config_get: a plugin config value; exists is true even for an empty string.
 func ConfigGet(key string) (string, bool) {
 	var resp configGetResponse
-	if err := call(config_get, &configGetRequest{Key: key}, &resp); err != nil || resp.Error != "" {
+	req := configGetRequest{Key: key}
+	if err := call(config_get, func(e *ndjson.Encoder) { encodeConfigGetRequest(e, &req) }, func(d *ndjson.Decoder) { decodeConfigGetResponse(d, &resp) }, "configGetResponse"); err != nil || resp.Error != "" {
 		return "", false
 	}
 	return resp.Value, resp.Exists
 }
 
-type configGetIntRequest struct {
-	Key string `json:"key"`
-}
-
-type configGetIntResponse struct {
-	Value  int64  `json:"value,omitempty"`
-	Exists bool   `json:"exists,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
-
 // ConfigGetInt calls config_getint: a config value parsed as a base-10 integer; exists false when unparseable.
 func ConfigGetInt(key string) (int64, bool) {
 	var resp configGetIntResponse
-	if err := call(config_getint, &configGetIntRequest{Key: key}, &resp); err != nil || resp.Error != "" {
+	req := configGetIntRequest{Key: key}
+	if err := call(config_getint, func(e *ndjson.Encoder) { encodeConfigGetIntRequest(e, &req) }, func(d *ndjson.Decoder) { decodeConfigGetIntResponse(d, &resp) }, "configGetIntResponse"); err != nil || resp.Error != "" {
 		return 0, false
 	}
 	return resp.Value, resp.Exists
 }
 
-type configKeysRequest struct {
-	Prefix string `json:"prefix"`
-}
-
-type configKeysResponse struct {
-	Keys  []string `json:"keys,omitempty"`
-	Error string   `json:"error,omitempty"`
-}
-
 // ConfigKeys calls config_keys: config keys starting with prefix, sorted.
 func ConfigKeys(prefix string) []string {
 	var resp configKeysResponse
-	if err := call(config_keys, &configKeysRequest{Prefix: prefix}, &resp); err != nil || resp.Error != "" {
+	req := configKeysRequest{Prefix: prefix}
+	if err := call(config_keys, func(e *ndjson.Encoder) { encodeConfigKeysRequest(e, &req) }, func(d *ndjson.Decoder) { decodeConfigKeysResponse(d, &resp) }, "configKeysResponse"); err != nil || resp.Error != "" {
 		return nil
 	}
 	return resp.Keys

@@ -4,24 +4,20 @@
 
 package host
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
+)
 
 //go:wasmimport extism:host/user http_send
 func http_send(uint64) uint64
 
-type httpSendRequest struct {
-	Request HTTPRequest `json:"request"`
-}
-
-type httpSendResponse struct {
-	Result *HTTPResponse `json:"result,omitempty"`
-	Error  string        `json:"error,omitempty"`
-}
-
 // HTTPSend calls http_send: sends an HTTP request through Navidrome.
 func HTTPSend(request HTTPRequest) (*HTTPResponse, error) {
 	var resp httpSendResponse
-	if err := call(http_send, &httpSendRequest{Request: request}, &resp); err != nil {
+	req := httpSendRequest{Request: request}
+	if err := call(http_send, func(e *ndjson.Encoder) { encodeHttpSendRequest(e, &req) }, func(d *ndjson.Decoder) { decodeHttpSendResponse(d, &resp) }, "httpSendResponse"); err != nil {
 		return nil, err
 	}
 	if resp.Error != "" {

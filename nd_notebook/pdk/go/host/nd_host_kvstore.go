@@ -4,7 +4,11 @@
 
 package host
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
+)
 
 //go:wasmimport extism:host/user kvstore_set
 func kvstore_set(uint64) uint64
@@ -33,41 +37,24 @@ func kvstore_deletebyprefix(uint64) uint64
 //go:wasmimport extism:host/user kvstore_getstorageused
 func kvstore_getstorageused(uint64) uint64
 
-type kvstoreSetRequest struct {
-	Key   string `json:"key"`
-	Value []byte `json:"value"`
-}
-
-type kvstoreSetResponse struct {
-	Error string `json:"error,omitempty"`
-}
-
 // KVStoreSet calls kvstore_set: stores a value persistently.
 func KVStoreSet(key string, value []byte) error {
 	var resp kvstoreSetResponse
-	if err := call(kvstore_set, &kvstoreSetRequest{Key: key, Value: value}, &resp); err != nil {
+	req := kvstoreSetRequest{Key: key, Value: value}
+	if err := call(kvstore_set, func(e *ndjson.Encoder) { encodeKvstoreSetRequest(e, &req) }, func(d *ndjson.Decoder) { decodeKvstoreSetResponse(d, &resp) }, "kvstoreSetResponse"); err != nil {
 		return err
 	}
 	if resp.Error != "" {
 		return errors.New(resp.Error)
 	}
 	return nil
-}
-
-type kvstoreSetWithTTLRequest struct {
-	Key        string `json:"key"`
-	Value      []byte `json:"value"`
-	TtlSeconds int64  `json:"ttlSeconds"`
-}
-
-type kvstoreSetWithTTLResponse struct {
-	Error string `json:"error,omitempty"`
 }
 
 // KVStoreSetWithTTL calls kvstore_setwithttl: stores a value that expires after ttlSeconds.
 func KVStoreSetWithTTL(key string, value []byte, ttlSeconds int64) error {
 	var resp kvstoreSetWithTTLResponse
-	if err := call(kvstore_setwithttl, &kvstoreSetWithTTLRequest{Key: key, Value: value, TtlSeconds: ttlSeconds}, &resp); err != nil {
+	req := kvstoreSetWithTTLRequest{Key: key, Value: value, TtlSeconds: ttlSeconds}
+	if err := call(kvstore_setwithttl, func(e *ndjson.Encoder) { encodeKvstoreSetWithTTLRequest(e, &req) }, func(d *ndjson.Decoder) { decodeKvstoreSetWithTTLResponse(d, &resp) }, "kvstoreSetWithTTLResponse"); err != nil {
 		return err
 	}
 	if resp.Error != "" {
@@ -76,20 +63,11 @@ func KVStoreSetWithTTL(key string, value []byte, ttlSeconds int64) error {
 	return nil
 }
 
-type kvstoreGetRequest struct {
-	Key string `json:"key"`
-}
-
-type kvstoreGetResponse struct {
-	Value  []byte `json:"value,omitempty"`
-	Exists bool   `json:"exists,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
-
 // KVStoreGet calls kvstore_get: reads a value.
 func KVStoreGet(key string) ([]byte, bool, error) {
 	var resp kvstoreGetResponse
-	if err := call(kvstore_get, &kvstoreGetRequest{Key: key}, &resp); err != nil {
+	req := kvstoreGetRequest{Key: key}
+	if err := call(kvstore_get, func(e *ndjson.Encoder) { encodeKvstoreGetRequest(e, &req) }, func(d *ndjson.Decoder) { decodeKvstoreGetResponse(d, &resp) }, "kvstoreGetResponse"); err != nil {
 		return nil, false, err
 	}
 	if resp.Error != "" {
@@ -98,19 +76,11 @@ func KVStoreGet(key string) ([]byte, bool, error) {
 	return resp.Value, resp.Exists, nil
 }
 
-type kvstoreGetManyRequest struct {
-	Keys []string `json:"keys"`
-}
-
-type kvstoreGetManyResponse struct {
-	Values map[string][]byte `json:"values,omitempty"`
-	Error  string            `json:"error,omitempty"`
-}
-
 // KVStoreGetMany calls kvstore_getmany: reads several values; only found, unexpired keys are returned.
 func KVStoreGetMany(keys []string) (map[string][]byte, error) {
 	var resp kvstoreGetManyResponse
-	if err := call(kvstore_getmany, &kvstoreGetManyRequest{Keys: keys}, &resp); err != nil {
+	req := kvstoreGetManyRequest{Keys: keys}
+	if err := call(kvstore_getmany, func(e *ndjson.Encoder) { encodeKvstoreGetManyRequest(e, &req) }, func(d *ndjson.Decoder) { decodeKvstoreGetManyResponse(d, &resp) }, "kvstoreGetManyResponse"); err != nil {
 		return nil, err
 	}
 	if resp.Error != "" {
@@ -119,19 +89,11 @@ func KVStoreGetMany(keys []string) (map[string][]byte, error) {
 	return resp.Values, nil
 }
 
-type kvstoreHasRequest struct {
-	Key string `json:"key"`
-}
-
-type kvstoreHasResponse struct {
-	Exists bool   `json:"exists,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
-
 // KVStoreHas calls kvstore_has: whether a key exists.
 func KVStoreHas(key string) (bool, error) {
 	var resp kvstoreHasResponse
-	if err := call(kvstore_has, &kvstoreHasRequest{Key: key}, &resp); err != nil {
+	req := kvstoreHasRequest{Key: key}
+	if err := call(kvstore_has, func(e *ndjson.Encoder) { encodeKvstoreHasRequest(e, &req) }, func(d *ndjson.Decoder) { decodeKvstoreHasResponse(d, &resp) }, "kvstoreHasResponse"); err != nil {
 		return false, err
 	}
 	if resp.Error != "" {
@@ -140,19 +102,11 @@ func KVStoreHas(key string) (bool, error) {
 	return resp.Exists, nil
 }
 
-type kvstoreListRequest struct {
-	Prefix string `json:"prefix"`
-}
-
-type kvstoreListResponse struct {
-	Keys  []string `json:"keys,omitempty"`
-	Error string   `json:"error,omitempty"`
-}
-
 // KVStoreList calls kvstore_list: keys starting with prefix, sorted.
 func KVStoreList(prefix string) ([]string, error) {
 	var resp kvstoreListResponse
-	if err := call(kvstore_list, &kvstoreListRequest{Prefix: prefix}, &resp); err != nil {
+	req := kvstoreListRequest{Prefix: prefix}
+	if err := call(kvstore_list, func(e *ndjson.Encoder) { encodeKvstoreListRequest(e, &req) }, func(d *ndjson.Decoder) { decodeKvstoreListResponse(d, &resp) }, "kvstoreListResponse"); err != nil {
 		return nil, err
 	}
 	if resp.Error != "" {
@@ -161,18 +115,11 @@ func KVStoreList(prefix string) ([]string, error) {
 	return resp.Keys, nil
 }
 
-type kvstoreDeleteRequest struct {
-	Key string `json:"key"`
-}
-
-type kvstoreDeleteResponse struct {
-	Error string `json:"error,omitempty"`
-}
-
 // KVStoreDelete calls kvstore_delete: deletes a key.
 func KVStoreDelete(key string) error {
 	var resp kvstoreDeleteResponse
-	if err := call(kvstore_delete, &kvstoreDeleteRequest{Key: key}, &resp); err != nil {
+	req := kvstoreDeleteRequest{Key: key}
+	if err := call(kvstore_delete, func(e *ndjson.Encoder) { encodeKvstoreDeleteRequest(e, &req) }, func(d *ndjson.Decoder) { decodeKvstoreDeleteResponse(d, &resp) }, "kvstoreDeleteResponse"); err != nil {
 		return err
 	}
 	if resp.Error != "" {
@@ -181,19 +128,11 @@ func KVStoreDelete(key string) error {
 	return nil
 }
 
-type kvstoreDeleteByPrefixRequest struct {
-	Prefix string `json:"prefix"`
-}
-
-type kvstoreDeleteByPrefixResponse struct {
-	DeletedCount int64  `json:"deletedCount,omitempty"`
-	Error        string `json:"error,omitempty"`
-}
-
 // KVStoreDeleteByPrefix calls kvstore_deletebyprefix: deletes every key starting with prefix.
 func KVStoreDeleteByPrefix(prefix string) (int64, error) {
 	var resp kvstoreDeleteByPrefixResponse
-	if err := call(kvstore_deletebyprefix, &kvstoreDeleteByPrefixRequest{Prefix: prefix}, &resp); err != nil {
+	req := kvstoreDeleteByPrefixRequest{Prefix: prefix}
+	if err := call(kvstore_deletebyprefix, func(e *ndjson.Encoder) { encodeKvstoreDeleteByPrefixRequest(e, &req) }, func(d *ndjson.Decoder) { decodeKvstoreDeleteByPrefixResponse(d, &resp) }, "kvstoreDeleteByPrefixResponse"); err != nil {
 		return 0, err
 	}
 	if resp.Error != "" {
@@ -202,15 +141,10 @@ func KVStoreDeleteByPrefix(prefix string) (int64, error) {
 	return resp.DeletedCount, nil
 }
 
-type kvstoreGetStorageUsedResponse struct {
-	Bytes int64  `json:"bytes,omitempty"`
-	Error string `json:"error,omitempty"`
-}
-
 // KVStoreGetStorageUsed calls kvstore_getstorageused: bytes used by the plugin's store.
 func KVStoreGetStorageUsed() (int64, error) {
 	var resp kvstoreGetStorageUsedResponse
-	if err := call(kvstore_getstorageused, nil, &resp); err != nil {
+	if err := call(kvstore_getstorageused, nil, func(d *ndjson.Decoder) { decodeKvstoreGetStorageUsedResponse(d, &resp) }, "kvstoreGetStorageUsedResponse"); err != nil {
 		return 0, err
 	}
 	if resp.Error != "" {

@@ -4,7 +4,11 @@
 
 package host
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
+)
 
 //go:wasmimport extism:host/user library_getlibrary
 func library_getlibrary(uint64) uint64
@@ -12,19 +16,11 @@ func library_getlibrary(uint64) uint64
 //go:wasmimport extism:host/user library_getalllibraries
 func library_getalllibraries(uint64) uint64
 
-type libraryGetLibraryRequest struct {
-	Id int32 `json:"id"`
-}
-
-type libraryGetLibraryResponse struct {
-	Result *Library `json:"result,omitempty"`
-	Error  string   `json:"error,omitempty"`
-}
-
 // LibraryGetLibrary calls library_getlibrary: one library visible to the plugin.
 func LibraryGetLibrary(id int32) (*Library, error) {
 	var resp libraryGetLibraryResponse
-	if err := call(library_getlibrary, &libraryGetLibraryRequest{Id: id}, &resp); err != nil {
+	req := libraryGetLibraryRequest{Id: id}
+	if err := call(library_getlibrary, func(e *ndjson.Encoder) { encodeLibraryGetLibraryRequest(e, &req) }, func(d *ndjson.Decoder) { decodeLibraryGetLibraryResponse(d, &resp) }, "libraryGetLibraryResponse"); err != nil {
 		return nil, err
 	}
 	if resp.Error != "" {
@@ -33,15 +29,10 @@ func LibraryGetLibrary(id int32) (*Library, error) {
 	return resp.Result, nil
 }
 
-type libraryGetAllLibrariesResponse struct {
-	Result []Library `json:"result,omitempty"`
-	Error  string    `json:"error,omitempty"`
-}
-
 // LibraryGetAllLibraries calls library_getalllibraries: all libraries visible to the plugin.
 func LibraryGetAllLibraries() ([]Library, error) {
 	var resp libraryGetAllLibrariesResponse
-	if err := call(library_getalllibraries, nil, &resp); err != nil {
+	if err := call(library_getalllibraries, nil, func(d *ndjson.Decoder) { decodeLibraryGetAllLibrariesResponse(d, &resp) }, "libraryGetAllLibrariesResponse"); err != nil {
 		return nil, err
 	}
 	if resp.Error != "" {

@@ -7,26 +7,18 @@ package host
 import (
 	"errors"
 
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
 	"github.com/navidrome/navidrome/plugins/pdk/go/types"
 )
 
 //go:wasmimport extism:host/user matcher_matchsongs
 func matcher_matchsongs(uint64) uint64
 
-type matcherMatchSongsRequest struct {
-	Songs []types.SongRef `json:"songs"`
-	Opts  MatchOptions    `json:"opts"`
-}
-
-type matcherMatchSongsResponse struct {
-	Results []*types.Track `json:"results,omitempty"`
-	Error   string         `json:"error,omitempty"`
-}
-
 // MatcherMatchSongs calls matcher_matchsongs: matches song references against the library (nil = no match).
 func MatcherMatchSongs(songs []types.SongRef, opts MatchOptions) ([]*types.Track, error) {
 	var resp matcherMatchSongsResponse
-	if err := call(matcher_matchsongs, &matcherMatchSongsRequest{Songs: songs, Opts: opts}, &resp); err != nil {
+	req := matcherMatchSongsRequest{Songs: songs, Opts: opts}
+	if err := call(matcher_matchsongs, func(e *ndjson.Encoder) { encodeMatcherMatchSongsRequest(e, &req) }, func(d *ndjson.Decoder) { decodeMatcherMatchSongsResponse(d, &resp) }, "matcherMatchSongsResponse"); err != nil {
 		return nil, err
 	}
 	if resp.Error != "" {

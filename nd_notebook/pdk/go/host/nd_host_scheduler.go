@@ -4,7 +4,11 @@
 
 package host
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
+)
 
 //go:wasmimport extism:host/user scheduler_scheduleonetime
 func scheduler_scheduleonetime(uint64) uint64
@@ -15,44 +19,24 @@ func scheduler_schedulerecurring(uint64) uint64
 //go:wasmimport extism:host/user scheduler_cancelschedule
 func scheduler_cancelschedule(uint64) uint64
 
-type schedulerScheduleOneTimeRequest struct {
-	DelaySeconds int32  `json:"delaySeconds"`
-	Payload      string `json:"payload"`
-	ScheduleID   string `json:"scheduleId"`
-}
-
-type schedulerScheduleOneTimeResponse struct {
-	NewScheduleID string `json:"newScheduleId,omitempty"`
-	Error         string `json:"error,omitempty"`
-}
-
 // SchedulerScheduleOneTime calls scheduler_scheduleonetime: calls nd_scheduler_callback once after delaySeconds.
 func SchedulerScheduleOneTime(delaySeconds int32, payload string, scheduleID string) (string, error) {
 	var resp schedulerScheduleOneTimeResponse
-	if err := call(scheduler_scheduleonetime, &schedulerScheduleOneTimeRequest{DelaySeconds: delaySeconds, Payload: payload, ScheduleID: scheduleID}, &resp); err != nil {
+	req := schedulerScheduleOneTimeRequest{DelaySeconds: delaySeconds, Payload: payload, ScheduleID: scheduleID}
+	if err := call(scheduler_scheduleonetime, func(e *ndjson.Encoder) { encodeSchedulerScheduleOneTimeRequest(e, &req) }, func(d *ndjson.Decoder) { decodeSchedulerScheduleOneTimeResponse(d, &resp) }, "schedulerScheduleOneTimeResponse"); err != nil {
 		return "", err
 	}
 	if resp.Error != "" {
 		return "", errors.New(resp.Error)
 	}
 	return resp.NewScheduleID, nil
-}
-
-type schedulerScheduleRecurringRequest struct {
-	CronExpression string `json:"cronExpression"`
-	Payload        string `json:"payload"`
-	ScheduleID     string `json:"scheduleId"`
-}
-
-type schedulerScheduleRecurringResponse struct {
-	NewScheduleID string `json:"newScheduleId,omitempty"`
-	Error         string `json:"error,omitempty"`
 }
 
 // SchedulerScheduleRecurring calls scheduler_schedulerecurring: calls nd_scheduler_callback on a cron schedule.
 func SchedulerScheduleRecurring(cronExpression string, payload string, scheduleID string) (string, error) {
 	var resp schedulerScheduleRecurringResponse
-	if err := call(scheduler_schedulerecurring, &schedulerScheduleRecurringRequest{CronExpression: cronExpression, Payload: payload, ScheduleID: scheduleID}, &resp); err != nil {
+	req := schedulerScheduleRecurringRequest{CronExpression: cronExpression, Payload: payload, ScheduleID: scheduleID}
+	if err := call(scheduler_schedulerecurring, func(e *ndjson.Encoder) { encodeSchedulerScheduleRecurringRequest(e, &req) }, func(d *ndjson.Decoder) { decodeSchedulerScheduleRecurringResponse(d, &resp) }, "schedulerScheduleRecurringResponse"); err != nil {
 		return "", err
 	}
 	if resp.Error != "" {
@@ -61,18 +45,11 @@ func SchedulerScheduleRecurring(cronExpression string, payload string, scheduleI
 	return resp.NewScheduleID, nil
 }
 
-type schedulerCancelScheduleRequest struct {
-	ScheduleID string `json:"scheduleId"`
-}
-
-type schedulerCancelScheduleResponse struct {
-	Error string `json:"error,omitempty"`
-}
-
 // SchedulerCancelSchedule calls scheduler_cancelschedule: cancels a schedule.
 func SchedulerCancelSchedule(scheduleID string) error {
 	var resp schedulerCancelScheduleResponse
-	if err := call(scheduler_cancelschedule, &schedulerCancelScheduleRequest{ScheduleID: scheduleID}, &resp); err != nil {
+	req := schedulerCancelScheduleRequest{ScheduleID: scheduleID}
+	if err := call(scheduler_cancelschedule, func(e *ndjson.Encoder) { encodeSchedulerCancelScheduleRequest(e, &req) }, func(d *ndjson.Decoder) { decodeSchedulerCancelScheduleResponse(d, &resp) }, "schedulerCancelScheduleResponse"); err != nil {
 		return err
 	}
 	if resp.Error != "" {

@@ -4,7 +4,11 @@
 
 package host
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
+)
 
 //go:wasmimport extism:host/user scrobbleretriever_getfirsttimestamp
 func scrobbleretriever_getfirsttimestamp(uint64) uint64
@@ -18,40 +22,24 @@ func scrobbleretriever_getscrobbles(uint64) uint64
 //go:wasmimport extism:host/user scrobbleretriever_getscrobblecount
 func scrobbleretriever_getscrobblecount(uint64) uint64
 
-type scrobbleretrieverGetFirstTimestampRequest struct {
-	Username string `json:"username"`
-}
-
-type scrobbleretrieverGetFirstTimestampResponse struct {
-	Result *int64 `json:"result,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
-
 // ScrobbleRetrieverGetFirstTimestamp calls scrobbleretriever_getfirsttimestamp: submission time of a user's oldest scrobble (nil when none).
 func ScrobbleRetrieverGetFirstTimestamp(username string) (*int64, error) {
 	var resp scrobbleretrieverGetFirstTimestampResponse
-	if err := call(scrobbleretriever_getfirsttimestamp, &scrobbleretrieverGetFirstTimestampRequest{Username: username}, &resp); err != nil {
+	req := scrobbleretrieverGetFirstTimestampRequest{Username: username}
+	if err := call(scrobbleretriever_getfirsttimestamp, func(e *ndjson.Encoder) { encodeScrobbleretrieverGetFirstTimestampRequest(e, &req) }, func(d *ndjson.Decoder) { decodeScrobbleretrieverGetFirstTimestampResponse(d, &resp) }, "scrobbleretrieverGetFirstTimestampResponse"); err != nil {
 		return nil, err
 	}
 	if resp.Error != "" {
 		return nil, errors.New(resp.Error)
 	}
 	return resp.Result, nil
-}
-
-type scrobbleretrieverGetLastTimestampRequest struct {
-	Username string `json:"username"`
-}
-
-type scrobbleretrieverGetLastTimestampResponse struct {
-	Result *int64 `json:"result,omitempty"`
-	Error  string `json:"error,omitempty"`
 }
 
 // ScrobbleRetrieverGetLastTimestamp calls scrobbleretriever_getlasttimestamp: submission time of a user's newest scrobble (nil when none).
 func ScrobbleRetrieverGetLastTimestamp(username string) (*int64, error) {
 	var resp scrobbleretrieverGetLastTimestampResponse
-	if err := call(scrobbleretriever_getlasttimestamp, &scrobbleretrieverGetLastTimestampRequest{Username: username}, &resp); err != nil {
+	req := scrobbleretrieverGetLastTimestampRequest{Username: username}
+	if err := call(scrobbleretriever_getlasttimestamp, func(e *ndjson.Encoder) { encodeScrobbleretrieverGetLastTimestampRequest(e, &req) }, func(d *ndjson.Decoder) { decodeScrobbleretrieverGetLastTimestampResponse(d, &resp) }, "scrobbleretrieverGetLastTimestampResponse"); err != nil {
 		return nil, err
 	}
 	if resp.Error != "" {
@@ -60,21 +48,11 @@ func ScrobbleRetrieverGetLastTimestamp(username string) (*int64, error) {
 	return resp.Result, nil
 }
 
-type scrobbleretrieverGetScrobblesRequest struct {
-	Username string          `json:"username"`
-	Options  ScrobbleOptions `json:"options"`
-}
-
-type scrobbleretrieverGetScrobblesResponse struct {
-	Scrobbles []ScrobbleRef    `json:"scrobbles,omitempty"`
-	Next      *ScrobbleOptions `json:"next,omitempty"`
-	Error     string           `json:"error,omitempty"`
-}
-
 // ScrobbleRetrieverGetScrobbles calls scrobbleretriever_getscrobbles: a page of a user's scrobbles and the options of the next page.
 func ScrobbleRetrieverGetScrobbles(username string, options ScrobbleOptions) ([]ScrobbleRef, *ScrobbleOptions, error) {
 	var resp scrobbleretrieverGetScrobblesResponse
-	if err := call(scrobbleretriever_getscrobbles, &scrobbleretrieverGetScrobblesRequest{Username: username, Options: options}, &resp); err != nil {
+	req := scrobbleretrieverGetScrobblesRequest{Username: username, Options: options}
+	if err := call(scrobbleretriever_getscrobbles, func(e *ndjson.Encoder) { encodeScrobbleretrieverGetScrobblesRequest(e, &req) }, func(d *ndjson.Decoder) { decodeScrobbleretrieverGetScrobblesResponse(d, &resp) }, "scrobbleretrieverGetScrobblesResponse"); err != nil {
 		return nil, nil, err
 	}
 	if resp.Error != "" {
@@ -83,20 +61,11 @@ func ScrobbleRetrieverGetScrobbles(username string, options ScrobbleOptions) ([]
 	return resp.Scrobbles, resp.Next, nil
 }
 
-type scrobbleretrieverGetScrobbleCountRequest struct {
-	Username string               `json:"username"`
-	Options  ScrobbleCountOptions `json:"options"`
-}
-
-type scrobbleretrieverGetScrobbleCountResponse struct {
-	Result int64  `json:"result,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
-
 // ScrobbleRetrieverGetScrobbleCount calls scrobbleretriever_getscrobblecount: how many scrobbles a user has in a time range.
 func ScrobbleRetrieverGetScrobbleCount(username string, options ScrobbleCountOptions) (int64, error) {
 	var resp scrobbleretrieverGetScrobbleCountResponse
-	if err := call(scrobbleretriever_getscrobblecount, &scrobbleretrieverGetScrobbleCountRequest{Username: username, Options: options}, &resp); err != nil {
+	req := scrobbleretrieverGetScrobbleCountRequest{Username: username, Options: options}
+	if err := call(scrobbleretriever_getscrobblecount, func(e *ndjson.Encoder) { encodeScrobbleretrieverGetScrobbleCountRequest(e, &req) }, func(d *ndjson.Decoder) { decodeScrobbleretrieverGetScrobbleCountResponse(d, &resp) }, "scrobbleretrieverGetScrobbleCountResponse"); err != nil {
 		return 0, err
 	}
 	if resp.Error != "" {

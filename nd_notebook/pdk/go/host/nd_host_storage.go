@@ -4,18 +4,15 @@
 
 package host
 
+import "github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
+
 //go:wasmimport extism:host/user storage_getstoragepath
 func storage_getstoragepath(uint64) uint64
-
-type storageGetStoragePathResponse struct {
-	Result string `json:"result,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
 
 // StorageGetStoragePath calls storage_getstoragepath: the guest path of the plugin's read-write storage folder.
 func StorageGetStoragePath() string {
 	var resp storageGetStoragePathResponse
-	if err := call(storage_getstoragepath, nil, &resp); err != nil || resp.Error != "" {
+	if err := call(storage_getstoragepath, nil, func(d *ndjson.Decoder) { decodeStorageGetStoragePathResponse(d, &resp) }, "storageGetStoragePathResponse"); err != nil || resp.Error != "" {
 		return ""
 	}
 	return resp.Result

@@ -4,7 +4,11 @@
 
 package host
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
+)
 
 //go:wasmimport extism:host/user subsonicapi_call
 func subsonicapi_call(uint64) uint64
@@ -12,19 +16,11 @@ func subsonicapi_call(uint64) uint64
 //go:wasmimport extism:host/user subsonicapi_callraw
 func subsonicapi_callraw(uint64) uint64
 
-type subsonicapiCallRequest struct {
-	Uri string `json:"uri"`
-}
-
-type subsonicapiCallResponse struct {
-	ResponseJSON string `json:"responseJson,omitempty"`
-	Error        string `json:"error,omitempty"`
-}
-
 // SubsonicAPICall calls subsonicapi_call: runs a Subsonic API request and returns the JSON response body.
 func SubsonicAPICall(uri string) (string, error) {
 	var resp subsonicapiCallResponse
-	if err := call(subsonicapi_call, &subsonicapiCallRequest{Uri: uri}, &resp); err != nil {
+	req := subsonicapiCallRequest{Uri: uri}
+	if err := call(subsonicapi_call, func(e *ndjson.Encoder) { encodeSubsonicapiCallRequest(e, &req) }, func(d *ndjson.Decoder) { decodeSubsonicapiCallResponse(d, &resp) }, "subsonicapiCallResponse"); err != nil {
 		return "", err
 	}
 	if resp.Error != "" {
@@ -33,20 +29,11 @@ func SubsonicAPICall(uri string) (string, error) {
 	return resp.ResponseJSON, nil
 }
 
-type subsonicapiCallRawRequest struct {
-	Uri string `json:"uri"`
-}
-
-type subsonicapiCallRawResponse struct {
-	ContentType string `json:"contentType,omitempty"`
-	Data        []byte `json:"data,omitempty"`
-	Error       string `json:"error,omitempty"`
-}
-
 // SubsonicAPICallRaw calls subsonicapi_callraw: runs a Subsonic API request and returns the raw body and its content type.
 func SubsonicAPICallRaw(uri string) (string, []byte, error) {
 	var resp subsonicapiCallRawResponse
-	if err := call(subsonicapi_callraw, &subsonicapiCallRawRequest{Uri: uri}, &resp); err != nil {
+	req := subsonicapiCallRawRequest{Uri: uri}
+	if err := call(subsonicapi_callraw, func(e *ndjson.Encoder) { encodeSubsonicapiCallRawRequest(e, &req) }, func(d *ndjson.Decoder) { decodeSubsonicapiCallRawResponse(d, &resp) }, "subsonicapiCallRawResponse"); err != nil {
 		return "", nil, err
 	}
 	if resp.Error != "" {

@@ -4,7 +4,11 @@
 
 package host
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
+)
 
 //go:wasmimport extism:host/user task_createqueue
 func task_createqueue(uint64) uint64
@@ -21,19 +25,11 @@ func task_cancel(uint64) uint64
 //go:wasmimport extism:host/user task_clearqueue
 func task_clearqueue(uint64) uint64
 
-type taskCreateQueueRequest struct {
-	Name   string      `json:"name"`
-	Config QueueConfig `json:"config"`
-}
-
-type taskCreateQueueResponse struct {
-	Error string `json:"error,omitempty"`
-}
-
 // TaskCreateQueue calls task_createqueue: creates a task queue (or updates an existing one).
 func TaskCreateQueue(name string, config QueueConfig) error {
 	var resp taskCreateQueueResponse
-	if err := call(task_createqueue, &taskCreateQueueRequest{Name: name, Config: config}, &resp); err != nil {
+	req := taskCreateQueueRequest{Name: name, Config: config}
+	if err := call(task_createqueue, func(e *ndjson.Encoder) { encodeTaskCreateQueueRequest(e, &req) }, func(d *ndjson.Decoder) { decodeTaskCreateQueueResponse(d, &resp) }, "taskCreateQueueResponse"); err != nil {
 		return err
 	}
 	if resp.Error != "" {
@@ -42,20 +38,11 @@ func TaskCreateQueue(name string, config QueueConfig) error {
 	return nil
 }
 
-type taskEnqueueRequest struct {
-	QueueName string `json:"queueName"`
-	Payload   []byte `json:"payload"`
-}
-
-type taskEnqueueResponse struct {
-	Result string `json:"result,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
-
 // TaskEnqueue calls task_enqueue: adds a task to a queue and returns its id.
 func TaskEnqueue(queueName string, payload []byte) (string, error) {
 	var resp taskEnqueueResponse
-	if err := call(task_enqueue, &taskEnqueueRequest{QueueName: queueName, Payload: payload}, &resp); err != nil {
+	req := taskEnqueueRequest{QueueName: queueName, Payload: payload}
+	if err := call(task_enqueue, func(e *ndjson.Encoder) { encodeTaskEnqueueRequest(e, &req) }, func(d *ndjson.Decoder) { decodeTaskEnqueueResponse(d, &resp) }, "taskEnqueueResponse"); err != nil {
 		return "", err
 	}
 	if resp.Error != "" {
@@ -64,19 +51,11 @@ func TaskEnqueue(queueName string, payload []byte) (string, error) {
 	return resp.Result, nil
 }
 
-type taskGetRequest struct {
-	TaskID string `json:"taskId"`
-}
-
-type taskGetResponse struct {
-	Result *TaskInfo `json:"result,omitempty"`
-	Error  string    `json:"error,omitempty"`
-}
-
 // TaskGet calls task_get: the state of a task.
 func TaskGet(taskID string) (*TaskInfo, error) {
 	var resp taskGetResponse
-	if err := call(task_get, &taskGetRequest{TaskID: taskID}, &resp); err != nil {
+	req := taskGetRequest{TaskID: taskID}
+	if err := call(task_get, func(e *ndjson.Encoder) { encodeTaskGetRequest(e, &req) }, func(d *ndjson.Decoder) { decodeTaskGetResponse(d, &resp) }, "taskGetResponse"); err != nil {
 		return nil, err
 	}
 	if resp.Error != "" {
@@ -85,18 +64,11 @@ func TaskGet(taskID string) (*TaskInfo, error) {
 	return resp.Result, nil
 }
 
-type taskCancelRequest struct {
-	TaskID string `json:"taskId"`
-}
-
-type taskCancelResponse struct {
-	Error string `json:"error,omitempty"`
-}
-
 // TaskCancel calls task_cancel: cancels a pending task.
 func TaskCancel(taskID string) error {
 	var resp taskCancelResponse
-	if err := call(task_cancel, &taskCancelRequest{TaskID: taskID}, &resp); err != nil {
+	req := taskCancelRequest{TaskID: taskID}
+	if err := call(task_cancel, func(e *ndjson.Encoder) { encodeTaskCancelRequest(e, &req) }, func(d *ndjson.Decoder) { decodeTaskCancelResponse(d, &resp) }, "taskCancelResponse"); err != nil {
 		return err
 	}
 	if resp.Error != "" {
@@ -105,19 +77,11 @@ func TaskCancel(taskID string) error {
 	return nil
 }
 
-type taskClearQueueRequest struct {
-	QueueName string `json:"queueName"`
-}
-
-type taskClearQueueResponse struct {
-	Result int64  `json:"result,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
-
 // TaskClearQueue calls task_clearqueue: cancels every pending task of a queue and returns how many.
 func TaskClearQueue(queueName string) (int64, error) {
 	var resp taskClearQueueResponse
-	if err := call(task_clearqueue, &taskClearQueueRequest{QueueName: queueName}, &resp); err != nil {
+	req := taskClearQueueRequest{QueueName: queueName}
+	if err := call(task_clearqueue, func(e *ndjson.Encoder) { encodeTaskClearQueueRequest(e, &req) }, func(d *ndjson.Decoder) { decodeTaskClearQueueResponse(d, &resp) }, "taskClearQueueResponse"); err != nil {
 		return 0, err
 	}
 	if resp.Error != "" {

@@ -4,7 +4,11 @@
 
 package host
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
+)
 
 //go:wasmimport extism:host/user users_getusers
 func users_getusers(uint64) uint64
@@ -12,15 +16,10 @@ func users_getusers(uint64) uint64
 //go:wasmimport extism:host/user users_getadmins
 func users_getadmins(uint64) uint64
 
-type usersGetUsersResponse struct {
-	Result []User `json:"result,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
-
 // UsersGetUsers calls users_getusers: users visible to the plugin.
 func UsersGetUsers() ([]User, error) {
 	var resp usersGetUsersResponse
-	if err := call(users_getusers, nil, &resp); err != nil {
+	if err := call(users_getusers, nil, func(d *ndjson.Decoder) { decodeUsersGetUsersResponse(d, &resp) }, "usersGetUsersResponse"); err != nil {
 		return nil, err
 	}
 	if resp.Error != "" {
@@ -29,15 +28,10 @@ func UsersGetUsers() ([]User, error) {
 	return resp.Result, nil
 }
 
-type usersGetAdminsResponse struct {
-	Result []User `json:"result,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
-
 // UsersGetAdmins calls users_getadmins: admin users visible to the plugin.
 func UsersGetAdmins() ([]User, error) {
 	var resp usersGetAdminsResponse
-	if err := call(users_getadmins, nil, &resp); err != nil {
+	if err := call(users_getadmins, nil, func(d *ndjson.Decoder) { decodeUsersGetAdminsResponse(d, &resp) }, "usersGetAdminsResponse"); err != nil {
 		return nil, err
 	}
 	if resp.Error != "" {

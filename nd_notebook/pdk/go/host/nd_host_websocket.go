@@ -4,7 +4,11 @@
 
 package host
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
+)
 
 //go:wasmimport extism:host/user websocket_connect
 func websocket_connect(uint64) uint64
@@ -18,21 +22,11 @@ func websocket_sendbinary(uint64) uint64
 //go:wasmimport extism:host/user websocket_closeconnection
 func websocket_closeconnection(uint64) uint64
 
-type websocketConnectRequest struct {
-	Url          string            `json:"url"`
-	Headers      map[string]string `json:"headers"`
-	ConnectionID string            `json:"connectionId"`
-}
-
-type websocketConnectResponse struct {
-	NewConnectionID string `json:"newConnectionId,omitempty"`
-	Error           string `json:"error,omitempty"`
-}
-
 // WebSocketConnect calls websocket_connect: opens a WebSocket connection whose events reach the nd_websocket_* exports.
 func WebSocketConnect(url string, headers map[string]string, connectionID string) (string, error) {
 	var resp websocketConnectResponse
-	if err := call(websocket_connect, &websocketConnectRequest{Url: url, Headers: headers, ConnectionID: connectionID}, &resp); err != nil {
+	req := websocketConnectRequest{Url: url, Headers: headers, ConnectionID: connectionID}
+	if err := call(websocket_connect, func(e *ndjson.Encoder) { encodeWebsocketConnectRequest(e, &req) }, func(d *ndjson.Decoder) { decodeWebsocketConnectResponse(d, &resp) }, "websocketConnectResponse"); err != nil {
 		return "", err
 	}
 	if resp.Error != "" {
@@ -41,40 +35,24 @@ func WebSocketConnect(url string, headers map[string]string, connectionID string
 	return resp.NewConnectionID, nil
 }
 
-type websocketSendTextRequest struct {
-	ConnectionID string `json:"connectionId"`
-	Message      string `json:"message"`
-}
-
-type websocketSendTextResponse struct {
-	Error string `json:"error,omitempty"`
-}
-
 // WebSocketSendText calls websocket_sendtext: sends a text message.
 func WebSocketSendText(connectionID string, message string) error {
 	var resp websocketSendTextResponse
-	if err := call(websocket_sendtext, &websocketSendTextRequest{ConnectionID: connectionID, Message: message}, &resp); err != nil {
+	req := websocketSendTextRequest{ConnectionID: connectionID, Message: message}
+	if err := call(websocket_sendtext, func(e *ndjson.Encoder) { encodeWebsocketSendTextRequest(e, &req) }, func(d *ndjson.Decoder) { decodeWebsocketSendTextResponse(d, &resp) }, "websocketSendTextResponse"); err != nil {
 		return err
 	}
 	if resp.Error != "" {
 		return errors.New(resp.Error)
 	}
 	return nil
-}
-
-type websocketSendBinaryRequest struct {
-	ConnectionID string `json:"connectionId"`
-	Data         []byte `json:"data"`
-}
-
-type websocketSendBinaryResponse struct {
-	Error string `json:"error,omitempty"`
 }
 
 // WebSocketSendBinary calls websocket_sendbinary: sends a binary message.
 func WebSocketSendBinary(connectionID string, data []byte) error {
 	var resp websocketSendBinaryResponse
-	if err := call(websocket_sendbinary, &websocketSendBinaryRequest{ConnectionID: connectionID, Data: data}, &resp); err != nil {
+	req := websocketSendBinaryRequest{ConnectionID: connectionID, Data: data}
+	if err := call(websocket_sendbinary, func(e *ndjson.Encoder) { encodeWebsocketSendBinaryRequest(e, &req) }, func(d *ndjson.Decoder) { decodeWebsocketSendBinaryResponse(d, &resp) }, "websocketSendBinaryResponse"); err != nil {
 		return err
 	}
 	if resp.Error != "" {
@@ -83,20 +61,11 @@ func WebSocketSendBinary(connectionID string, data []byte) error {
 	return nil
 }
 
-type websocketCloseConnectionRequest struct {
-	ConnectionID string `json:"connectionId"`
-	Code         int32  `json:"code"`
-	Reason       string `json:"reason"`
-}
-
-type websocketCloseConnectionResponse struct {
-	Error string `json:"error,omitempty"`
-}
-
 // WebSocketCloseConnection calls websocket_closeconnection: closes a connection with a close code and reason.
 func WebSocketCloseConnection(connectionID string, code int32, reason string) error {
 	var resp websocketCloseConnectionResponse
-	if err := call(websocket_closeconnection, &websocketCloseConnectionRequest{ConnectionID: connectionID, Code: code, Reason: reason}, &resp); err != nil {
+	req := websocketCloseConnectionRequest{ConnectionID: connectionID, Code: code, Reason: reason}
+	if err := call(websocket_closeconnection, func(e *ndjson.Encoder) { encodeWebsocketCloseConnectionRequest(e, &req) }, func(d *ndjson.Decoder) { decodeWebsocketCloseConnectionResponse(d, &resp) }, "websocketCloseConnectionResponse"); err != nil {
 		return err
 	}
 	if resp.Error != "" {

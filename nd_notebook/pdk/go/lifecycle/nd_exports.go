@@ -4,7 +4,7 @@
 
 package lifecycle
 
-import "github.com/navidrome/navidrome/plugins/pdk/go/pdk"
+import "github.com/navidrome/navidrome/plugins/pdk/go/internal/kernel"
 
 //go:wasmexport nd_on_init
 func ndOnInit() int32 {
@@ -12,7 +12,7 @@ func ndOnInit() int32 {
 		return NotImplementedCode
 	}
 	if err := initProvider.OnInit(); err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
 	return 0

@@ -4,7 +4,10 @@
 
 package lyrics
 
-import "github.com/navidrome/navidrome/plugins/pdk/go/pdk"
+import (
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/kernel"
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
+)
 
 //go:wasmexport nd_lyrics_get_lyrics
 func ndLyricsGetLyrics() int32 {
@@ -12,18 +15,22 @@ func ndLyricsGetLyrics() int32 {
 		return NotImplementedCode
 	}
 	var input GetLyricsRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "GetLyricsRequest", func(d *ndjson.Decoder) { decodeGetLyricsRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	output, err := registered.GetLyrics(input)
 	if err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
-	if err := pdk.OutputJSON(output); err != nil {
-		pdk.SetError(err)
+	e := ndjson.NewEncoder()
+	encodeGetLyricsResponse(e, &output)
+	data, err := e.Result()
+	if err != nil {
+		kernel.SetError(err)
 		return -1
 	}
+	kernel.Output(data)
 	return 0
 }

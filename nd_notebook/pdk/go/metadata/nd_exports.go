@@ -4,7 +4,10 @@
 
 package metadata
 
-import "github.com/navidrome/navidrome/plugins/pdk/go/pdk"
+import (
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/kernel"
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
+)
 
 //go:wasmexport nd_get_artist_mbid
 func ndGetArtistMbid() int32 {
@@ -12,19 +15,23 @@ func ndGetArtistMbid() int32 {
 		return NotImplementedCode
 	}
 	var input ArtistMBIDRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "ArtistMBIDRequest", func(d *ndjson.Decoder) { decodeArtistMBIDRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	output, err := artistMBIDProvider.GetArtistMBID(input)
 	if err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
-	if err := pdk.OutputJSON(output); err != nil {
-		pdk.SetError(err)
+	e := ndjson.NewEncoder()
+	ndjson.WritePtr(e, output, encodeArtistMBIDResponse)
+	data, err := e.Result()
+	if err != nil {
+		kernel.SetError(err)
 		return -1
 	}
+	kernel.Output(data)
 	return 0
 }
 
@@ -34,19 +41,23 @@ func ndGetArtistUrl() int32 {
 		return NotImplementedCode
 	}
 	var input ArtistRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "ArtistRequest", func(d *ndjson.Decoder) { decodeArtistRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	output, err := artistURLProvider.GetArtistURL(input)
 	if err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
-	if err := pdk.OutputJSON(output); err != nil {
-		pdk.SetError(err)
+	e := ndjson.NewEncoder()
+	ndjson.WritePtr(e, output, encodeArtistURLResponse)
+	data, err := e.Result()
+	if err != nil {
+		kernel.SetError(err)
 		return -1
 	}
+	kernel.Output(data)
 	return 0
 }
 
@@ -56,19 +67,23 @@ func ndGetArtistBiography() int32 {
 		return NotImplementedCode
 	}
 	var input ArtistRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "ArtistRequest", func(d *ndjson.Decoder) { decodeArtistRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	output, err := artistBiographyProvider.GetArtistBiography(input)
 	if err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
-	if err := pdk.OutputJSON(output); err != nil {
-		pdk.SetError(err)
+	e := ndjson.NewEncoder()
+	ndjson.WritePtr(e, output, encodeArtistBiographyResponse)
+	data, err := e.Result()
+	if err != nil {
+		kernel.SetError(err)
 		return -1
 	}
+	kernel.Output(data)
 	return 0
 }
 
@@ -78,19 +93,23 @@ func ndGetSimilarArtists() int32 {
 		return NotImplementedCode
 	}
 	var input SimilarArtistsRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "SimilarArtistsRequest", func(d *ndjson.Decoder) { decodeSimilarArtistsRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	output, err := similarArtistsProvider.GetSimilarArtists(input)
 	if err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
-	if err := pdk.OutputJSON(output); err != nil {
-		pdk.SetError(err)
+	e := ndjson.NewEncoder()
+	ndjson.WritePtr(e, output, encodeSimilarArtistsResponse)
+	data, err := e.Result()
+	if err != nil {
+		kernel.SetError(err)
 		return -1
 	}
+	kernel.Output(data)
 	return 0
 }
 
@@ -100,19 +119,23 @@ func ndGetArtistImages() int32 {
 		return NotImplementedCode
 	}
 	var input ArtistRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "ArtistRequest", func(d *ndjson.Decoder) { decodeArtistRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	output, err := artistImagesProvider.GetArtistImages(input)
 	if err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
-	if err := pdk.OutputJSON(output); err != nil {
-		pdk.SetError(err)
+	e := ndjson.NewEncoder()
+	ndjson.WritePtr(e, output, encodeArtistImagesResponse)
+	data, err := e.Result()
+	if err != nil {
+		kernel.SetError(err)
 		return -1
 	}
+	kernel.Output(data)
 	return 0
 }
 
@@ -122,19 +145,23 @@ func ndGetArtistTopSongs() int32 {
 		return NotImplementedCode
 	}
 	var input TopSongsRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "TopSongsRequest", func(d *ndjson.Decoder) { decodeTopSongsRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	output, err := artistTopSongsProvider.GetArtistTopSongs(input)
 	if err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
-	if err := pdk.OutputJSON(output); err != nil {
-		pdk.SetError(err)
+	e := ndjson.NewEncoder()
+	ndjson.WritePtr(e, output, encodeTopSongsResponse)
+	data, err := e.Result()
+	if err != nil {
+		kernel.SetError(err)
 		return -1
 	}
+	kernel.Output(data)
 	return 0
 }
 
@@ -144,19 +171,23 @@ func ndGetAlbumInfo() int32 {
 		return NotImplementedCode
 	}
 	var input AlbumRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "AlbumRequest", func(d *ndjson.Decoder) { decodeAlbumRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	output, err := albumInfoProvider.GetAlbumInfo(input)
 	if err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
-	if err := pdk.OutputJSON(output); err != nil {
-		pdk.SetError(err)
+	e := ndjson.NewEncoder()
+	ndjson.WritePtr(e, output, encodeAlbumInfoResponse)
+	data, err := e.Result()
+	if err != nil {
+		kernel.SetError(err)
 		return -1
 	}
+	kernel.Output(data)
 	return 0
 }
 
@@ -166,19 +197,23 @@ func ndGetAlbumImages() int32 {
 		return NotImplementedCode
 	}
 	var input AlbumRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "AlbumRequest", func(d *ndjson.Decoder) { decodeAlbumRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	output, err := albumImagesProvider.GetAlbumImages(input)
 	if err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
-	if err := pdk.OutputJSON(output); err != nil {
-		pdk.SetError(err)
+	e := ndjson.NewEncoder()
+	ndjson.WritePtr(e, output, encodeAlbumImagesResponse)
+	data, err := e.Result()
+	if err != nil {
+		kernel.SetError(err)
 		return -1
 	}
+	kernel.Output(data)
 	return 0
 }
 
@@ -188,19 +223,23 @@ func ndGetSimilarSongsByTrack() int32 {
 		return NotImplementedCode
 	}
 	var input SimilarSongsByTrackRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "SimilarSongsByTrackRequest", func(d *ndjson.Decoder) { decodeSimilarSongsByTrackRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	output, err := similarSongsByTrackProvider.GetSimilarSongsByTrack(input)
 	if err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
-	if err := pdk.OutputJSON(output); err != nil {
-		pdk.SetError(err)
+	e := ndjson.NewEncoder()
+	ndjson.WritePtr(e, output, encodeSimilarSongsResponse)
+	data, err := e.Result()
+	if err != nil {
+		kernel.SetError(err)
 		return -1
 	}
+	kernel.Output(data)
 	return 0
 }
 
@@ -210,19 +249,23 @@ func ndGetSimilarSongsByAlbum() int32 {
 		return NotImplementedCode
 	}
 	var input SimilarSongsByAlbumRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "SimilarSongsByAlbumRequest", func(d *ndjson.Decoder) { decodeSimilarSongsByAlbumRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	output, err := similarSongsByAlbumProvider.GetSimilarSongsByAlbum(input)
 	if err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
-	if err := pdk.OutputJSON(output); err != nil {
-		pdk.SetError(err)
+	e := ndjson.NewEncoder()
+	ndjson.WritePtr(e, output, encodeSimilarSongsResponse)
+	data, err := e.Result()
+	if err != nil {
+		kernel.SetError(err)
 		return -1
 	}
+	kernel.Output(data)
 	return 0
 }
 
@@ -232,18 +275,22 @@ func ndGetSimilarSongsByArtist() int32 {
 		return NotImplementedCode
 	}
 	var input SimilarSongsByArtistRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "SimilarSongsByArtistRequest", func(d *ndjson.Decoder) { decodeSimilarSongsByArtistRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	output, err := similarSongsByArtistProvider.GetSimilarSongsByArtist(input)
 	if err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
-	if err := pdk.OutputJSON(output); err != nil {
-		pdk.SetError(err)
+	e := ndjson.NewEncoder()
+	ndjson.WritePtr(e, output, encodeSimilarSongsResponse)
+	data, err := e.Result()
+	if err != nil {
+		kernel.SetError(err)
 		return -1
 	}
+	kernel.Output(data)
 	return 0
 }

@@ -4,7 +4,10 @@
 
 package scheduler
 
-import "github.com/navidrome/navidrome/plugins/pdk/go/pdk"
+import (
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/kernel"
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
+)
 
 //go:wasmexport nd_scheduler_callback
 func ndSchedulerCallback() int32 {
@@ -12,12 +15,12 @@ func ndSchedulerCallback() int32 {
 		return NotImplementedCode
 	}
 	var input SchedulerCallbackRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "SchedulerCallbackRequest", func(d *ndjson.Decoder) { decodeSchedulerCallbackRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	if err := callbackProvider.OnCallback(input); err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
 	return 0

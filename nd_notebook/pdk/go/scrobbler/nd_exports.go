@@ -4,7 +4,10 @@
 
 package scrobbler
 
-import "github.com/navidrome/navidrome/plugins/pdk/go/pdk"
+import (
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/kernel"
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
+)
 
 //go:wasmexport nd_scrobbler_is_authorized
 func ndScrobblerIsAuthorized() int32 {
@@ -12,19 +15,23 @@ func ndScrobblerIsAuthorized() int32 {
 		return NotImplementedCode
 	}
 	var input IsAuthorizedRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "IsAuthorizedRequest", func(d *ndjson.Decoder) { decodeIsAuthorizedRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	output, err := registered.IsAuthorized(input)
 	if err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
-	if err := pdk.OutputJSON(output); err != nil {
-		pdk.SetError(err)
+	e := ndjson.NewEncoder()
+	e.Bool(output)
+	data, err := e.Result()
+	if err != nil {
+		kernel.SetError(err)
 		return -1
 	}
+	kernel.Output(data)
 	return 0
 }
 
@@ -34,12 +41,12 @@ func ndScrobblerNowPlaying() int32 {
 		return NotImplementedCode
 	}
 	var input NowPlayingRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "NowPlayingRequest", func(d *ndjson.Decoder) { decodeNowPlayingRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	if err := registered.NowPlaying(input); err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
 	return 0
@@ -51,12 +58,12 @@ func ndScrobblerScrobble() int32 {
 		return NotImplementedCode
 	}
 	var input ScrobbleRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "ScrobbleRequest", func(d *ndjson.Decoder) { decodeScrobbleRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	if err := registered.Scrobble(input); err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
 	return 0
@@ -68,12 +75,12 @@ func ndScrobblerPlaybackReport() int32 {
 		return NotImplementedCode
 	}
 	var input PlaybackReportRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "PlaybackReportRequest", func(d *ndjson.Decoder) { decodePlaybackReportRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	if err := registered.PlaybackReport(input); err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
 	return 0

@@ -4,7 +4,10 @@
 
 package sonicsimilarity
 
-import "github.com/navidrome/navidrome/plugins/pdk/go/pdk"
+import (
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/kernel"
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
+)
 
 //go:wasmexport nd_get_sonic_similar_tracks
 func ndGetSonicSimilarTracks() int32 {
@@ -12,19 +15,23 @@ func ndGetSonicSimilarTracks() int32 {
 		return NotImplementedCode
 	}
 	var input GetSonicSimilarTracksRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "GetSonicSimilarTracksRequest", func(d *ndjson.Decoder) { decodeGetSonicSimilarTracksRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	output, err := registered.GetSonicSimilarTracks(input)
 	if err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
-	if err := pdk.OutputJSON(output); err != nil {
-		pdk.SetError(err)
+	e := ndjson.NewEncoder()
+	encodeSonicSimilarityResponse(e, &output)
+	data, err := e.Result()
+	if err != nil {
+		kernel.SetError(err)
 		return -1
 	}
+	kernel.Output(data)
 	return 0
 }
 
@@ -34,18 +41,22 @@ func ndFindSonicPath() int32 {
 		return NotImplementedCode
 	}
 	var input FindSonicPathRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "FindSonicPathRequest", func(d *ndjson.Decoder) { decodeFindSonicPathRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	output, err := registered.FindSonicPath(input)
 	if err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
-	if err := pdk.OutputJSON(output); err != nil {
-		pdk.SetError(err)
+	e := ndjson.NewEncoder()
+	encodeSonicSimilarityResponse(e, &output)
+	data, err := e.Result()
+	if err != nil {
+		kernel.SetError(err)
 		return -1
 	}
+	kernel.Output(data)
 	return 0
 }

@@ -4,7 +4,10 @@
 
 package taskworker
 
-import "github.com/navidrome/navidrome/plugins/pdk/go/pdk"
+import (
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/kernel"
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
+)
 
 //go:wasmexport nd_task_execute
 func ndTaskExecute() int32 {
@@ -12,18 +15,22 @@ func ndTaskExecute() int32 {
 		return NotImplementedCode
 	}
 	var input TaskExecuteRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "TaskExecuteRequest", func(d *ndjson.Decoder) { decodeTaskExecuteRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	output, err := taskExecuteProvider.OnTaskExecute(input)
 	if err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
-	if err := pdk.OutputJSON(output); err != nil {
-		pdk.SetError(err)
+	e := ndjson.NewEncoder()
+	e.String(output)
+	data, err := e.Result()
+	if err != nil {
+		kernel.SetError(err)
 		return -1
 	}
+	kernel.Output(data)
 	return 0
 }

@@ -4,7 +4,10 @@
 
 package websocket
 
-import "github.com/navidrome/navidrome/plugins/pdk/go/pdk"
+import (
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/kernel"
+	"github.com/navidrome/navidrome/plugins/pdk/go/internal/ndjson"
+)
 
 //go:wasmexport nd_websocket_on_text_message
 func ndWebsocketOnTextMessage() int32 {
@@ -12,12 +15,12 @@ func ndWebsocketOnTextMessage() int32 {
 		return NotImplementedCode
 	}
 	var input OnTextMessageRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "OnTextMessageRequest", func(d *ndjson.Decoder) { decodeOnTextMessageRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	if err := textMessageProvider.OnTextMessage(input); err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
 	return 0
@@ -29,12 +32,12 @@ func ndWebsocketOnBinaryMessage() int32 {
 		return NotImplementedCode
 	}
 	var input OnBinaryMessageRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "OnBinaryMessageRequest", func(d *ndjson.Decoder) { decodeOnBinaryMessageRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	if err := binaryMessageProvider.OnBinaryMessage(input); err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
 	return 0
@@ -46,12 +49,12 @@ func ndWebsocketOnError() int32 {
 		return NotImplementedCode
 	}
 	var input OnErrorRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "OnErrorRequest", func(d *ndjson.Decoder) { decodeOnErrorRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	if err := errorProvider.OnError(input); err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
 	return 0
@@ -63,12 +66,12 @@ func ndWebsocketOnClose() int32 {
 		return NotImplementedCode
 	}
 	var input OnCloseRequest
-	if err := pdk.InputJSON(&input); err != nil {
-		pdk.SetError(err)
+	if err := ndjson.Unmarshal(kernel.Input(), "OnCloseRequest", func(d *ndjson.Decoder) { decodeOnCloseRequest(d, &input) }); err != nil {
+		kernel.SetError(err)
 		return -1
 	}
 	if err := closeProvider.OnClose(input); err != nil {
-		pdk.SetError(err)
+		kernel.SetError(err)
 		return -1
 	}
 	return 0
