@@ -2,15 +2,17 @@
 
     nd-notebook demo                       build, load and call the bundled sample plugin
     nd-notebook kernel install [--user | --sys-prefix | --prefix P]
-    nd-notebook build SRC -o OUT.wasm [--lang go|tinygo|wat] [--force]
+    nd-notebook lab [DIR]                  JupyterLab on the tutorials, Navidrome kernel
+    nd-notebook build SRC -o OUT.wasm|OUT.ndp [--manifest M] [--lang go|tinygo|wat] [--force]
+    nd-notebook run PLUGIN --call EXPORT [--input JSON] [--permissions LIST|auto] ...
     nd-notebook package SRC --manifest M -o OUT.ndp [--lang ...]
+    nd-notebook check [--navidrome seed|head|YYYY-MM-DD] PLUGIN.ndp
     nd-notebook --version
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import sys
 import tempfile
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .commands import UsageProblem, build_cmd, compact, host_call_table, lab_cmd, run_cmd
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 LANGS = ("go", "tinygo", "wat")
@@ -26,7 +29,13 @@ LANGS = ("go", "tinygo", "wat")
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    passthrough: list[str] = []
+    if argv[:1] == ["lab"] and "--" in argv:  # what follows -- goes to jupyter lab as is
+        cut = argv.index("--")
+        argv, passthrough = argv[:cut], argv[cut + 1:]
     args = parser.parse_args(argv)
+    args.passthrough = passthrough
     if getattr(args, "run", None) is None:
         parser.print_help()
         return 2
@@ -34,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.run(args)
+    except UsageProblem as e:
+        print(f"nd-notebook {args.command}: {e}", file=sys.stderr)
+        return 2
     except NDError as e:
         print(f"nd-notebook {args.command}: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
@@ -66,14 +78,14 @@ def demo(args) -> int:
         print("\ncalls (input -> output, or Navidrome's error text)")
         for export, request in _demo_calls(plugin.exports):
             try:
-                result = _compact(plugin.call(export, request))
+                result = compact(plugin.call(export, request))
             except PluginCallError as e:
                 result = f"error: {e}"
-            print(f"  {export} {_compact(request)}\n    -> {result}")
+            print(f"  {export} {compact(request)}\n    -> {result}")
 
         calls = host.host_calls(plugin.id)
         print(f"\nhost calls made by the plugin ({len(calls)})")
-        print(_host_call_table(calls))
+        print(host_call_table(calls))
     print("\ndone: the plugin ran against the emulated Navidrome host.")
     return 0
 
@@ -85,19 +97,6 @@ def kernel_install(args) -> int:
     prefix = sys.prefix if args.sys_prefix else args.prefix
     path = install_kernelspec(user=prefix is None, prefix=prefix)
     print(f"installed kernelspec {DISPLAY_NAME!r} in {path}")
-    return 0
-
-
-def build_cmd(args) -> int:
-    """Compile SRC to OUT.wasm."""
-    built = _build_source(Path(args.src), args.lang, args.force)
-    if built is None:
-        return 1
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(built.wasm)
-    how = "cache hit" if built.cached else "compiled"
-    print(f"wrote {out} ({_size(len(built.wasm))}, {how} in {built.seconds:.2f} s)")
     return 0
 
 
@@ -120,6 +119,20 @@ def package_cmd(args) -> int:
     written = write_package(out, manifest, wasm)
     print(f"wrote {written or out} (plugin ID {out.stem!r}, {_size(len(wasm))} of wasm)")
     return 0
+
+
+def check_cmd(args) -> int:
+    """Report manifest problems, imports vs permissions, whether the package loads on the
+    --navidrome version and the oldest version it loads on. Exit code 1 when it does not load."""
+    from .check import check_package
+
+    try:
+        report = check_package(args.package, navidrome=args.navidrome)
+    except ValueError as e:  # an unknown --navidrome
+        print(f"nd-notebook check: {e}", file=sys.stderr)
+        return 2
+    print(report)
+    return 0 if report.loads else 1
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -149,23 +162,66 @@ def _parser() -> argparse.ArgumentParser:
                        help="into P/share/jupyter/kernels")
     k.set_defaults(run=kernel_install)
 
-    p = sub.add_parser("build", help="compile a plugin source to wasm",
-                       description=build_cmd.__doc__)
-    p.add_argument("src", metavar="SRC", help="a .go or .wat file")
-    p.add_argument("-o", "--output", metavar="OUT.wasm", required=True)
+    p = sub.add_parser("lab", help="start JupyterLab on the tutorials with the Navidrome kernel",
+                       description=lab_cmd.__doc__)
+    p.add_argument("dir", metavar="DIR", nargs="?", default=None,
+                   help="folder to open (default: the tutorials, notebooks/)")
+    p.add_argument("--port", type=int, default=None, help="port of the Jupyter server")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the JupyterLab command instead of running it")
+    p.epilog = "Arguments after -- go to jupyter lab, e.g. -- --ServerApp.token=secret"
+    p.set_defaults(run=lab_cmd)
+
+    p = sub.add_parser("build", help="compile a plugin (file or folder) to .wasm or .ndp",
+                       description=build_cmd.__doc__ + " The plugin ID of a .ndp is OUT's name.")
+    p.add_argument("src", metavar="SRC", help="a .go or .wat file, or a plugin folder "
+                   "(a Go module: go.mod, several files and packages, manifest.json)")
+    p.add_argument("-o", "--output", metavar="OUT.wasm|OUT.ndp", required=True)
+    p.add_argument("--manifest", metavar="M", default=None,
+                   help="manifest.json for a .ndp (default: the folder's manifest.json)")
     p.add_argument("--lang", choices=LANGS, default=None,
                    help="default: wat for .wat/.wast files, else go")
     p.add_argument("--force", action="store_true", help="ignore the build cache")
     p.set_defaults(run=build_cmd)
 
+    p = sub.add_parser("run", help="call one export of a plugin against the emulated host",
+                       description=run_cmd.__doc__)
+    p.add_argument("plugin", metavar="PLUGIN", help="a .ndp, .wasm, .go or .wat file, "
+                   "or a plugin folder")
+    p.add_argument("--call", metavar="EXPORT", required=True,
+                   help="the export to call, e.g. nd_get_artist_biography")
+    p.add_argument("--input", metavar="JSON", default=None, help="the call's input (default {})")
+    p.add_argument("--permissions", metavar="LIST|auto", default=None,
+                   help="permissions added to the manifest, e.g. 'cache,kvstore'; 'auto' "
+                   "grants what the module imports (the default without a manifest)")
+    p.add_argument("--manifest", metavar="M", default=None, help="manifest.json to load with")
+    p.add_argument("--config", metavar="KEY=VALUE", action="append", default=None,
+                   help="plugin configuration (repeatable; VALUE parsed as JSON when it can be)")
+    p.add_argument("--name", metavar="ID", default=None,
+                   help="plugin ID (default: the file or folder name)")
+    p.add_argument("--data-dir", metavar="DIR", default=None,
+                   help="the Host's data folder (default: a temporary one)")
+    p.add_argument("--lang", choices=LANGS, default=None)
+    p.add_argument("--force", action="store_true", help="ignore the build cache")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the output")
+    p.set_defaults(run=run_cmd)
+
     p = sub.add_parser("package", help="build a plugin and write a .ndp package",
                        description=package_cmd.__doc__ + " The plugin ID is OUT's file name.")
-    p.add_argument("src", metavar="SRC", help="a .go, .wat or .wasm file")
+    p.add_argument("src", metavar="SRC", help="a .go, .wat or .wasm file, or a plugin folder")
     p.add_argument("--manifest", metavar="M", required=True, help="manifest.json")
     p.add_argument("-o", "--output", metavar="OUT.ndp", required=True)
     p.add_argument("--lang", choices=LANGS, default=None)
     p.add_argument("--force", action="store_true")
     p.set_defaults(run=package_cmd)
+
+    p = sub.add_parser("check", help="will a .ndp load, and on which Navidrome version?",
+                       description=check_cmd.__doc__)
+    p.add_argument("package", metavar="PLUGIN.ndp")
+    p.add_argument("--navidrome", metavar="T", default="head",
+                   help="seed, head (the default) or a date YYYY-MM-DD")
+    p.set_defaults(run=check_cmd)
     return parser
 
 
@@ -176,7 +232,7 @@ def _build_source(src: Path, lang: str | None, force: bool):
 
     lang = lang or ("wat" if src.suffix in (".wat", ".wast") else "go")
     try:
-        return build_detailed(src.read_text(), lang=lang, force=force)
+        return build_detailed(src, lang=lang, force=force)
     except CompileError as e:
         print(f"{src}: compile error\n{e}", file=sys.stderr)
         return None
@@ -208,52 +264,6 @@ def _demo_calls(exports: list[str]) -> list[tuple[str, dict]]:
     calls += [(e, _DEMO_INPUTS[e]) for e in exports
               if e in _DEMO_INPUTS and e != "nd_get_artist_biography"]
     return calls
-
-
-def _host_call_table(frame) -> str:
-    """The host-call events as a fixed-width text table (long values shortened)."""
-    if frame is None or len(frame) == 0:
-        return "  (none)"
-    rows = []
-    for i, rec in enumerate(frame.to_dict("records"), 1):
-        error = rec.get("error")
-        answer = f"error: {error}" if isinstance(error, str) and error else \
-            _compact(rec.get("response"))
-        rows.append((str(i), str(rec.get("service", "")), str(rec.get("function", "")),
-                     _compact(rec.get("request")), answer))
-    header = ("#", "service", "function", "request", "response / error")
-    limits = (4, 12, 24, 50, 60)
-    rows = [tuple(_shorten(c, n) for c, n in zip(r, limits)) for r in rows]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-             for r in [header, *rows]]
-    return "\n".join(lines)
-
-
-def _compact(value: Any) -> str:
-    """JSON text of a value (strings that hold JSON are shown as that JSON)."""
-    if isinstance(value, (bytes, bytearray)):
-        value = bytes(value).decode("utf-8", "replace")
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return value
-    try:
-        return json.dumps(value, ensure_ascii=False, default=_wire)
-    except TypeError:
-        return str(value)
-
-
-def _wire(value: Any) -> Any:
-    """JSON for values json cannot encode: bytes as base64, as they cross the wasm boundary."""
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    raise TypeError(type(value).__name__)
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _size(n: int) -> str:

@@ -99,6 +99,9 @@ class Clock:
         self._busy_checks: list[Callable[[], bool]] = []
         self.errors: list[tuple[float, str, BaseException]] = []
         self.on_error: Callable[[BaseException, str], None] | None = None
+        # Called before each event of a virtual run; may raise to stop the run between two
+        # events (Ctrl-C, nd_notebook.runtime.interrupt).
+        self.before_event: Callable[[], None] | None = None
 
     # -- time ------------------------------------------------------------------------------
     def now(self) -> float:
@@ -251,6 +254,8 @@ class Clock:
     def _run(self, handle: TimerHandle) -> None:
         try:
             handle.fn()
+        except KeyboardInterrupt:  # Ctrl-C stops the run (the event is done with, not reported)
+            raise
         except BaseException as e:  # noqa: BLE001 - a callback must never stop the clock
             self._report(e, handle.label)
         finally:
@@ -443,6 +448,8 @@ class VirtualClock(Clock):
             self._now_ns = max(self._now_ns, limit_ns)
 
     def _next_due(self, limit_ns: int | None) -> TimerHandle | None:
+        if self.before_event is not None:
+            self.before_event()
         with self._cv:
             top = self._peek()
             if top is None or (limit_ns is not None and top.when_ns > limit_ns):

@@ -18,6 +18,7 @@ PLUGIN_CALL = "plugin_call"
 PLUGIN_LOADED = "plugin_loaded"
 PLUGIN_UNLOADED = "plugin_unloaded"
 PLUGIN_LOG = "plugin_log"
+PLUGIN_OUTPUT = "plugin_output"  # a call's WASI stdout/stderr (stream, text, export)
 TASK_ENQUEUED = "task_enqueued"
 TASK_ATTEMPT_STARTED = "task_attempt_started"
 TASK_ATTEMPT_FINISHED = "task_attempt_finished"
@@ -104,27 +105,10 @@ class EventLog:
         return [e for e in self if (kinds is None or e.kind in kinds)
                 and (plugin_id is None or e.plugin_id == plugin_id)]
 
-    def frame(self, kind: str | tuple[str, ...] | None = None, plugin_id: str | None = None):
-        """The events as a pandas DataFrame (one column per data key)."""
-        import pandas as pd
-
-        rows = [e.as_row() for e in self.select(kind, plugin_id)]
-        df = pd.DataFrame(rows)
-        if not df.empty:
-            df["timestamp"] = pd.to_datetime(df["time"], unit="s", utc=True)
-        return df
-
     def clear(self) -> None:
         with self._lock:
             self._events.clear()
 
-
-def _call(self, kind=None, plugin_id=None):
-    """``host.events()`` is the DataFrame of the log (same as ``frame()``)."""
-    return self.frame(kind, plugin_id)
-
-
-EventLog.__call__ = _call
 
 # Appended by the TaskQueue/Scheduler services.
 SCHEDULE_CALLBACK_FINISHED = "schedule_callback_finished"

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
+import itertools
 import json
 import math
+import re
 import struct as _struct
 from collections.abc import Callable
 from typing import Any
@@ -52,13 +55,136 @@ def decode_doc(doc: Any, fields: tuple[Field, ...], type_name: str,
 
 
 def loads(raw: bytes | str) -> Any:
-    """``json.loads`` with Go's syntax-error texts (Go's scanner runs only on a failure)."""
+    """``json.loads`` with Go's syntax-error texts (Go's scanner runs only on a failure).
+
+    As Go's decoder: each byte of invalid UTF-8 and each lone surrogate escape in a string
+    becomes U+FFFD; nesting deeper than 10000 is ``invalid character '[' exceeded max depth``.
+    """
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
+    text = data.decode("utf-8", _GO_REPLACE)
     try:
-        return json.loads(data.decode("utf-8", "replace"), parse_float=_GoFloat,
-                          parse_constant=_reject_constant)
+        value = json.loads(text, parse_float=_GoFloat, parse_constant=_reject_constant)
     except (json.JSONDecodeError, GoJSONError):
         raise GoJSONError(syntax_error(data) or "invalid JSON") from None
+    except RecursionError:  # deeper than Python's stack allows, maybe still within Go's limit
+        problem = syntax_error(data)
+        if problem is not None:
+            raise GoJSONError(problem) from None
+        value = _loads_deep(text)
+    return _replace_surrogates(value) if _SURROGATE_ESCAPE.search(data) else value
+
+
+def json_depth(data: bytes) -> int:
+    """The deepest nesting of objects/arrays in ``data`` (strings skipped), without parsing."""
+    brackets = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    return max(itertools.accumulate(1 if b in b"[{" else -1 for b in brackets), default=0)
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def go_utf8(data: bytes) -> str:
+    """Bytes as Go reads them into a string: one U+FFFD per byte that is not UTF-8."""
+    return bytes(data).decode("utf-8", _GO_REPLACE)
+
+
+def go_string(text: str) -> str:
+    """A decoded JSON string as Go has it: each lone surrogate (``\\ud800``) is U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _go_replace(exc: UnicodeDecodeError) -> tuple[str, int]:
+    # Go's utf8.DecodeRune yields one RuneError per byte it cannot decode.
+    return "\ufffd" * (exc.end - exc.start), exc.end
+
+
+_GO_REPLACE = "nd-notebook-go-replace"
+codecs.register_error(_GO_REPLACE, _go_replace)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_surrogates(value: Any) -> Any:
+    """Lone surrogates (from ``\\udXXX`` escapes) become U+FFFD, in keys and values; iterative,
+    so a 10000-deep document is fine."""
+    def fix(v):
+        return go_string(v) if isinstance(v, str) else v
+
+    root = [fix(value)]
+    stack: list[Any] = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                node[i] = fix(item)
+                if isinstance(item, (list, dict)):
+                    stack.append(item)
+        elif isinstance(node, dict):
+            items = list(node.items())
+            node.clear()
+            for k, item in items:
+                node[fix(k)] = fix(item)
+                if isinstance(item, (list, dict)):
+                    stack.append(item)
+    return root[0]
+
+
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def _loads_deep(text: str) -> Any:
+    """An iterative parser for valid JSON too deep for ``json.loads`` (checked by
+    ``syntax_error`` first, so it does not report errors of its own)."""
+    from json.decoder import scanstring
+
+    stack: list[tuple[Any, str | None]] = []  # (container, pending key of an object)
+    i = _WS.match(text, 0).end()
+    while True:
+        c = text[i]
+        if c in "{[":
+            stack.append(({} if c == "{" else [], None))
+            i = _WS.match(text, i + 1).end()
+            if text[i] in "}]":
+                value, _ = stack.pop()
+                i += 1
+            else:
+                if c == "{":
+                    key, i = scanstring(text, i + 1)
+                    i = _WS.match(text, i).end() + 1  # the colon
+                    stack[-1] = (stack[-1][0], key)
+                    i = _WS.match(text, i).end()
+                continue
+        elif c == '"':
+            value, i = scanstring(text, i + 1)
+        elif c in "tfn":
+            value = {"t": True, "f": False, "n": None}[c]
+            i += 4 if c != "f" else 5
+        else:
+            m = _NUMBER.match(text, i)
+            value = _GoFloat(m.group()) if m.group(1) or m.group(2) else int(m.group())
+            i = m.end()
+        # attach value to its parent, then close every container that ends here
+        while True:
+            if not stack:
+                return value
+            container, key = stack[-1]
+            if isinstance(container, dict):
+                container[key] = value
+            else:
+                container.append(value)
+            i = _WS.match(text, i).end()
+            if text[i] == ",":
+                i = _WS.match(text, i + 1).end()
+                if isinstance(container, dict):
+                    key, i = scanstring(text, i + 1)
+                    i = _WS.match(text, i).end() + 1
+                    stack[-1] = (container, key)
+                    i = _WS.match(text, i).end()
+                break
+            value, _ = stack.pop()  # "}" or "]"
+            i += 1
 
 
 class _GoFloat(float):
@@ -241,7 +367,8 @@ def _write(v: Any, out: list[str]) -> None:
 
 
 def _go_string(s: str) -> str:
-    text = json.dumps(s, ensure_ascii=False)
+    # A lone surrogate (an undecodable byte) is written as Go writes invalid UTF-8: "\\ufffd".
+    text = _SURROGATE.sub(r"\\ufffd", json.dumps(s, ensure_ascii=False))
     return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
@@ -463,7 +590,7 @@ def syntax_error(data: bytes) -> str | None:
         # a value
         if c == ord("{") or c == ord("["):
             if len(stack) >= _MAX_DEPTH:
-                return "exceeded max depth"
+                return bad(c, "exceeded max depth")  # Go's pushParseState
             stack.append("key" if c == ord("{") else "array")
             expect, i = ("key_or_end" if c == ord("{") else "value_or_end"), i + 1
             continue

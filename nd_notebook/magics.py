@@ -33,6 +33,17 @@ _HELP_FLAGS = ("-h", "--help")
 def load_ipython_extension(ip) -> None:
     """Register ``%%ndplugin`` and ``%ndplugin`` in the shell ``ip``."""
     ip.register_magics(NDPluginMagics)
+    from .ndfile import register
+
+    register(ip)  # %%ndfile: more files for the next %%ndplugin
+    from .cellout import enable
+
+    enable(ip)  # plugin log lines and stdout/stderr under the cell that made the call
+    from .kernel import enable_assist
+
+    enable_assist(ip)  # PDK completion and inspection in %%ndplugin cells
+    if _help_without_body not in ip.input_transformers_cleanup:
+        ip.input_transformers_cleanup.append(_help_without_body)
 
 
 def unload_ipython_extension(ip) -> None:
@@ -41,8 +52,28 @@ def unload_ipython_extension(ip) -> None:
     magics = mm.registry.pop(NDPluginMagics.__name__, None)
     for kind in ("line", "cell"):
         mm.magics[kind].pop("ndplugin", None)
+    from .ndfile import unregister
+
+    unregister(ip)
     if magics is not None:
         magics.close()
+    from .cellout import disable
+
+    disable()
+    from .kernel import disable_assist
+
+    disable_assist(ip)
+    if _help_without_body in ip.input_transformers_cleanup:
+        ip.input_transformers_cleanup.remove(_help_without_body)
+
+
+def _help_without_body(lines: list[str]) -> list[str]:
+    """``%%ndplugin --help`` (or ``%%ndfile --help``) alone in a cell: give it an empty body,
+    so the magic prints its help instead of IPython refusing a cell magic without a body."""
+    if len(lines) == 1 and lines[0].startswith(("%%ndplugin", "%%ndfile")) and \
+            any(flag in lines[0].split() for flag in _HELP_FLAGS):
+        return [lines[0].rstrip("\n") + "\n", "\n"]
+    return lines
 
 
 @magics_class
@@ -70,7 +101,7 @@ class NDPluginMagics(Magics):
 
     # -- %%ndplugin ------------------------------------------------------------------------
     @magic_arguments(name="%ndplugin")
-    @argument("name", metavar="NAME",
+    @argument("name", metavar="NAME", nargs="?", default=None,  # required: see _take_back
               help="plugin ID, and the variable the loaded plugin is bound to")
     @argument("--lang", choices=LANGS, default=None,
               help="source language: go (default; wat when the cell starts with '(module'), "
@@ -109,6 +140,7 @@ class NDPluginMagics(Magics):
         args = _parse(self.ndplugin_cell.parser, line, "%%ndplugin")
         if args is None:
             return
+        _take_back(args, "name", self.shell.user_ns, "%%ndplugin")
         name = args.name
         if not name.isidentifier() or keyword.iskeyword(name):
             raise UsageError(f"%%ndplugin: NAME must be a Python identifier (it becomes a "
@@ -122,11 +154,18 @@ class NDPluginMagics(Magics):
         config = _config(args.config, self.shell.user_ns)
         lang = args.lang or ("wat" if cell.lstrip().startswith("(module") else "go")
 
-        from .build import build_detailed
+        from .ndfile import build_with_files
 
-        # The leading newline stands for the magic line, so that compiler messages
-        # count lines the way the notebook shows the cell (line 1 = "%%ndplugin ...").
-        built = build_detailed("\n" + cell, lang=lang, force=args.force)
+        # With the %%ndfile files collected for NAME, if any. Compiler messages count lines
+        # the way the notebook shows the cell (line 1 = "%%ndplugin ...").
+        built, file_manifest = build_with_files(self.shell, name, cell, lang=lang,
+                                                force=args.force)
+        manifest = file_manifest if manifest is None else manifest
+        if lang == "go":  # panics in this plugin then name cell lines (runtime/traps.py)
+            from .build.source import normalize, prepare_go
+            from .runtime.traps import remember_source
+
+            remember_source(built.wasm, prepare_go(normalize("\n" + cell)))
         plugin = host.load(built.wasm, manifest=manifest, config=config, name=name,
                            permissions=permissions)
         self.shell.user_ns[name] = plugin
@@ -178,6 +217,7 @@ class NDPluginMagics(Magics):
 
     def _load(self, args):
         """``%ndplugin load``: returns the plugin and binds it when its ID is an identifier."""
+        _take_back(args, "path", self.shell.user_ns, "%ndplugin load")
         host = self._host(args.host)
         plugin = host.load(args.path, manifest=self._manifest(args.manifest),
                            config=_config(args.config, self.shell.user_ns), name=args.name,
@@ -316,6 +356,8 @@ class PluginSummary:
                 ("imports", ", ".join(p.imports) or "none"),
                 ("permissions", describe_permissions(p.permissions)),
                 ("size", describe_size(p.size))]
+        if self.build is not None and getattr(self.build, "files", ()):
+            rows.append(("files", ", ".join(self.build.files)))
         if self.build is not None:
             b = self.build
             hit = "cache hit" if b.cached else "compiled"
@@ -374,7 +416,8 @@ def _line_parsers() -> dict[str, argparse.ArgumentParser]:
         return p
 
     p = new("load", "Load a .ndp or .wasm file into the Host and bind it to its name.")
-    p.add_argument("path", metavar="PATH", help=".ndp package or .wasm module")
+    p.add_argument("path", metavar="PATH", nargs="?", default=None,  # see _take_back
+                   help=".ndp package or .wasm module")
     p.add_argument("--name", metavar="N", default=None,
                    help="plugin ID and variable name (default: the file name without suffix)")
     p.add_argument("--permissions", metavar="LIST|auto", default=None,
@@ -429,6 +472,9 @@ def _config(groups: list[list[str]] | None, user_ns: dict | None = None) -> dict
         return None
     config: dict[str, Any] = {}
     for item in (i for group in groups for i in group):
+        if item.lstrip().startswith("{"):  # --config '{"a": 1}'
+            config.update(_json_object(item))
+            continue
         key, sep, raw = item.partition("=")
         if not sep and isinstance((user_ns or {}).get(item), dict):
             config.update(user_ns[item])
@@ -440,6 +486,48 @@ def _config(groups: list[list[str]] | None, user_ns: dict | None = None) -> dict
         except json.JSONDecodeError:
             config[key] = raw
     return config
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"--config: not a JSON object ({e.msg} at column {e.colno}): "
+                         f"{text}") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"--config: not a JSON object: {text}")
+    return value
+
+
+def _take_back(args, dest: str, user_ns: dict, label: str) -> None:
+    """Give back the positional argument ``--config`` swallowed.
+
+    ``--config`` takes several words (nargs="+"), so argparse hands it every word after it,
+    NAME included (``--config greeting=hi cfg``). The last word that is no config item
+    (KEY=VALUE, a JSON object, a dict variable) is the positional; none means it is missing.
+    """
+    if getattr(args, dest) is not None:
+        return
+    for group in reversed(args.config or []):
+        for i in range(len(group) - 1, -1, -1):
+            item = group[i]
+            if not ("=" in item or item.lstrip().startswith("{")
+                    or isinstance(user_ns.get(item), dict)):
+                setattr(args, dest, group.pop(i))
+                args.config = [g for g in args.config if g] or None
+                return
+    raise UsageError(f"{label}: the following arguments are required: {dest.upper()}")
+
+
+def _required_in_usage(parser: argparse.ArgumentParser, metavar: str) -> None:
+    """Show a positional that is optional only to argparse (see _take_back) as required."""
+    rest = parser.format_usage().split(parser.prog, 1)[1].rstrip()
+    parser.usage = "%(prog)s" + rest.replace(f"[{metavar}]", metavar)
+
+
+_required_in_usage(_LINE_PARSERS["load"], "PATH")
+_required_in_usage(NDPluginMagics.ndplugin_cell.parser, "NAME")
+NDPluginMagics.ndplugin_cell.__doc__ = NDPluginMagics.ndplugin_cell.parser.format_help()
 
 
 # -- output ------------------------------------------------------------------------------------

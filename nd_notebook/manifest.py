@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import abi
 from .errors import ManifestError, ServiceError
-from .gojson import go_quote
+from .gojson import go_quote, go_string, go_utf8, json_depth
 from .gojson import syntax_error as _go_syntax_error
 
 if TYPE_CHECKING:
@@ -46,6 +46,10 @@ __all__ = [
 ]
 
 DEFAULT_KVSTORE_MAX_SIZE = 1024 * 1024  # bytes: KVStore quota when maxSize is absent or ""
+# nd-notebook's own limits (Navidrome has none but Go's nesting limit of 10000): a manifest
+# is a few KB and a dozen levels deep, so these only stop hostile files.
+MAX_MANIFEST_BYTES = 1024 * 1024
+MAX_MANIFEST_DEPTH = 64
 DEFAULT_AUTHOR = "nd-notebook"
 DEFAULT_VERSION = "0.1.0"
 
@@ -78,10 +82,17 @@ class Manifest:
         if isinstance(data, str):
             data = data.encode("utf-8", "surrogatepass")
         raw_bytes = bytes(data)
+        if len(raw_bytes) > MAX_MANIFEST_BYTES:
+            raise ManifestError(f"parsing manifest JSON: manifest is {len(raw_bytes)} bytes, over "
+                                f"nd-notebook's limit of {MAX_MANIFEST_BYTES} bytes")
 
         syntax = _go_syntax_error(raw_bytes)
         if syntax is not None:
             raise ManifestError(f"parsing manifest JSON: {syntax}")
+        depth = json_depth(raw_bytes)
+        if depth > MAX_MANIFEST_DEPTH:
+            raise ManifestError(f"parsing manifest JSON: nesting depth {depth} is over "
+                                f"nd-notebook's limit of {MAX_MANIFEST_DEPTH}")
         try:
             node = _load_nodes(raw_bytes)
             go = _decode_top(node, _MANIFEST)
@@ -703,9 +714,18 @@ _INT_SYNTAX = re.compile(r"-?(0|[1-9][0-9]*)")
 
 
 def _load_nodes(data: bytes) -> Any:
-    """Python-parse syntactically valid JSON into nodes (``_Obj``, ``_Num``, lists...)."""
-    return json.loads(data.decode("utf-8", "replace"), object_pairs_hook=_Obj,
-                      parse_int=_Num, parse_float=_Num)
+    """Python-parse syntactically valid JSON into nodes (``_Obj``, ``_Num``, lists...); bad
+    UTF-8 and lone surrogates become U+FFFD, as in Go."""
+    return _go_strings(json.loads(go_utf8(data), object_pairs_hook=_Obj,
+                                  parse_int=_Num, parse_float=_Num))
+
+
+def _go_strings(node: Any) -> Any:
+    if isinstance(node, _Obj):
+        return _Obj((go_string(k), _go_strings(v)) for k, v in node)
+    if isinstance(node, list):
+        return [_go_strings(v) for v in node]
+    return go_string(node) if isinstance(node, str) else node
 
 
 def _kind(node: Any) -> str:

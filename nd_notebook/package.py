@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ManifestError, PackageError
-from .manifest import Manifest, go_quote
+from .manifest import MAX_MANIFEST_BYTES, Manifest, go_quote
 
 __all__ = [
     "MANIFEST_FILE",
+    "MAX_MANIFEST_BYTES",
+    "MAX_TOTAL_BYTES",
+    "MAX_WASM_BYTES",
     "PACKAGE_EXTENSION",
     "WASM_FILE",
     "plugin_id_from_path",
@@ -36,6 +39,11 @@ __all__ = [
 PACKAGE_EXTENSION = ".ndp"
 MANIFEST_FILE = "manifest.json"
 WASM_FILE = "plugin.wasm"
+
+# nd-notebook's own limits on what a package may inflate to (Navidrome has none): checked on
+# the declared sizes before inflating, and again while inflating in case the headers lie.
+MAX_WASM_BYTES = 256 * 1024 * 1024
+MAX_TOTAL_BYTES = 256 * 1024 * 1024  # manifest.json + plugin.wasm together
 
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # earliest zip timestamp: fixed, so output is reproducible
 _FILE_MODE = 0o100644
@@ -57,8 +65,11 @@ def read_package(path: str | os.PathLike) -> tuple[Manifest, bytes, str]:
                 raise PackageError("package missing manifest.json")
             if wasm_entry is None:
                 raise PackageError("package missing plugin.wasm")
-            manifest_bytes = _read_entry(zf, manifest_entry, "reading manifest")
-            wasm = _read_entry(zf, wasm_entry, "reading wasm")
+            _check_sizes(manifest_entry, wasm_entry)
+            manifest_bytes = _read_entry(zf, manifest_entry, "reading manifest",
+                                         MAX_MANIFEST_BYTES)
+            wasm = _read_entry(zf, wasm_entry, "reading wasm",
+                               min(MAX_WASM_BYTES, MAX_TOTAL_BYTES - len(manifest_bytes)))
         manifest = _parse(manifest_bytes)
     except PackageError as e:
         raise PackageError(f"opening package: {e}") from None
@@ -72,7 +83,8 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
         manifest_entry, _ = _find_entries(zf)
         if manifest_entry is None:
             raise PackageError("package missing manifest.json")
-        return _parse(_read_entry(zf, manifest_entry, "reading manifest"))
+        _check_sizes(manifest_entry, None)
+        return _parse(_read_entry(zf, manifest_entry, "reading manifest", MAX_MANIFEST_BYTES))
 
 
 def write_package(path: str | os.PathLike, manifest: Manifest | Mapping[str, Any] | str | bytes,
@@ -125,11 +137,26 @@ def validate_plugin_id(plugin_id: str) -> None:
     """Navidrome's plugin-ID rule (HEAD): raise ``PackageError('invalid plugin ID "<id>"')``.
 
     Refused: empty, ``.``, ``..``, absolute or containing ``/`` or ``\\``, ending with ``.``
-    or a space.
+    or a space. Also refused here, with the same text, what cannot name its data folder
+    (Navidrome fails later with an OS error): a NUL byte, more than 255 bytes, text that is
+    not a file name (a lone surrogate), anything but a string.
     """
+    if not isinstance(plugin_id, str):
+        raise PackageError(f"invalid plugin ID {go_quote(str(plugin_id))}")
     if (plugin_id in ("", ".", "..") or "/" in plugin_id or "\\" in plugin_id
-            or plugin_id.endswith((".", " "))):
+            or plugin_id.endswith((".", " ")) or "\x00" in plugin_id
+            or len(_fs_name(plugin_id)) > MAX_PLUGIN_ID_BYTES):
         raise PackageError(f"invalid plugin ID {go_quote(plugin_id)}")
+
+
+MAX_PLUGIN_ID_BYTES = 255  # a file name (NAME_MAX)
+
+
+def _fs_name(plugin_id: str) -> bytes:
+    try:
+        return os.fsencode(plugin_id)
+    except UnicodeEncodeError:
+        return b"\xff" * (MAX_PLUGIN_ID_BYTES + 1)  # not a file name at all
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -167,9 +194,35 @@ def _find_entries(zf: zipfile.ZipFile) -> tuple[zipfile.ZipInfo | None, zipfile.
     return manifest_entry, wasm_entry
 
 
-def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, what: str) -> bytes:
+def _check_sizes(manifest: zipfile.ZipInfo, wasm: zipfile.ZipInfo | None) -> None:
+    """Refuse, before inflating anything, entries whose declared sizes pass the limits."""
+    for info, limit, what in ((manifest, MAX_MANIFEST_BYTES, "reading manifest"),
+                              (wasm, MAX_WASM_BYTES, "reading wasm")):
+        if info is not None and info.file_size > limit:
+            raise PackageError(_too_big(what, info, info.file_size, limit))
+    if wasm is not None and manifest.file_size + wasm.file_size > MAX_TOTAL_BYTES:
+        raise PackageError(f"reading wasm: {MANIFEST_FILE} and {WASM_FILE} are "
+                           f"{manifest.file_size + wasm.file_size} bytes uncompressed, over "
+                           f"nd-notebook's limit of {MAX_TOTAL_BYTES} bytes")
+
+
+def _too_big(what: str, info: zipfile.ZipInfo, size: int | str, limit: int) -> str:
+    return (f"{what}: {info.orig_filename} is {size} bytes uncompressed, over nd-notebook's "
+            f"limit of {limit} bytes")
+
+
+def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, what: str, limit: int) -> bytes:
+    """Inflate one entry in chunks, stopping as soon as it passes ``limit`` bytes."""
+    chunks: list[bytes] = []
+    total = 0
     try:
-        return zf.read(info)
+        with zf.open(info) as f:
+            while chunk := f.read(min(1 << 20, limit + 1 - total)):
+                total += len(chunk)
+                if total > limit:
+                    raise PackageError(_too_big(what, info, f"more than {limit}", limit))
+                chunks.append(chunk)
+        return b"".join(chunks)
     except zipfile.BadZipFile as e:
         text = "zip: checksum error" if "CRC" in str(e) else f"zip: {e}"
         raise PackageError(f"{what}: {text}") from None

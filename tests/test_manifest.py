@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from nd_notebook import abi
+from nd_notebook.context import PluginSettings
 from nd_notebook.errors import ManifestError, ServiceError
 from nd_notebook.manifest import (
     PERMISSION_KEYS,
@@ -24,7 +25,6 @@ from nd_notebook.manifest import (
     validate_config,
 )
 from nd_notebook.paths import cache_dir
-from nd_notebook.context import PluginSettings
 
 BASE = {"name": "My Plugin", "author": "me", "version": "1.0.0"}
 

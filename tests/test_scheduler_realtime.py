@@ -9,8 +9,8 @@ import pytest
 
 from nd_notebook import events
 from nd_notebook.clock import RealClock
-from nd_notebook.events import EventLog
 from nd_notebook.context import PluginContext, PluginSettings
+from nd_notebook.events import EventLog
 from nd_notebook.services.scheduler import SchedulerService
 
 pytestmark = pytest.mark.timeout(120)

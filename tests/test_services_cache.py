@@ -8,9 +8,9 @@ import threading
 import pytest
 
 from nd_notebook.clock import VirtualClock
+from nd_notebook.context import PluginContext, PluginSettings
 from nd_notebook.errors import ServiceError
 from nd_notebook.events import EventLog
-from nd_notebook.context import PluginContext, PluginSettings
 from nd_notebook.services.cache import CacheService
 
 T0 = VirtualClock.DEFAULT_START

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from nd_notebook.clock import VirtualClock
-from nd_notebook.events import EventLog
 from nd_notebook.context import PluginContext, PluginSettings
+from nd_notebook.events import EventLog
 from nd_notebook.services.config import ConfigService
 
 

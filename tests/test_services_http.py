@@ -401,8 +401,6 @@ def test_builtin_http_request_is_refused_without_required_hosts(host, server):
     assert server.seen == []
 
 
-@pytest.mark.xfail(strict=True, reason="libextism keeps the trap's cause ('HTTP request to ... "
-                                       "is not allowed') in its log only (issue 7)")
 def test_refused_builtin_http_request_says_why(host, server):
     plugin = host.load(BUILTIN_WAT, name="builtin", permissions={"http": {}})
     with pytest.raises(PluginCallFailedError, match="is not allowed"):

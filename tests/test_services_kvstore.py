@@ -8,9 +8,9 @@ import threading
 import pytest
 
 from nd_notebook.clock import VirtualClock
+from nd_notebook.context import PluginContext, PluginSettings
 from nd_notebook.errors import ServiceError
 from nd_notebook.events import EventLog
-from nd_notebook.context import PluginContext, PluginSettings
 from nd_notebook.services._sqlite import open_db
 from nd_notebook.services.kvstore import KVStoreService, humanize_bytes, parse_bytes
 
@@ -549,8 +549,8 @@ def test_open_db_sets_busy_timeout_and_disables_foreign_keys(tmp_path):
 
 def test_expired_rows_are_deleted_by_the_hourly_cleanup(tmp_path):
     from nd_notebook.clock import VirtualClock
-    from nd_notebook.events import EventLog
     from nd_notebook.context import PluginContext, PluginSettings
+    from nd_notebook.events import EventLog
 
     clock = VirtualClock()
     ctx = PluginContext(plugin_id="p", data_dir=tmp_path, permissions={"kvstore": {}}, config={},

@@ -14,9 +14,9 @@ import pytest
 
 from nd_notebook import events
 from nd_notebook.clock import VirtualClock
+from nd_notebook.context import PluginContext, PluginSettings
 from nd_notebook.errors import PluginCallFailedError, ServiceError
 from nd_notebook.events import EventLog
-from nd_notebook.context import PluginContext, PluginSettings
 from nd_notebook.services.taskqueue import TaskQueueService, backoff_ms
 
 T0 = VirtualClock.DEFAULT_START

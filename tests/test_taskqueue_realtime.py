@@ -12,9 +12,9 @@ import time
 import pytest
 
 from nd_notebook.clock import RealClock
+from nd_notebook.context import PluginContext, PluginSettings
 from nd_notebook.errors import PluginCallFailedError
 from nd_notebook.events import EventLog
-from nd_notebook.context import PluginContext, PluginSettings
 from nd_notebook.services.taskqueue import POLL_INTERVAL, SHUTDOWN_TIMEOUT, TaskQueueService
 
 pytestmark = pytest.mark.timeout(120)

@@ -9,7 +9,6 @@ host function; the ABI package itself knows nothing of the services.
 from __future__ import annotations
 
 import sys
-
 from collections.abc import Callable
 
 from . import CAPABILITIES, HOST_FUNCTIONS, PERMISSIONS, SERVICES, export

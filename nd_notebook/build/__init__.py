@@ -22,8 +22,10 @@ from pathlib import Path
 
 from ..errors import CompileError
 from . import cache as _cache
+from . import project as _project
 from .cache import CacheInfo, cache_info, clear_cache
 from .diagnostics import GO_FILE, map_go_output, map_wat_error
+from .project import SourceFile, SourceNotFoundError
 from .source import PDK_MODULE, CellSource, normalize, prepare_go, prepare_plain, uses_pdk
 from .toolchain import (
     OUTPUT,
@@ -40,7 +42,10 @@ __all__ = [
     "LANGS",
     "BuildResult",
     "CacheInfo",
+    "SourceFile",
+    "SourceNotFoundError",
     "build",
+    "build_cells",
     "build_detailed",
     "cache_info",
     "clear_cache",
@@ -70,6 +75,8 @@ class BuildResult:
     output: str  # compiler stdout+stderr of the build that produced the wasm
     toolchain: str  # version line of the compiler (or wasmtime for WAT)
     path: Path  # the cached wasm file
+    files: tuple[str, ...] = ()  # a project build's files (relative paths)
+    manifest: Path | None = None  # a project folder's manifest.json
 
 
 def build(
@@ -96,6 +103,8 @@ def build_detailed(
 ) -> BuildResult:
     """Compile ``source`` written in ``lang`` ("go", "tinygo" or "wat"), or reuse the cached wasm.
 
+    ``source`` is source text, or a path: a .go/.wat file, or a plugin folder (a Go module of
+    several files and packages, see :mod:`nd_notebook.build.project`).
     ``force=True`` rebuilds even on a hit; ``go``/``tinygo`` name the compiler binary (or its
     root folder); ``flags`` are extra compiler flags placed before ``-o``.
     """
@@ -103,6 +112,17 @@ def build_detailed(
         raise ValueError(f"unknown lang {lang!r}: expected one of {', '.join(LANGS)}")
     started = time.perf_counter()
     flags = tuple(str(f) for f in flags)
+    path = _project.source_path(source)
+    if path is not None and path.is_dir():
+        if lang == "wat":
+            raise CompileError(f"{path} is a folder: a plugin folder is a Go module "
+                               '(lang="go" or "tinygo")', lang=lang)
+        return _project.build_folder(path, lang, _toolchains(lang, go, tinygo), force=force,
+                                     flags=flags)
+    if path is not None:  # a source file
+        if path.suffix in (".wat", ".wast") and lang == "go":
+            lang = "wat"
+        source = path.read_bytes()
     text = normalize(source)
     if lang == "wat":
         toolchain_version, pdk, compile_ = _wasmtime_version(), None, None
@@ -159,6 +179,29 @@ def build_detailed(
         toolchain=toolchain_version,
         path=path,
     )
+
+
+def build_cells(
+    files: list[_project.SourceFile],
+    lang: str = "go",
+    *,
+    force: bool = False,
+    go: str | os.PathLike | None = None,
+    tinygo: str | os.PathLike | None = None,
+    flags: tuple[str, ...] | list[str] = (),
+) -> BuildResult:
+    """Build a plugin module written in notebook cells (``%%ndplugin`` plus ``%%ndfile``).
+
+    Compiler messages name the cell and line of each file; see :class:`SourceFile`.
+    """
+    if lang not in ("go", "tinygo"):
+        raise CompileError(f"%%ndfile files make a Go module: lang {lang!r} cannot use them",
+                           lang=lang)
+    with tempfile.TemporaryDirectory(prefix="cells-", dir=_cache.work_root()) as tmp:
+        sources = _project.write_cell_project(Path(tmp), files)
+        return _project.build_folder(Path(tmp), lang, _toolchains(lang, go, tinygo),
+                                     force=force, flags=tuple(str(f) for f in flags),
+                                     sources=sources)
 
 
 def toolchain_info(go: str | os.PathLike | None = None) -> dict:
@@ -281,6 +324,16 @@ def _build_wat(text: str) -> tuple[bytes, str]:
             f"invalid WebAssembly module: {exc}", output=str(exc), lang="wat"
         ) from None
     return bytes(wasm), ""
+
+
+def _toolchains(lang: str, go, tinygo) -> tuple[Toolchain, Toolchain | None, str]:
+    """(compiler, the Go it uses, the version line that goes into the cache key)."""
+    gotc = resolve_go(go) if lang == "go" or go is not None else _optional_go()
+    tc = gotc if lang == "go" else resolve_tinygo(tinygo)
+    version = tc.version
+    if tc is not gotc and gotc is not None:
+        version += f" with {gotc.version}"
+    return tc, gotc, version
 
 
 def _optional_go() -> Toolchain | None:

@@ -82,3 +82,87 @@ def _describe_go_position(m: re.Match, cell: CellSource, workdir: Path, pdk_dir:
         pos = f"{line}:{col}" if col is not None else f"{line}"
         return f"bundled PDK file {full.relative_to(pdk_dir).as_posix()}:{pos}"
     return m.group()
+
+
+# -- projects (a folder, or %%ndplugin with %%ndfile cells) --------------------------------------
+_MISSING_MODULE = re.compile(
+    r"(?P<mod>[A-Za-z0-9][^\s:@\"']*\.[^\s:@\"']+)@(?P<ver>v[^\s:]+): (?P<why>.+)"
+    r"|(?:cannot find module providing package|no required module provides package) "
+    r"(?P<pkg>[^\s:;]+)"
+)
+_GO_TOO_OLD = re.compile(r"requires go >= (?P<want>\S+) \(running go (?P<have>[^;\s]+)")
+_DOWNLOADING = re.compile(r"^go: (downloading|finding module for package) ")
+_DOWNLOADED = re.compile(r"(?m)^go: downloading (?P<mod>\S+) (?P<ver>v\S+)$")
+# How a failed module download reads (offline, proxy off, not in the proxy or cache).
+_FETCH_FAILED = re.compile(r"module lookup disabled|dial tcp|no such host|: not found|"
+                           r"reading (?:https?|file)://|connection refused|i/o timeout|"
+                           r"unrecognized import path|no such file or directory")
+
+
+def map_project_output(output: str, sources: dict, *, workdir: Path, pdk_dir: Path,
+                       go_mod_generated: bool, goproxy: str, vendored: bool) -> str:
+    """The diagnostics of a failed project build, positions named as the user knows them.
+
+    ``sources`` maps files written from notebook cells to ``(label, CellSource)``: their
+    positions become ``<label> line L``; other files of the folder keep ``path:line:col``
+    relative to it. A missing module gets the ways to provide one.
+    """
+    workdir = Path(workdir).resolve()
+    pdk_dir = Path(pdk_dir).resolve()
+
+    def rewrite(m: re.Match) -> str:
+        line, col = int(m.group("line")), int(m.group("col")) if m.group("col") else None
+        path = Path(m.group("path"))
+        full = Path(os.path.normpath(path if path.is_absolute() else workdir / path))
+        if full.is_relative_to(pdk_dir):
+            pos = f"{line}:{col}" if col is not None else f"{line}"
+            return f"bundled PDK file {full.relative_to(pdk_dir).as_posix()}:{pos}"
+        if not full.is_relative_to(workdir):
+            return m.group()
+        rel = full.relative_to(workdir).as_posix()
+        if rel in sources:
+            label, cell = sources[rel]
+            user = cell.cell_line(line)
+            where = f"{label} line {user}" if user is not None else \
+                f"{label}: {cell.generated_part(line)}"
+            return f"{where}, col {col}" if col is not None else where
+        if rel == "go.mod" and go_mod_generated:
+            return f"generated go.mod line {line}"
+        return f"{rel}:{line}:{col}" if col is not None else f"{rel}:{line}"
+
+    lines = [_GO_POSITION.sub(rewrite, raw) for raw in output.splitlines()
+             if raw.strip() and not _NOISE.match(raw) and not _DOWNLOADING.match(raw)]
+    lines += _project_hints(output, goproxy, vendored)
+    return "\n".join(lines)
+
+
+def _project_hints(output: str, goproxy: str, vendored: bool) -> list[str]:
+    """What to do about a missing module or a go.mod asking for a newer Go."""
+    hints = []
+    old = _GO_TOO_OLD.search(output)
+    if old:
+        hints.append(f"(the plugin's go.mod asks for Go {old['want']} and this build runs go "
+                     f"{old['have']}: lower its `go` line, or build with a newer Go: go=PATH "
+                     "or ND_NOTEBOOK_GO)")
+    missing = []
+    if _FETCH_FAILED.search(output):  # Go names the module only in its "downloading" line
+        missing += [f"{m['mod']} {m['ver']}" for m in _DOWNLOADED.finditer(output)]
+    for m in _MISSING_MODULE.finditer(output):
+        name = f"{m['mod']} {m['ver']}" if m["mod"] else m["pkg"]
+        if name not in missing and not (m["mod"] and "bundled" in (m["why"] or "")):
+            missing.append(name)
+    if missing:
+        which = ", ".join(missing)
+        if vendored:
+            hints.append(f"missing Go module: {which} is not in the plugin's vendor/ folder; "
+                         "run `go mod vendor` in the plugin folder again")
+        else:
+            hints += [
+                f"missing Go module: {which}. To provide it:",
+                (f"  - with network: through the module proxy GOPROXY (now {goproxy or 'unset'};"
+                 " Go's default is https://proxy.golang.org,direct)"),
+                "  - offline: a vendor/ folder in the plugin (`go mod vendor`), used as is",
+                ("  - offline: a local module cache, GOPROXY=file://<GOPATH>/pkg/mod/cache/download"
+                 " (modules fetched once also stay in nd-notebook's own module cache)"),
+            ]
+    return hints

@@ -14,6 +14,7 @@ from typing import Any
 from .. import abi
 from ..errors import PluginCallError
 from ..gojson import GoJSONError, decode_value, encode_struct, loads, zero_value
+from .unmarshal import unmarshal_error
 
 Call = Callable[[str, Any], bytes]
 
@@ -61,6 +62,7 @@ def decode_output(row: abi.Export, out: bytes | None) -> Any:
         return zero_value(row.output) if not _is_struct(row.output) else _zero_struct(row)
     package = abi.capability(row.capability).package
     top = row.output.lstrip("*")
+    doc = None
     try:
         doc = loads(out)
         if doc is not None and _kind(doc) != _TOP_KINDS.get(top, "object"):
@@ -69,7 +71,10 @@ def decode_output(row: abi.Export, out: bytes | None) -> Any:
             raise GoJSONError(f"json: cannot unmarshal {_kind(doc)} into Go value of type {name}")
         return decode_value(doc, row.output, top, lookup_in(package))
     except GoJSONError as e:
-        raise PluginCallError(str(e), export=row.name) from None
+        text = str(e)
+        if doc is not None:  # a type mismatch: Go's first error in document order, its wording
+            text = unmarshal_error(doc, row.output, lookup_in(package)) or text
+        raise PluginCallError(text, export=row.name) from None
 
 
 def lookup_in(package: str) -> Callable[[str], abi.Struct]:

@@ -2,7 +2,9 @@
 
 ``kernel.json`` beside this file is the template; :func:`install_kernelspec` writes a copy whose
 ``argv`` starts with the running interpreter, so the kernel uses the environment nd-notebook is
-installed in.
+installed in. The extension (``%load_ext nd_notebook``, preloaded by the kernelspec) adds
+:func:`enable_assist`: PDK completion (``completer``) and inspection (``inspector``) in
+``%%ndplugin`` cells, so any IPython kernel that loads it gets them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 KERNEL_NAME = "nd-notebook"
 DISPLAY_NAME = "Navidrome Plugins"
 
-__all__ = ["DISPLAY_NAME", "KERNEL_NAME", "install_kernelspec", "kernelspec_dict"]
+__all__ = ["DISPLAY_NAME", "KERNEL_NAME", "disable_assist", "enable_assist", "install_kernelspec",
+           "kernelspec_dict"]
 
 
 def install_kernelspec(user: bool = True, prefix: str | Path | None = None) -> str:
@@ -51,3 +54,18 @@ def kernelspec_dict(python: str | None = None) -> dict:
 
 
 _HERE = Path(__file__).resolve().parent
+
+
+def enable_assist(ip) -> None:
+    """PDK completion and inspection in ``%%ndplugin`` cells of the shell ``ip``."""
+    from . import completer, inspector
+
+    completer.enable(ip)
+    inspector.enable(ip)
+
+
+def disable_assist(ip) -> None:
+    from . import completer, inspector
+
+    completer.disable(ip)
+    inspector.disable(ip)

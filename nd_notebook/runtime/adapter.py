@@ -17,7 +17,8 @@ from extism_sys import ffi as _ffi
 from .. import events
 from ..abi.model import HostFunction
 from ..errors import ServiceError
-from ..gojson import GoJSONError, decode_doc, dumps, encode_struct, loads
+from ..gojson import GoJSONError, decode_doc, dumps, encode_struct, json_depth, loads
+from .limits import DEFAULT_MAX_REQUEST, request_too_large
 
 NAMESPACE = "extism:host/user"
 
@@ -40,6 +41,20 @@ class _Binding:
         self.ctx = ctx
         self.method = getattr(service, row.py_name)
 
+    def too_large(self, length: int) -> str | None:
+        """The in-band error for a request longer than the Host's ``max_request``, else None."""
+        host_limits = getattr(self.ctx.host, "limits", None)
+        limit = host_limits.max_request if host_limits is not None else DEFAULT_MAX_REQUEST
+        return request_too_large(length, limit, self.row.import_name) if length > limit else None
+
+    def refuse(self, error: str) -> bytes:
+        """Answer ``error`` without reading the request (it stays in the guest's memory)."""
+        row = self.row
+        response = dumps({"error": error})
+        self.ctx.emit(events.HOST_CALL, service=row.service, function=row.import_name,
+                      request=None, response=_text(response), error=error, duration=0.0)
+        return response
+
     def dispatch(self, raw: bytes) -> bytes:
         """Serve one call; always returns a JSON response (never raises)."""
         row = self.row
@@ -49,6 +64,10 @@ class _Binding:
         try:
             request = loads(raw)  # recorded as the plugin sent it (bytes stay base64)
             kwargs = decode_doc(request, row.params, f"{row.service.lower()}.{row.pdk_name}Request")
+            faults = getattr(self.ctx.host, "faults", None)  # host.faults rules, see faults.py
+            fault = faults.inject(self.ctx.plugin_id, row.import_name, request) if faults else None
+            if fault is not None:
+                raise ServiceError(fault)
             result = self.method(**kwargs)
             response = encode_response(row, result)
         except (ServiceError, GoJSONError) as e:
@@ -58,7 +77,7 @@ class _Binding:
         if error is not None:
             response = dumps({"error": error})
         self.ctx.emit(events.HOST_CALL, service=row.service, function=row.import_name,
-                      request=request if request is not None else _text(raw),
+                      request=_recorded(request, raw),
                       response=_text(response), error=error,
                       duration=time.perf_counter() - started)
         return response
@@ -76,6 +95,18 @@ def encode_response(row: HostFunction, result: Any) -> bytes:
                                force_omitempty=True))
 
 
+def _recorded(request: Any, raw: bytes) -> Any:
+    """The request for the event log: the decoded JSON, or the raw text when it did not decode
+    or nests too deep for a notebook to display (frames and reprs recurse)."""
+    if request is None or (raw.count(b"[") + raw.count(b"{") > _DEEP
+                           and json_depth(raw) > _DEEP):
+        return _text(raw)
+    return request
+
+
+_DEEP = 100
+
+
 def _text(raw: bytes) -> str:
     return bytes(raw).decode("utf-8", "replace")
 
@@ -88,9 +119,14 @@ def _trampoline(current, inputs, n_inputs, outputs, n_outputs, user_data):
     try:
         binding: _Binding = _ffi.from_handle(user_data)[0]
         plugin = extism.CurrentPlugin(current)
-        offset = inputs[0].v.i64
-        raw = bytes(plugin.memory(plugin.memory_at_offset(offset))) if offset else b""
-        response = binding.dispatch(raw)
+        try:
+            offset = inputs[0].v.i64 & 0xFFFF_FFFF_FFFF_FFFF
+            block = plugin.memory_at_offset(offset) if offset else None
+            too_large = binding.too_large(block.length) if block is not None else None
+            raw = b"" if block is None or too_large else bytes(plugin.memory(block))
+        except Exception:  # noqa: BLE001 - not an Extism block: read as empty (length 0), so the
+            too_large, raw = None, b""  # guest gets the in-band decode error, not a 0 (empty)
+        response = binding.refuse(too_large) if too_large else binding.dispatch(raw)
         mem = plugin.alloc(len(response))
         plugin.memory(mem)[:] = response
         outputs[0].v.i64 = mem.offset

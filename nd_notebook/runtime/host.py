@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import tempfile
@@ -14,15 +15,20 @@ import extism
 from extism.extism import CompiledPlugin
 
 from .. import abi, events
+from ..cellout import show_under_cell
 from ..clock import Clock, RealClock, VirtualClock
 from ..context import PluginContext, PluginSettings
 from ..errors import LoadError, ManifestError, NDError, PluginCallError, PluginNotFoundError
-from ..events import EventLog
 from ..gojson import GoJSONError, go_quote, loads
 from ..paths import use_project_caches
 from ..services import CREATION_ORDER, service_class
+from ..viz import FramedEventLog
+from . import interrupt, limits, prepared
 from .adapter import host_functions
+from .faults import Faults
+from .folderlock import lock_folder
 from .plugin import LoadedPlugin
+from .traps import backtrace_details
 from .wasminfo import WasmFormatError, module_info
 
 DEFAULT_TIMEOUT_MS = 30_000
@@ -33,12 +39,41 @@ class Host:
 
     ``Host(clock="virtual")`` runs time-driven services (task queues, schedules) on a
     deterministic event loop advanced by ``run_for``/``run_until_idle``.
+    ``Host(navidrome="seed" | "head" | "YYYY-MM-DD")`` emulates that Navidrome version
+    (``nd_notebook.versions``); ``Host(cassette="c.json")`` answers ``http_send`` from a
+    recording made with ``host.recording("c.json")`` (``nd_notebook.cassette``).
+    Every call runs under caps (``nd_notebook.runtime.limits``): ``timeout_ms`` (30 s),
+    ``max_memory`` ("1GiB" of wasm memory per call), ``max_output`` ("64MiB"), ``max_request``
+    ("16MiB" per host-call request), ``max_concurrent_calls`` (4); Ctrl-C cancels the running
+    call (``nd_notebook.runtime.interrupt``).
     """
 
     def __init__(self, data_dir: str | os.PathLike | None = None, *,
                  clock: str | Clock = "real", timeout_ms: int = DEFAULT_TIMEOUT_MS,
-                 library: Any = None):
+                 library: Any = None, navidrome: str = "head",
+                 cassette: str | os.PathLike | None = None,
+                 max_memory: int | str = limits.DEFAULT_MAX_MEMORY,
+                 max_output: int | str = limits.DEFAULT_MAX_OUTPUT,
+                 max_request: int | str = limits.DEFAULT_MAX_REQUEST,
+                 max_concurrent_calls: int = limits.DEFAULT_MAX_CONCURRENT_CALLS,
+                 snapshots: bool | None = None):
+        # The caps of every call (runtime/limits.py), checked before anything is made.
+        self.timeout_ms = limits.check_timeout_ms(timeout_ms)
+        # Instances initialised ahead on a background thread (runtime/prepared.py); default
+        # from ND_NOTEBOOK_SNAPSHOTS (on unless 0/false/off).
+        self.snapshots = prepared.snapshots_default() if snapshots is None else bool(snapshots)
+        self.limits = limits.HostLimits(max_memory=max_memory, max_output=max_output,
+                                        max_request=max_request,
+                                        max_concurrent_calls=max_concurrent_calls)
         use_project_caches()
+        from .. import versions
+        from ..cassette import Cassette
+
+        # The Navidrome version emulated (nd_notebook/versions.py) and, with cassette=, the
+        # recorded http_send exchanges answered instead of the network (nd_notebook/cassette.py).
+        self.navidrome = versions.target(navidrome)
+        self.cron_dialect = self.navidrome.cron_dialect
+        self.cassette = Cassette.replaying(cassette) if cassette is not None else None
         if data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="nd-notebook-")
             data_dir = self._tmp.name
@@ -49,10 +84,10 @@ class Host:
                 raise ValueError(f"clock must be 'real' or 'virtual', not {clock!r}")
             clock = VirtualClock() if clock == "virtual" else RealClock()
         self.clock: Clock = clock
-        self.timeout_ms = timeout_ms
         self._library_spec = library  # built on first use of .library (Host() stays cheap)
         self._library = None
-        self.events = EventLog(self.clock.now)
+        self.events = FramedEventLog(self.clock.now)
+        self.events.subscribe(show_under_cell)  # plugin output under the cell (with %load_ext)
         if getattr(self.clock, "on_error", None) is None:
             self.clock.on_error = self._timer_failed
         self.plugins: dict[str, LoadedPlugin] = {}
@@ -69,6 +104,12 @@ class Host:
         # Navidrome's ``Agents`` setting: MetadataAgent plugin ids in the order host.agents asks
         # them; None = every loaded MetadataAgent plugin in load order.
         self.agents_order: list[str] | None = None
+        # host.faults.add("http_send", error="timeout", times=2): see runtime/faults.py
+        self.faults = Faults(self.clock, self.events)
+        # One Host per data folder (runtime/folderlock.py): a live Host of this process on the
+        # same folder is closed first; another process holding it is DataFolderInUseError.
+        self.host_id = secrets.token_hex(4)
+        self._folder_lock = lock_folder(self.data_dir, self, self.host_id)
 
     @property
     def library(self):
@@ -90,17 +131,21 @@ class Host:
     def run_for(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0):
         """Let time pass: in virtual time, run every due event of that span (deterministic)."""
         total = seconds + 60 * minutes + 3600 * hours
-        return self.clock.run_for(total)
+        with interrupt.deferred(self.clock, "host.run_for"):  # Ctrl-C: between two events
+            return self.clock.run_for(total)
 
     def run_until_idle(self, max_seconds: float | None = None):
         """Run until nothing is pending (or ``max_seconds`` of host time have passed)."""
-        return self.clock.run_until_idle(max_seconds=max_seconds)
+        with interrupt.deferred(self.clock, "host.run_until_idle"):
+            return self.clock.run_until_idle(max_seconds=max_seconds)
 
     # -- loading -----------------------------------------------------------------------
     def load(self, source: str | os.PathLike | bytes, *, manifest: Any = None,
              config: dict | None = None, name: str | None = None,
              permissions: str | dict | None = None,
-             settings: PluginSettings | dict | None = None, init: bool = True) -> LoadedPlugin:
+             settings: PluginSettings | dict | None = None, init: bool = True,
+             max_memory: int | str | None = None,
+             max_output: int | str | None = None) -> LoadedPlugin:
         """Load a plugin from a ``.ndp`` path, a ``.wasm`` path or wasm bytes.
 
         ``manifest``: dict, Manifest, path to manifest.json, or None (the package's own, or a
@@ -108,13 +153,19 @@ class Host:
         for exactly what the module imports. ``config``: the plugin's configuration object.
         ``settings``: Navidrome's admin settings (users/libraries scope; default: all).
         A plugin already loaded under the same id is unloaded first.
+        ``max_memory`` / ``max_output``: this plugin's caps in place of the Host's.
         """
         from ..manifest import Manifest, config_map, default_manifest, merge_permissions
         from ..package import read_package, validate_plugin_id
 
         started = time.perf_counter()
+        if not self._folder_lock.held:  # closed, maybe by a new Host on the same folder
+            raise LoadError(f"this Host is closed (its data folder {self.data_dir} is released); "
+                            "make a new Host")
+        caps = self.limits.for_plugin(max_memory, max_output)  # the Host's unless given
+        limits.check_timeout_ms(self.timeout_ms)  # it may have been set since
         wasm, pkg_manifest, plugin_id = self._read_source(source, read_package)
-        plugin_id = name or plugin_id
+        plugin_id = name if name is not None else plugin_id  # name="" is an invalid id
         try:
             validate_plugin_id(plugin_id)
         except NDError as e:
@@ -133,6 +184,8 @@ class Host:
             man = _apply_permissions(man, permissions, imports, merge_permissions)
         except (ManifestError, ValueError) as e:
             raise LoadError(str(e)) from None
+        man = self.navidrome.manifest(man)  # permission keys the version does not know: ignored
+        self.navidrome.check_imports(imports)
         _check_imports(plugin_id, imports, man)
 
         settings = _coerce_settings(settings)
@@ -145,16 +198,21 @@ class Host:
             if plugin_id in self.plugins:
                 self.unload(plugin_id)
             plugin = self._instantiate(plugin_id, wasm, man, info, config_map(config or {}),
-                                       settings, started)
+                                       settings, started, caps)
             self.plugins[plugin_id] = plugin
         self.events.emit(events.PLUGIN_LOADED, plugin_id, capabilities=plugin.capabilities,
                          size=plugin.size, load_seconds=plugin.load_seconds)
+        if self.cassette is not None:  # Extism's own http_request escapes the cassette
+            from ..cassette import warn_builtin_http
+
+            warn_builtin_http(self, plugin)
         if init and plugin.has_export("nd_on_init"):
             try:
                 plugin.call("nd_on_init", {})
             except PluginCallError as e:  # Navidrome only logs it; the plugin stays loaded
                 self.events.emit(events.PLUGIN_LOG, plugin_id, level="error",
-                                 message=f"nd_on_init failed: {e}")
+                                 message=f"nd_on_init failed: {e}", export="nd_on_init",
+                                 location=getattr(e, "location", None))
         return plugin
 
     def unload(self, plugin_id: str) -> None:
@@ -164,6 +222,7 @@ class Host:
         if plugin is None:
             raise PluginNotFoundError(f"plugin {go_quote(plugin_id)} not found")
         plugin.closed = True
+        plugin.instances.close()  # prepared instances freed, background thread stopped
         for service in reversed(list(plugin.services.values())):
             try:
                 service.close()
@@ -177,12 +236,28 @@ class Host:
         self.events.emit(events.SERVICE_LOG, None, service="clock", level="error",
                          message=f"timer {label or '?'} raised {type(exc).__name__}: {exc}")
 
+    @contextlib.contextmanager
+    def recording(self, path: str | os.PathLike):
+        """``with host.recording("cassette.json"):`` records every ``http_send`` exchange
+        (secrets redacted) into ``path``; replay it with ``Host(cassette=path)``."""
+        from ..cassette import Cassette, warn_builtin_http
+
+        previous, self.cassette = self.cassette, Cassette(path, mode="record")
+        for plugin in list(self.plugins.values()):
+            warn_builtin_http(self, plugin)
+        try:
+            yield self.cassette
+        finally:
+            self.cassette.save()
+            self.cassette = previous
+
     def close(self) -> None:
         for plugin_id in list(self.plugins):
             self.unload(plugin_id)
         stop = getattr(self.clock, "close", None)
         if stop is not None:
             stop()
+        self._folder_lock.release()  # last: the folder is free once everything is closed
 
     def __enter__(self):
         return self
@@ -194,22 +269,51 @@ class Host:
         return self.plugins[plugin_id]
 
     # -- views -------------------------------------------------------------------------
-    def host_calls(self, plugin_id: str | None = None):
-        """Every host-function call as a DataFrame (service, function, request, response...)."""
-        return self.events.frame(events.HOST_CALL, plugin_id)
+    # Frames and charts of the event log (nd_notebook.viz; columns in docs/frames.md). Each
+    # frame takes a plugin id first, then keyword filters (queue=, since=, until=...).
+    def host_calls(self, plugin: str | None = None, **filters):
+        """Every host-function call: request, response, error, latency (a DataFrame)."""
+        from ..viz import frames
 
-    def tasks(self, plugin_id: str | None = None):
-        """Every task of every task queue, as a DataFrame."""
-        import pandas as pd
+        return frames.host_calls(self.events, plugin, **filters)
 
-        rows = []
-        for pid, plugin in self.plugins.items():
-            if plugin_id is not None and pid != plugin_id:
-                continue
-            service = plugin.services.get("Task")
-            if service is not None and hasattr(service, "tasks"):
-                rows += [{"plugin_id": pid, **t} for t in service.tasks()]
-        return pd.DataFrame(rows)
+    def logs(self, plugin: str | None = None, **filters):
+        """The plugins' log lines, stdout/stderr and service warnings (a DataFrame)."""
+        from ..viz import frames
+
+        return frames.logs(self.events, plugin, **filters)
+
+    def tasks(self, plugin: str | None = None, **filters):
+        """A row per task, as its events leave it: status, attempt, message... (a DataFrame)."""
+        from ..viz import frames
+
+        return frames.tasks(self.events, plugin, **filters)
+
+    def attempts(self, plugin: str | None = None, **filters):
+        """A row per task attempt: start, end, duration, outcome, message, backoff after it."""
+        from ..viz import frames
+
+        return frames.attempts(self.events, plugin, **filters)
+
+    def firings(self, plugin: str | None = None, **filters):
+        """A row per schedule firing: expected and actual time, lag, callback outcome."""
+        from ..viz import frames
+
+        return frames.firings(self.events, plugin, **filters)
+
+    @property
+    def plot(self):
+        """The charts of this Host's event log: ``host.plot.retry_timeline()``..."""
+        from ..viz import Plots
+
+        return Plots(self)
+
+    def dashboard(self, plugin: str | None = None, **options):
+        """A live ipywidgets dashboard of this Host's event log (``nd_notebook.viz.dashboard``):
+        task counts, throughput, retry timeline, firings, log lines, filters, a time slider."""
+        from ..viz.dashboard import dashboard
+
+        return dashboard(self, plugin, **options)
 
     # -- Navidrome-like driving (nd_notebook.capabilities) -----------------------------
     @property
@@ -266,9 +370,20 @@ class Host:
             except NDError as e:
                 raise LoadError(str(e)) from None
             return wasm, man, plugin_id
+        if path.is_dir():  # a plugin project folder: built (build cache), its manifest.json used
+            from ..build import build_detailed
+            from ..manifest import Manifest
+
+            try:
+                built = build_detailed(path)
+                man = Manifest.parse(built.manifest.read_bytes()) if built.manifest else None
+            except NDError as e:
+                raise LoadError(f"building {path}: {e}") from None
+            return built.wasm, man, path.resolve().name
         return path.read_bytes(), None, path.stem
 
-    def _instantiate(self, plugin_id, wasm, man, info, config, settings, started) -> LoadedPlugin:
+    def _instantiate(self, plugin_id, wasm, man, info, config, settings, started,
+                     caps: limits.Caps | None = None) -> LoadedPlugin:
         data_dir = self.data_dir / "plugins" / plugin_id
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         holder: dict[str, LoadedPlugin] = {}
@@ -290,10 +405,19 @@ class Host:
                             clock=self.clock, events=self.events, call_export=call_export,
                             has_export=lambda n: n in info.exported_functions, host=self)
         services = self._create_services(ctx, man)
+        undefined = [n for n in info.imported_functions(abi.USER_NAMESPACE)
+                     if n in _KNOWN_IMPORTS and abi.host_function(n).service not in services]
+        if undefined:  # a service whose creation error was only logged (before 205c85da5)
+            for service in services.values():
+                service.close()
+            raise LoadError("Unable to create Extism plugin: unknown import: "
+                            f"extism:host/user::{undefined[0]} has not been defined")
         bindings = [(row, services[row.service]) for row in abi.HOST_FUNCTIONS
                     if row.service in services]
         extism_manifest: dict[str, Any] = {"wasm": [{"data": wasm, "name": "main"}],
                                            "timeout_ms": self.timeout_ms}
+        caps = caps or self.limits.caps  # max_memory: libextism's memory.max_pages (limits.py)
+        extism_manifest["memory"] = caps.manifest()
         if config:
             extism_manifest["config"] = config
         # Navidrome passes requiredHosts only when non-empty, and its Go SDK then denies every
@@ -303,13 +427,25 @@ class Host:
         if mounts:
             extism_manifest["allowed_paths"] = mounts
         try:
-            compiled = CompiledPlugin(extism_manifest, wasi=True,
-                                      functions=host_functions(bindings, ctx))
+            # The init export renamed so nd-notebook runs it: ahead with snapshots (prepared.py).
+            init_export, reason = prepared.prepared_module(wasm, info.exported_functions)[1:]
+            functions = host_functions(bindings, prepared.guard_context(ctx))
+
+            def compile_module() -> CompiledPlugin:  # later lanes: from the module cache
+                module = prepared.prepared_module(wasm, info.exported_functions)[0]
+                extism_manifest["wasm"] = [{"data": module, "name": "main"}]
+                try:
+                    with backtrace_details(wasm):  # DWARF file:line in trap backtraces (traps.py)
+                        return CompiledPlugin(extism_manifest, wasi=True, functions=functions)
+                finally:
+                    extism_manifest["wasm"] = []  # the renamed copy is not kept
+
+            compiled = compile_module()
         except extism.Error as e:
             for service in services.values():
                 service.close()
             raise LoadError(str(e)) from None
-        exports = set(info.exported_functions)
+        exports = set(self.navidrome.known_exports(info.exported_functions))
         capabilities = [c.name for c in abi.CAPABILITIES if exports.intersection(c.exports)]
         try:
             man.validate_with_capabilities(set(capabilities), exports)
@@ -321,6 +457,12 @@ class Host:
                               compiled=compiled, ctx=ctx, services=services,
                               capabilities=capabilities,
                               load_seconds=time.perf_counter() - started, host=self)
+        plugin.caps = caps
+        plugin.instances = prepared.InstancePool(
+            compiled, compile_module, init_export=init_export, prepare=self.snapshots,
+            reason=reason if self.snapshots else "snapshots off",
+            on_refused=lambda status: ctx.emit(events.SERVICE_LOG, service="snapshots",
+                                               level="info", message=f"instances: {status}"))
         holder["plugin"] = plugin
         return plugin
 
@@ -334,6 +476,10 @@ class Host:
             try:
                 services[name] = cls(ctx)
             except Exception as e:  # noqa: BLE001 - Navidrome: "creating X service: <err>"
+                if not self.navidrome.has("205c85da5"):  # before it: logged, not registered
+                    self.events.emit(events.SERVICE_LOG, ctx.plugin_id, service=name,
+                                     level="error", message=f"creating {name} service: {e}")
+                    continue
                 for s in services.values():
                     s.close()
                 raise LoadError(f"creating {name} service: {e}") from None

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
 import html
 import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from extism.extism import CompiledPlugin, Plugin
+from extism.extism import CompiledPlugin
 from extism_sys import ffi as _ffi
 from extism_sys import lib as _lib
 
@@ -18,17 +20,26 @@ from ..errors import (
     FunctionNotFoundError,
     NotImplementedByPluginError,
     PluginCallFailedError,
+    PluginInputError,
 )
 from ..gojson import GoJSONError, dumps, loads
+from . import interrupt, limits, prepared
+from .output import capture_call, emit_output
+from .traps import call_failed, source_for
 
 if TYPE_CHECKING:
-    from ..manifest import Manifest
     from ..context import PluginContext
+    from ..manifest import Manifest
     from .wasminfo import ModuleInfo
 
 
 class LoadedPlugin:
     """What ``Host.load`` returns: call exports, inspect capabilities, reach services, export."""
+
+    #: The caps its calls run under (``host.load(..., max_memory=, max_output=)``; limits.py).
+    caps: limits.Caps = limits.Caps()
+    #: Its lanes and instances prepared ahead (runtime/prepared.py); set by Host.load.
+    instances: prepared.InstancePool | None = None
 
     def __init__(self, *, id: str, wasm: bytes, manifest: Manifest, info: ModuleInfo,
                  compiled: CompiledPlugin, ctx: PluginContext, services: dict[str, Any],
@@ -66,6 +77,11 @@ class LoadedPlugin:
     def size(self) -> int:
         return len(self.wasm)
 
+    @functools.cached_property
+    def _writes_stdio(self) -> bool:
+        """Whether the module can write WASI stdout/stderr at all (else nothing to capture)."""
+        return "fd_write" in self.info.imported_functions("wasi_snapshot_preview1")
+
     def has_export(self, name: str) -> bool:
         return name in self.info.exported_functions
 
@@ -93,16 +109,16 @@ class LoadedPlugin:
         Failures raise ``PluginCallError`` subclasses carrying Navidrome's exact text.
         With ``raw=True`` the output bytes are returned undecoded.
         """
-        data = _encode_input(input)
+        data = _encode_input(_json_text(export, input) if isinstance(input, str) else input)
         started = time.perf_counter()
         error = None
         try:
             out = self._call_bytes(export, data)
-        except Exception as e:
+        except BaseException as e:  # an interrupt (runtime/interrupt.py) is recorded too
             error = e
             raise
         finally:
-            self.ctx.emit(events.PLUGIN_CALL, export=export, input=_short(data),
+            self.ctx.emit(events.PLUGIN_CALL, export=export, input=data.decode("utf-8", "replace"),
                           duration=time.perf_counter() - started,
                           error=None if error is None else str(error))
         if raw:
@@ -118,24 +134,48 @@ class LoadedPlugin:
         if self.closed:
             raise PluginCallFailedError(f"plugin call failed: plugin {self.id} not loaded",
                                         export=export)
+        target = getattr(self.host, "navidrome", None)  # Host(navidrome=...): versions.py
+        if target is not None and export in _CAPABILITY_EXPORTS and not target.knows_export(export):
+            raise target.not_called(export)
         if export not in self.info.exported_functions:
-            raise FunctionNotFoundError(abi.FUNCTION_NOT_FOUND % export, export=export)
-        with Plugin(self._compiled) as instance:  # freed as soon as the call ends
-            _lib.extism_plugin_allow_http_response_headers(instance.plugin)  # as Navidrome does
-            rc = _lib.extism_plugin_call_with_host_context(
-                instance.plugin, export.encode(), data, len(data), _ffi.NULL)
-            err = _lib.extism_plugin_error(instance.plugin)
+            raise _function_not_found(export, self.id, self.info.exported_functions)
+        if self.instances is None:  # made outside Host.load: one lane, nothing ahead
+            self.instances = prepared.InstancePool(
+                self._compiled, lambda: self._compiled, init_export=None, prepare=False,
+                on_refused=lambda status: None)
+        # A Host-wide call slot, then a fresh instance no other call has touched (maybe
+        # initialised ahead: runtime/prepared.py), freed when the call ends.
+        with limits.call_slot(self.host, export), self.instances.take() as instance:
+            if instance.init_output is not None:  # what its init said, ahead of the call
+                emit_output(self.ctx, export, instance.init_output)
+            # Its log lines and stdout/stderr, attributed to this call (runtime/output.py);
+            # a kernel interrupt cancels it (runtime/interrupt.py).
+            with capture_call(instance.ptr, stdio=self._writes_stdio) as out, \
+                    interrupt.guard(instance.ptr) as guard:
+                rc = instance.initialize()  # inline unless it ran ahead
+                if rc == 0:
+                    rc = _lib.extism_plugin_call_with_host_context(
+                        instance.ptr, export.encode(), data, len(data), _ffi.NULL)
+            emit_output(self.ctx, export, out)
+            if guard.interrupted:
+                raise interrupt.interrupted_error(guard, export=export, plugin_id=self.id)
+            err = _lib.extism_plugin_error(instance.ptr)
             if err != _ffi.NULL:
                 text = _ffi.string(err).decode("utf-8", "replace")
-                raise PluginCallFailedError(abi.PLUGIN_CALL_FAILED % text, export=export, code=rc)
+                if text == limits.OOM:  # its memory would have grown past max_memory
+                    raise limits.memory_exceeded(self.caps, export=export, plugin_id=self.id)
+                raise call_failed(text, rc, out, export=export, plugin_id=self.id,
+                                  source=source_for(self.wasm))
             if rc == abi.RC_NOT_IMPLEMENTED:
                 raise NotImplementedByPluginError(abi.FUNCTION_NOT_IMPLEMENTED % export,
                                                   export=export, code=rc)
             if rc != 0:
                 raise ExitCodeError(abi.PLUGIN_CALL_EXITED % (rc & 0xFFFFFFFF), export=export,
                                     code=rc)
-            length = _lib.extism_plugin_output_length(instance.plugin)
-            return bytes(_ffi.buffer(_lib.extism_plugin_output_data(instance.plugin), length))
+            length = _lib.extism_plugin_output_length(instance.ptr)
+            if length > self.caps.max_output:
+                raise limits.output_exceeded(self.caps, length, export=export, plugin_id=self.id)
+            return bytes(_ffi.buffer(_lib.extism_plugin_output_data(instance.ptr), length))
 
     # -- typed helpers -----------------------------------------------------------------
     def __getattr__(self, name: str):
@@ -155,6 +195,14 @@ class LoadedPlugin:
                                  f"does not declare the '{key}' permission")
         raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
 
+    def fuzz(self, export: str, examples: int = 200, seed: int = 0, **options):
+        """Call ``export`` with ``examples`` generated requests (``nd_notebook.testing``) on
+        fresh instances; a DataFrame of the failures (panic, trap, timeout, invalid output;
+        plugin errors too with ``errors=True``), each shrunk to a minimal input. Empty: none."""
+        from ..testing.fuzz import fuzz
+
+        return fuzz(self, export, examples=examples, seed=seed, **options)
+
     def service(self, name: str):
         """The service object serving Navidrome service ``name`` (e.g. ``"KVStore"``)."""
         return self.services[name]
@@ -169,6 +217,7 @@ class LoadedPlugin:
         return path
 
 
+_CAPABILITY_EXPORTS = frozenset(e.name for e in abi.EXPORTS)
 _SERVICE_ATTRS = {"config": "Config", "cache": "Cache", "kvstore": "KVStore", "tasks": "Task",
                   "taskqueue": "Task", "scheduler": "Scheduler", "websocket_service": "WebSocket",
                   "http": "HTTP", "library": "Library", "users": "Users",
@@ -211,6 +260,34 @@ class _ExportCall:
         return typed_call(self.row.name, lambda e, i: self.plugin.call(e, i, raw=True), data)
 
 
+def _function_not_found(export: str, plugin_id: str, exported) -> FunctionNotFoundError:
+    """Navidrome's ``function not found`` text, with the closest exports as notes."""
+    err = FunctionNotFoundError(abi.FUNCTION_NOT_FOUND % export, export=export)
+    names = sorted(n for n in exported if not n.startswith("_"))
+    close = difflib.get_close_matches(export, names, n=3, cutoff=0.5)
+    notes = [f"did you mean {' or '.join(map(repr, close))}?"] if close else []
+    notes.append(f"exports of plugin {plugin_id!r}: {', '.join(names) or 'none'}")
+    err.__notes__ = notes  # shown under the message (add_note is Python 3.11+)
+    err.suggestions = close
+    return err
+
+
+def _json_text(export: str, text: str) -> str:
+    """A str input of a Navidrome export must be JSON: Navidrome never sends anything else."""
+    if export in _NAVIDROME_EXPORTS:
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as e:
+            raise PluginInputError(
+                f"input of {export} is a str that is not JSON ({e.msg} at column {e.colno}): "
+                f"{text[:60]!r}; pass a dict (sent JSON-encoded, as Navidrome does) or JSON "
+                f"text; bytes are sent as they are") from None
+    return text
+
+
+_NAVIDROME_EXPORTS = frozenset(e.name for e in abi.EXPORTS)
+
+
 def _encode_input(value: Any) -> bytes:
     if value is None:
         return b"{}"
@@ -224,11 +301,6 @@ def _encode_input(value: Any) -> bytes:
         except GoJSONError:
             return json.dumps(value).encode()
     raise TypeError(f"plugin input must be dict, list, str, bytes or None, not {type(value).__name__}")
-
-
-def _short(data: bytes, limit: int = 2000) -> str:
-    text = data.decode("utf-8", "replace")
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _fmt(v: Any) -> str:

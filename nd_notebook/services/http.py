@@ -63,6 +63,10 @@ class HTTPService:
             (ctx.permission("http") or {}).get("requiredHosts") or [])
         self._client = httpx.Client(follow_redirects=False)
         self._client.headers.clear()  # only the headers Go's client would send
+        self._host, self._plugin_id = ctx.host, ctx.plugin_id
+        target = getattr(ctx.host, "navidrome", None)  # noFollowRedirects is new in 03844a9a3
+        self._no_follow_known = target is None or target.knows_field("host.HTTPRequest",
+                                                                     "noFollowRedirects")
 
     def send(self, request: dict[str, Any]) -> dict[str, Any]:
         """``http_send``: perform ``request`` (HTTPRequest JSON names), return an HTTPResponse."""
@@ -83,9 +87,22 @@ class HTTPService:
         headers: dict[str, str] = {}
         for key, value in (request.get("headers") or {}).items():
             headers[canonical_header_key(key)] = value
+        no_follow = bool(request.get("noFollowRedirects")) and self._no_follow_known
+        # host.recording(...) / Host(cassette=...): nd_notebook/cassette.py
+        cassette = getattr(self._host, "cassette", None)
+        if cassette is not None and cassette.replays:
+            return cassette.replay(request)
         exchange = _Exchange(self, method, raw_url, headers, bytes(request.get("body") or b""),
-                             deadline, bool(request.get("noFollowRedirects")))
-        return exchange.run()
+                             deadline, no_follow)
+        if cassette is None:
+            return exchange.run()
+        try:
+            response = exchange.run()
+        except ServiceError as e:
+            cassette.record(self._plugin_id, request, None, error=str(e))
+            raise
+        cassette.record(self._plugin_id, request, response)
+        return response
 
     def close(self) -> None:
         self._client.close()

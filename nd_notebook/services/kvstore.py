@@ -22,8 +22,8 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ServiceError
-from ..manifest import parse_bytes
 from ..gojson import go_quote
+from ..manifest import parse_bytes
 from ._sqlite import open_db
 
 if TYPE_CHECKING:
@@ -73,6 +73,9 @@ class KVStoreService:
             self._db: sqlite3.Connection | None = open_db(self.path, MIGRATIONS)
         except ServiceError as e:
             raise ServiceError(f"migrating kvstore schema: {e}") from e
+        # A key that is not UTF-8 (written by another program) is a Go string of those bytes:
+        # listed, not an error; the response writes each bad byte as \ufffd.
+        self._db.text_factory = lambda raw: raw.decode("utf-8", "surrogateescape")
         self._lock = threading.Lock()
         self._cleanup_timer = None
         self._schedule_cleanup()
@@ -295,8 +298,8 @@ _EPOCH = _dt.datetime(1970, 1, 1)
 
 
 def _as_bytes(value: Any) -> bytes:
-    if isinstance(value, str):  # a TEXT value written by someone else
-        return value.encode("utf-8")
+    if isinstance(value, str):  # a TEXT value written by someone else (its bytes, as read)
+        return value.encode("utf-8", "surrogateescape")
     return bytes(value)
 
 

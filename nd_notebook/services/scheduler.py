@@ -146,8 +146,9 @@ class SchedulerService:
     def _fire_one_time(self, entry: _Entry) -> None:
         entry.fired += 1
         self.ctx.emit(events.SCHEDULE_FIRED, schedule_id=entry.id, recurring=False,
-                      expected=entry.next_run, actual=self.clock.now())
-        self._dispatch(partial(self._invoke, entry.id, True))
+                      expected=entry.next_run, actual=self.clock.now(), firing=entry.fired,
+                      next_run=None)
+        self._dispatch(partial(self._invoke, entry.id, True, entry.fired))
 
     def _tick(self, entry: _Entry) -> None:
         with self._lock:
@@ -155,10 +156,11 @@ class SchedulerService:
                 return
             expected, actual = entry.next_run, self.clock.now()
             entry.fired += 1
+            firing = entry.fired
             self._arm(entry, actual)
         self.ctx.emit(events.SCHEDULE_FIRED, schedule_id=entry.id, recurring=True,
-                      expected=expected, actual=actual)
-        self._dispatch(partial(self._invoke, entry.id, False))
+                      expected=expected, actual=actual, firing=firing, next_run=entry.next_run)
+        self._dispatch(partial(self._invoke, entry.id, False, firing))
 
     def _dispatch(self, job) -> None:
         # Go runs every firing in its own goroutine; virtual time runs it right here.
@@ -167,17 +169,17 @@ class SchedulerService:
         else:
             self.clock.spawn(job, label=self._label("callback"))
 
-    def _invoke(self, schedule_id: str, one_time: bool) -> None:
+    def _invoke(self, schedule_id: str, one_time: bool, firing: int = 0) -> None:
         """Navidrome's ``invokeCallback`` (then, for a one-time timer, delete the id)."""
         with self._lock:
             entry = self._schedules.get(schedule_id)
         if entry is None:
             self._log("warn", "Schedule entry not found during callback", schedule_id=schedule_id)
-            self._finished(schedule_id, one_time, "missing", None, 0.0, 0.0)
+            self._finished(schedule_id, one_time, "missing", None, 0.0, 0.0, firing)
             return
         if not self.ctx.has_export(EXPORT):
             self._log("warn", "Plugin does not have scheduler capability", schedule_id=schedule_id)
-            self._finished(schedule_id, one_time, "skipped", None, 0.0, 0.0)
+            self._finished(schedule_id, one_time, "skipped", None, 0.0, 0.0, firing)
             return
         request = {"scheduleId": schedule_id, "payload": entry.payload,
                    "isRecurring": entry.recurring}
@@ -196,20 +198,20 @@ class SchedulerService:
         if self.clock.is_virtual:
             duration = self.clock.virtual_duration(EXPORT, request, wall)
             self.clock.call_later(duration, partial(self._finished, schedule_id, one_time, outcome,
-                                                    error, duration, wall),
+                                                    error, duration, wall, firing),
                                   label=self._label(schedule_id), daemon=not one_time)
         else:
-            self._finished(schedule_id, one_time, outcome, error, wall, wall)
+            self._finished(schedule_id, one_time, outcome, error, wall, wall, firing)
 
     def _finished(self, schedule_id: str, one_time: bool, outcome: str, error: str | None,
-                  duration: float, wall: float) -> None:
+                  duration: float, wall: float, firing: int = 0) -> None:
         removed = False
         if one_time:
             with self._lock:  # Navidrome deletes whatever is under the id by now
                 removed = self._schedules.pop(schedule_id, None) is not None
         self.ctx.emit(events.SCHEDULE_CALLBACK_FINISHED, schedule_id=schedule_id,
                       recurring=not one_time, outcome=outcome, error=error, duration=duration,
-                      wall_duration=wall, removed=removed)
+                      wall_duration=wall, removed=removed, firing=firing)
 
     def _log(self, level: str, message: str, **fields) -> None:
         self.ctx.emit(events.SERVICE_LOG, service="Scheduler", level=level, message=message,

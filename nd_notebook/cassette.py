@@ -1,0 +1,259 @@
+"""Record and replay the HTTP exchanges plugins make through ``http_send``.
+
+    with host.recording("lastfm.json"):       # real network (or a local server), recorded
+        plugin.metadata.artist_biography(name="Björk")
+
+    host = Host(cassette="lastfm.json")        # the same requests answered from the file
+    plugin = host.load(...)                    # no network is contacted
+
+Replay matches a request by method, URL and body (``match="request"``, the default: identical
+requests replay in the order they were recorded, then the last one repeats), or strictly by
+position (``match="order"``: the n-th request gets the n-th recording and must be the same
+request). A request the cassette cannot answer is the in-band error ``UNMATCHED`` naming the
+request and the cassette. Transport errors (refused connection, timeout...) are recorded and
+replayed as the same in-band error text.
+
+Secrets never reach the file: the headers in ``SECRET_HEADERS`` (or whose name contains one of
+``SECRET_HEADER_PARTS``) and the query-string / form-body parameters in ``SECRET_PARAMS`` have
+their values replaced by ``REDACTED``, in requests and responses alike. Replay applies the same
+redaction to the live request before matching, so a plugin configured with a real key matches
+a cassette recorded with another.
+
+Only ``http_send`` is covered. Extism's built-in ``http_request`` (``extism:host/env``) runs
+inside libextism, out of reach of the Python host: it can be neither recorded nor replayed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
+
+from .errors import ServiceError
+
+__all__ = ["BUILTIN_HTTP_WARNING", "REDACTED", "SECRET_HEADERS", "SECRET_HEADER_PARTS", "SECRET_PARAMS", "UNMATCHED",
+           "Cassette", "redact_headers", "redact_query", "redact_url",
+           "warn_builtin_http"]
+
+REDACTED = "REDACTED"
+#: Header names (case-insensitive) whose values are always redacted.
+SECRET_HEADERS = frozenset({
+    "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key",
+    "apikey", "x-auth-token", "x-access-token", "x-csrf-token", "x-amz-security-token",
+})
+#: A header whose lower-cased name contains one of these is redacted too.
+SECRET_HEADER_PARTS = ("auth", "token", "secret", "api-key", "apikey", "password", "session",
+                       "signature")
+#: Query-string and form-body parameter names (case-insensitive) whose values are redacted:
+#: API keys and tokens of common web APIs, Last.fm's session key and signature, and the
+#: Subsonic API's ``p`` (password), ``t`` (token) and ``s`` (salt).
+SECRET_PARAMS = frozenset({
+    "api_key", "apikey", "api-key", "key", "token", "access_token", "refresh_token", "auth",
+    "client_secret", "secret", "password", "passwd", "pass", "sk", "api_sig", "sig",
+    "signature", "p", "t", "s",
+})
+#: The in-band error of a request the cassette has no answer for.
+UNMATCHED = "nd-notebook cassette %s: no recorded response for %s"
+FORMAT_VERSION = 1
+BUILTIN_HTTP_WARNING = ("the plugin imports Extism's built-in http_request, which runs inside "
+                        "libextism: those requests are neither recorded nor replayed")
+
+
+class Cassette:
+    """A list of recorded ``http_send`` exchanges, being recorded or replayed."""
+
+    def __init__(self, path: str | os.PathLike, *, mode: str, match: str = "request",
+                 interactions: list[dict[str, Any]] | None = None):
+        if mode not in ("record", "replay"):
+            raise ValueError(f"mode must be 'record' or 'replay', not {mode!r}")
+        if match not in ("request", "order"):
+            raise ValueError(f"match must be 'request' or 'order', not {match!r}")
+        self.path = Path(path)
+        self.mode = mode
+        self.match = match
+        self.interactions: list[dict[str, Any]] = list(interactions or [])
+        self._used: set[int] = set()
+        self._position = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def replaying(cls, path: str | os.PathLike | Cassette, *, match: str = "request") -> Cassette:
+        """The cassette at ``path`` ready to answer requests (``FileNotFoundError`` if absent)."""
+        if isinstance(path, Cassette):
+            return cls(path.path, mode="replay", match=path.match,
+                       interactions=path.interactions)
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(doc, dict) or not isinstance(doc.get("interactions"), list):
+            raise ValueError(  # noqa: TRY004 - a bad file, not a bad argument type
+                f"{path}: not an nd-notebook cassette (no 'interactions' list)")
+        return cls(path, mode="replay", match=match, interactions=doc["interactions"])
+
+    @property
+    def replays(self) -> bool:
+        return self.mode == "replay"
+
+    def __len__(self) -> int:
+        return len(self.interactions)
+
+    def __repr__(self) -> str:
+        return f"<Cassette {self.path.name}: {self.mode}, {len(self)} interactions>"
+
+    # -- recording ------------------------------------------------------------------------
+    def record(self, plugin_id: str, request: dict[str, Any], response: dict[str, Any] | None,
+               error: str | None = None) -> None:
+        """Append one exchange (secrets redacted) and rewrite the file."""
+        entry: dict[str, Any] = {"plugin": plugin_id, "request": _request_doc(request)}
+        if error is not None:
+            entry["error"] = _redact_text(error)
+        else:
+            assert response is not None
+            entry["response"] = {"statusCode": response.get("statusCode", 0),
+                                 "headers": redact_headers(response.get("headers") or {}),
+                                 **_body_doc(bytes(response.get("body") or b""))}
+        with self._lock:
+            self.interactions.append(entry)
+            self.save()
+
+    def save(self) -> Path:
+        """Write the cassette file (pretty JSON, stable order)."""
+        doc = {"version": FORMAT_VERSION, "redacted": REDACTED, "interactions": self.interactions}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.replace(self.path)
+        return self.path
+
+    # -- replaying ------------------------------------------------------------------------
+    def replay(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The recorded answer to ``request`` (HTTPRequest JSON names): an HTTPResponse dict,
+        or the recorded/unmatched error raised as ``ServiceError`` (in-band for the plugin)."""
+        key = _key(_request_doc(request))
+        with self._lock:
+            index = self._find(key)
+            if index is None:
+                raise ServiceError(UNMATCHED % (self.path.name, _describe(key)))
+            self._used.add(index)
+            self._position += 1
+            entry = self.interactions[index]
+        if "error" in entry:
+            raise ServiceError(entry["error"])
+        response = entry["response"]
+        return {"statusCode": response.get("statusCode", 0),
+                "headers": dict(response.get("headers") or {}), "body": _body_of(response)}
+
+    def _find(self, key: tuple) -> int | None:
+        if self.match == "order":
+            i = self._position
+            ok = i < len(self.interactions) and _key(self.interactions[i]["request"]) == key
+            return i if ok else None
+        same = [i for i, e in enumerate(self.interactions) if _key(e["request"]) == key]
+        fresh = [i for i in same if i not in self._used]
+        return fresh[0] if fresh else (same[-1] if same else None)
+
+
+def warn_builtin_http(host, plugin) -> None:
+    """Say in the event log (a service warning) that ``plugin``'s Extism ``http_request`` calls
+    escape the cassette, when it imports that function."""
+    if "http_request" in plugin.info.imported_functions("extism:host/env"):
+        from .events import SERVICE_LOG
+
+        host.events.emit(SERVICE_LOG, plugin.id, service="HTTP", level="warning",
+                         message=BUILTIN_HTTP_WARNING)
+
+
+# -- redaction -------------------------------------------------------------------------------
+
+def redact_headers(headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` with secret values replaced by ``REDACTED``."""
+    return {k: (REDACTED if _secret_header(k) else v) for k, v in headers.items()}
+
+
+def redact_url(url: str) -> str:
+    """``url`` with secret query parameters and a userinfo password replaced by ``REDACTED``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    netloc = parts.netloc
+    userinfo, at, hostport = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.partition(':')[0]}:{REDACTED}@{hostport}"
+    return urlunsplit((parts.scheme, netloc, parts.path, redact_query(parts.query),
+                       parts.fragment))
+
+
+def redact_query(query: str) -> str:
+    """A query string (or form body) with the values of ``SECRET_PARAMS`` redacted; the other
+    parameters are kept byte for byte."""
+    if not query:
+        return query
+    out = []
+    for pair in query.split("&"):
+        name, eq, _value = pair.partition("=")
+        plain = unquote_plus(name)
+        out.append(f"{name}={quote(REDACTED)}" if eq and plain.lower() in SECRET_PARAMS else pair)
+    return "&".join(out)
+
+
+def _secret_header(name: str) -> bool:
+    lower = name.lower()
+    return lower in SECRET_HEADERS or any(part in lower for part in SECRET_HEADER_PARTS)
+
+
+def _redact_text(text: str) -> str:
+    """An error text quoting the URL (``Get "<url>": ...``) with the URL's secrets redacted."""
+    head, quote_mark, rest = text.partition('"')
+    url, end, tail = rest.partition('"')
+    if quote_mark and end and "://" in url:
+        return f'{head}"{redact_url(url)}"{tail}'
+    return text
+
+
+def _request_doc(request: dict[str, Any]) -> dict[str, Any]:
+    """The request as the cassette stores it: method as Go sends it, secrets redacted."""
+    headers = dict(request.get("headers") or {})
+    body = bytes(request.get("body") or b"")
+    if body and "x-www-form-urlencoded" in _header(headers, "Content-Type").lower():
+        try:
+            body = redact_query(body.decode("utf-8")).encode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    doc: dict[str, Any] = {"method": (request.get("method") or "").upper() or "GET",
+                           "url": redact_url(request.get("url") or ""),
+                           "headers": redact_headers(headers), **_body_doc(body)}
+    if request.get("noFollowRedirects"):
+        doc["noFollowRedirects"] = True
+    return doc
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    return next((v for k, v in headers.items() if k.lower() == name.lower()), "")
+
+
+def _body_doc(body: bytes) -> dict[str, str]:
+    """``{"body": text}`` for UTF-8 bodies, ``{"bodyBase64": ...}`` otherwise, {} when empty."""
+    if not body:
+        return {}
+    try:
+        return {"body": body.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"bodyBase64": base64.b64encode(body).decode("ascii")}
+
+
+def _body_of(doc: dict[str, Any]) -> bytes:
+    if "bodyBase64" in doc:
+        return base64.b64decode(doc["bodyBase64"])
+    return str(doc.get("body", "")).encode("utf-8")
+
+
+def _key(doc: dict[str, Any]) -> tuple[str, str, bytes]:
+    return (doc.get("method") or "GET", doc.get("url") or "", _body_of(doc))
+
+
+def _describe(key: tuple[str, str, bytes]) -> str:
+    method, url, body = key
+    return f"{method} {url}" + (f" with a {len(body)}-byte body" if body else "")

@@ -1,0 +1,125 @@
+"""``nd-notebook check [--navidrome T] plugin.ndp``: will this package load, and on which Navidrome?
+
+Reports the manifest as Navidrome parses it, the module's host-function imports against the
+declared permissions, the capabilities found, whether the package loads on the requested
+version (a real load into a throw-away Host of that version, ``nd_on_init`` not called) and the
+oldest version it loads on (versions from ``nd_notebook.versions``; each candidate confirmed by
+a real load).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import abi, versions
+from .errors import NDError
+
+__all__ = ["CheckReport", "check_package"]
+
+
+@dataclass
+class CheckReport:
+    """What ``check_package`` found; ``lines`` is the printed report."""
+
+    path: Path
+    navidrome: str
+    loads: bool = False
+    oldest: str | None = None
+    problems: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
+
+
+def check_package(path: str | os.PathLike, navidrome: str = "head") -> CheckReport:
+    """Check the ``.ndp`` package at ``path`` against Navidrome version ``navidrome``."""
+    from .package import read_package
+    from .runtime.wasminfo import WasmFormatError, module_info
+
+    path = Path(path)
+    target = versions.target(navidrome)
+    report = CheckReport(path, target.name)
+    say = report.lines.append
+    say(f"check {path.name} (navidrome={target.name})")
+    try:
+        man, wasm, plugin_id = read_package(path)
+    except NDError as e:
+        return _fail(report, f"package: {e}")
+    say(f"  manifest      ok: {man.name} {man.version} by {man.author}")
+    try:
+        info = module_info(wasm)
+    except WasmFormatError as e:
+        return _fail(report, f"plugin.wasm: invalid wasm module: {e}")
+    imports = info.imported_functions(abi.USER_NAMESPACE)
+    needed = abi.required_permissions(imports, transitive=True)
+    declared = list(man.permissions)
+    say(f"  imports       {', '.join(imports) or 'no Navidrome host functions'}")
+    say(f"  permissions   declared: {', '.join(declared) or 'none'}; "
+        f"needed by the imports: {', '.join(needed) or 'none'}")
+    for key, names in needed.items():
+        if not man.has_permission(key):
+            report.problems.append(f"imports {', '.join(names)} but the manifest does not "
+                                   f"declare the '{key}' permission")
+    unused = [k for k in declared if k not in needed and abi.permission(k).service
+              and k != "users" and not abi.permission(k).requires_export]
+    if unused:
+        say(f"  note          declared but not imported: {', '.join(unused)}")
+    exports = set(info.exported_functions)
+    caps = [c.name for c in abi.CAPABILITIES if exports.intersection(c.exports)]
+    say(f"  capabilities  {', '.join(caps) or 'none'}")
+
+    error = _load_error(path, target, plugin_id)
+    report.loads = error is None
+    say(f"  navidrome={target.name}: " + ("loads" if error is None else "does not load"))
+    if error is not None:
+        report.problems.append(error)
+    report.oldest = _oldest(path, plugin_id, man, info)
+    say(f"  oldest target {report.oldest or 'none: it loads on no version'}")
+    for problem in report.problems:
+        for i, line in enumerate(problem.splitlines()):
+            say(("  problem       " if i == 0 else "                ") + line)
+    return report
+
+
+def _fail(report: CheckReport, problem: str) -> CheckReport:
+    report.problems.append(problem)
+    report.lines.append(f"  problem       {problem}")
+    return report
+
+
+def _load_error(path: Path, target: versions.Target, plugin_id: str) -> str | None:
+    """None when the package loads into a fresh Host of version ``target``, else the error."""
+    from .runtime.host import Host
+
+    with tempfile.TemporaryDirectory(prefix="nd-notebook-check-") as data_dir, \
+            Host(data_dir, navidrome=target) as host:
+        try:
+            host.load(path, name=plugin_id, init=False)
+        except NDError as e:
+            return str(e)
+    return None
+
+
+def _oldest(path: Path, plugin_id: str, man, info) -> str | None:
+    """The oldest version passing the quick checks whose real load succeeds."""
+    imports = info.imported_functions(abi.USER_NAMESPACE)
+    for t in versions.targets():
+        if not _plausible(t, man, imports):
+            continue
+        if _load_error(path, t, plugin_id) is None:
+            return t.name
+    return None
+
+
+def _plausible(t: versions.Target, man, imports: list[str]) -> bool:
+    """Cheap necessary conditions: every import defined and permitted at ``t``."""
+    try:
+        t.check_imports(imports)
+        seen = t.manifest(man)
+    except NDError:
+        return False
+    return all(seen.has_permission(k) for k in abi.required_permissions(imports))

@@ -1,0 +1,389 @@
+"""Fresh instances prepared ahead: each call gets an instance no other call has touched, whose
+initialisation (Go's runtime start and package ``init``) already ran off the call path.
+
+Where a Go plugin's call time goes through libextism (a 4.5 MB module): creating the instance
+about 0.3-0.9 ms, its ``_initialize`` (Go's runtime and package init) 0.5-0.6 ms, the export
+itself as little as 0.03 ms, freeing the instance 0.2 ms. With ``Host(snapshots=True)`` (the
+default; ``ND_NOTEBOOK_SNAPSHOTS=0`` or ``Host(snapshots=False)`` turns it off) instances are
+created and initialised ahead on up to :data:`WORKERS` background threads per plugin and freed
+behind there; calls finding none ready (right after the load, or calls back to back faster
+than the threads prepare) create and initialise their own inline, as with snapshots off.
+
+- **Init run by nd-notebook, in both modes.** The module is compiled with its init export
+  (``_initialize``, or ``__wasm_call_ctors`` which libextism prefers) renamed to a name of the
+  same length (every code offset, hence DWARF locations in trap backtraces, stays the same), so
+  libextism finds no init to run and nd-notebook calls the renamed export itself: ahead, or
+  inline within the call as libextism would (libextism's own auto-init crashes the process when
+  a Go package ``init`` logs through ``pdk.Log`` while the log sink of runtime/output.py is
+  installed; an ordinary call does not). An init that fails fails the call, as before.
+- **Not a memory snapshot.** Each instance runs its own init: its own random seed (Go's map
+  hash seeds and iteration order differ between calls, as with Navidrome's crypto random
+  source) and its own clock readings. A Wizer-like snapshot of memory and globals after init
+  was rejected for Go: its runtime init calls ``random_get``, ``clock_time_get``,
+  ``environ_sizes_get`` and ``args_sizes_get`` (seen with stub imports under wasmtime), so
+  every call would share one seed (map iteration order identical on every call: observable,
+  and unlike Navidrome) and one init time. It would suit modules whose init reads none of them.
+- **What differs from an instance made at the call**: the clock read during init is earlier,
+  by at most :data:`MAX_AGE` seconds (older prepared instances are freed unused). An init
+  calling a Navidrome host function is refused on the background thread (that host call gets
+  no answer and has no effect, the instance is freed) and the plugin then initialises inline
+  in every call, the reason in ``plugin.instances.status`` and a ``service_log`` event. Log
+  lines of an init ahead are handed to the call using the instance; its stdout/stderr go to
+  the process's own fds unattributed (redirecting them from the background thread would take
+  what the process prints meanwhile).
+- **Lanes**: libextism's deadline (``timeout_ms``) and cancel bump the epoch of the engine of
+  a compiled plugin, which would end every call running on it. Each running call therefore
+  holds a lane of its own: a compiled plugin (the first is the load's compile, later ones come
+  from Extism's compiled-module cache in tens of milliseconds, up to :data:`MAX_LANES`), so a
+  call's deadline and a Ctrl-C end that call only. Lanes are used in both modes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from extism_sys import ffi as _ffi
+from extism_sys import lib as _lib
+
+from .output import CallOutput, capture_call
+
+__all__ = ["MAX_AGE", "Instance", "InstancePool", "guard_context", "prepared_module",
+           "snapshots_default"]
+
+# libextism's errors are anyhow errors, which capture a Rust backtrace each when
+# RUST_BACKTRACE=1 is set (as on many developer machines): about 50 ms per failed call, never
+# shown (only the message is). RUST_LIB_BACKTRACE=0 turns that capture off and leaves panic
+# backtraces alone; read once, at the first error, so it is set before any call.
+os.environ.setdefault("RUST_LIB_BACKTRACE", "0")
+
+#: Seconds a prepared instance may wait before it is freed unused (its init clock gets stale).
+MAX_AGE = 1.0
+#: Prepared instances kept ready per lane.
+AHEAD = 2
+#: Lanes (compiled plugins) per plugin; beyond it concurrent calls share the last one.
+MAX_LANES = 8
+#: Background threads per plugin (more start only while the lanes are behind).
+WORKERS = 2
+#: The background thread ends after this long without calls (it restarts on the next call).
+IDLE_SECONDS = 10.0
+#: libextism runs the first of these exports it finds before the first call (hs_init aside).
+_INIT_EXPORTS = {"__wasm_call_ctors": "__nd_prepare_ctor", "_initialize": "_nd_prepare"}
+
+
+def snapshots_default() -> bool:
+    """``ND_NOTEBOOK_SNAPSHOTS``: ``0``/``false``/``off`` turns prepared instances off."""
+    return os.environ.get("ND_NOTEBOOK_SNAPSHOTS", "1").strip().lower() not in (
+        "0", "false", "off", "no")
+
+
+def prepared_module(wasm: bytes, exports: list[str]) -> tuple[bytes, str | None, str]:
+    """``(module, init_export, reason)``: the module with its init export renamed (same length),
+    the new name to call before each export (None: run as it is) and why not when not."""
+    if "hs_init" in exports:
+        return wasm, None, "Haskell runtime (hs_init): libextism's own init kept"
+    old = next((name for name in _INIT_EXPORTS if name in exports), None)
+    if old is None:
+        return wasm, None, "no init export: nothing to run ahead"
+    new = _INIT_EXPORTS[old]
+    if new in exports:
+        return wasm, None, f"module already exports {new}"
+    return _rename_export(wasm, old, new), new, ""
+
+
+class Instance:
+    """One fresh Extism instance of a lane, maybe already initialised."""
+
+    __slots__ = ("born", "init_export", "init_output", "ptr")
+
+    def __init__(self, ptr, init_export: str | None, init_output: CallOutput | None = None):
+        self.ptr = ptr
+        self.init_export = init_export  # still to call before the export (None: done / none)
+        self.init_output = init_output  # what a background init said, for the call's record
+        self.born = time.monotonic()
+
+    def initialize(self) -> int:
+        """Run the init export inline if it has not run: 0, or the failed init's rc."""
+        name, self.init_export = self.init_export, None
+        if name is None:
+            return 0
+        rc = _lib.extism_plugin_call_with_host_context(self.ptr, name.encode(), b"", 0, _ffi.NULL)
+        return rc if rc != 0 or _lib.extism_plugin_error(self.ptr) == _ffi.NULL else -1
+
+
+class _Lane:
+    __slots__ = ("busy", "compiled", "preparing", "ready")
+
+    def __init__(self, compiled):
+        self.compiled = compiled
+        self.ready: collections.deque[Instance] = collections.deque()
+        self.busy = 0
+        self.preparing = 0  # instances being prepared for it right now
+
+
+class InstancePool:
+    """A plugin's lanes and instances. ``with pool.take() as instance:`` around one call."""
+
+    def __init__(self, compiled, compile: Callable[[], Any], *, init_export: str | None,
+                 prepare: bool, on_refused: Callable[[str], None],
+                 reason: str = ""):
+        self._compile = compile
+        self.init_export = init_export
+        self.prepare = prepare and init_export is not None
+        self.status = ("prepared ahead" if self.prepare
+                       else f"off{': ' + reason if reason else ''}")
+        self._on_refused = on_refused
+        self._lanes = [_Lane(compiled)]
+        self._lock = threading.Condition()
+        self._to_free: list = []
+        self._workers: list[threading.Thread] = []
+        self._last_call = 0.0
+        self.closed = False
+        self.prepared_hits = 0  # calls served by an instance prepared ahead (tests, benches)
+        _POOLS.add(self)
+
+    @contextlib.contextmanager
+    def take(self) -> Iterator[Instance]:
+        """A fresh instance on a lane no other running call holds; freed (behind) afterwards."""
+        lane = self._acquire_lane()
+        instance = None
+        try:
+            instance = self._ready_instance(lane) or self._new_instance(lane)
+            yield instance
+        finally:
+            self._release(lane, instance)
+
+    def close(self) -> None:
+        """Stop preparing; free every instance not in use."""
+        with self._lock:
+            self.closed = True
+            doomed = [i.ptr for lane in self._lanes for i in lane.ready] + self._to_free
+            for lane in self._lanes:
+                lane.ready.clear()
+            self._to_free = []
+            self._lock.notify_all()
+        for ptr in doomed:
+            _lib.extism_plugin_free(ptr)
+
+    # -- call side -----------------------------------------------------------------------
+    def _acquire_lane(self) -> _Lane:
+        with self._lock:
+            self._last_call = time.monotonic()
+            for lane in self._lanes:
+                if not lane.busy:
+                    lane.busy += 1
+                    return lane
+            if len(self._lanes) >= MAX_LANES:
+                lane = self._lanes[-1]
+                lane.busy += 1
+                return lane
+        lane = _Lane(self._compile())  # from Extism's module cache: tens of milliseconds
+        lane.busy = 1
+        with self._lock:
+            self._lanes.append(lane)
+        return lane
+
+    def _ready_instance(self, lane: _Lane) -> Instance | None:
+        if not self.prepare:
+            return None
+        stale = []
+        with self._lock:
+            found = None
+            now = time.monotonic()
+            while lane.ready:
+                candidate = lane.ready.popleft()
+                if now - candidate.born <= MAX_AGE:
+                    found = candidate
+                    break
+                stale.append(candidate.ptr)
+            self._to_free.extend(stale)
+            self._wake()
+        if found is not None:
+            self.prepared_hits += 1
+        return found
+
+    def _new_instance(self, lane: _Lane) -> Instance:
+        return Instance(_create(lane.compiled), self.init_export)
+
+    def _release(self, lane: _Lane, instance: Instance | None) -> None:
+        with self._lock:
+            lane.busy -= 1
+            if instance is not None and self.prepare and not self.closed:
+                self._to_free.append(instance.ptr)  # freed behind
+                instance = None
+            self._wake()
+        if instance is not None:
+            _lib.extism_plugin_free(instance.ptr)
+
+    def _wake(self) -> None:
+        """Start the background thread if needed, or wake it (the lock is held)."""
+        if not self.prepare or self.closed:
+            return
+        if len(self._workers) < WORKERS and (not self._workers or self._behind()):
+            worker = threading.Thread(target=self._work, name="nd-prepare", daemon=True)
+            self._workers.append(worker)
+            worker.start()
+        self._lock.notify()
+
+    # -- background side -------------------------------------------------------------------
+    def _work(self) -> None:
+        _state.pool = self
+        try:
+            while True:
+                with self._lock:
+                    job = self._next_job()
+                    while job is None:
+                        if self.closed or time.monotonic() - self._last_call > IDLE_SECONDS:
+                            self._workers.remove(threading.current_thread())
+                            return
+                        self._lock.wait(MAX_AGE / 2)
+                        job = self._next_job()
+                job()
+        finally:
+            _state.pool = None
+
+    def _next_job(self) -> Callable[[], None] | None:
+        if self._to_free:
+            doomed, self._to_free = self._to_free, []
+            return lambda: [_lib.extism_plugin_free(p) for p in doomed]
+        if not self.prepare or self.closed:
+            return None
+        now = time.monotonic()
+        for lane in self._lanes:
+            while lane.ready and now - lane.ready[0].born > MAX_AGE:
+                self._to_free.append(lane.ready.popleft().ptr)
+            if self._to_free:
+                return self._next_job()
+            if (len(lane.ready) + lane.preparing < AHEAD
+                    and now - self._last_call <= IDLE_SECONDS):
+                lane.preparing += 1
+                return lambda lane=lane: self._prepare_one(lane)
+        return None
+
+    def _behind(self) -> bool:
+        """Whether some lane has fewer instances ready or coming than it should (lock held)."""
+        return any(len(lane.ready) + lane.preparing < AHEAD for lane in self._lanes)
+
+    def _prepare_one(self, lane: _Lane) -> None:
+        try:
+            self._prepare_into(lane)
+        finally:
+            with self._lock:
+                lane.preparing -= 1
+
+    def _prepare_into(self, lane: _Lane) -> None:
+        ptr = _create(lane.compiled)
+        _state.refused = False
+        # Its log lines only: redirecting fds 1/2 from this thread would take what the process
+        # prints meanwhile; what an init writes to stdout goes to the process's own fds.
+        with capture_call(ptr, stdio=False) as out:
+            rc = _lib.extism_plugin_call_with_host_context(
+                ptr, self.init_export.encode(), b"", 0, _ffi.NULL)
+        failed = rc != 0 or _lib.extism_plugin_error(ptr) != _ffi.NULL
+        refused = _state.refused
+        if refused or failed:
+            _lib.extism_plugin_free(ptr)
+            if not refused and lane.busy:  # maybe ended by the deadline of the lane's call
+                return
+            # An init failing ahead would fail in the call too: inline from now on.
+            self._refuse("its init calls a Navidrome host function" if refused
+                         else "its init fails")
+            return
+        said = out if out.logs else None
+        with self._lock:
+            if self.closed or lane not in self._lanes:
+                self._to_free.append(ptr)
+                return
+            lane.ready.append(Instance(ptr, None, said))
+
+    def _refuse(self, reason: str) -> None:
+        with self._lock:
+            self.prepare = False
+            self.status = f"off: {reason} (init runs inline, in each call)"
+            for lane in self._lanes:
+                self._to_free.extend(i.ptr for i in lane.ready)
+                lane.ready.clear()
+        self._on_refused(self.status)
+
+
+def guard_context(ctx):
+    """The plugin context as the host functions see it: a host function called by an init
+    running ahead on the background thread is refused (never served; see the module docs)."""
+    return _GuardedContext(ctx)
+
+
+class _HostCallDuringInit(BaseException):
+    """Escapes the adapter's ``except Exception``: the guest gets no response (0)."""
+
+
+class _GuardedContext:
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx):
+        self._ctx = ctx
+
+    def __getattr__(self, name: str):
+        pool = getattr(_state, "pool", None)
+        if pool is not None and name in ("host", "emit"):
+            _state.refused = True
+            raise _HostCallDuringInit(name)
+        return getattr(self._ctx, name)
+
+
+_state = threading.local()
+_POOLS: weakref.WeakSet[InstancePool] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    """At exit, no background thread may still be inside libextism."""
+    workers = []
+    for pool in list(_POOLS):
+        workers.extend(pool._workers)
+        pool.close()
+    for worker in workers:
+        worker.join(timeout=1.0)
+
+
+def _create(compiled):
+    err = _ffi.new("char**")
+    ptr = _lib.extism_plugin_new_from_compiled(compiled.pointer, err)
+    if ptr == _ffi.NULL:
+        msg = _ffi.string(err[0]).decode("utf-8", "replace")
+        _lib.extism_plugin_new_error_free(err[0])
+        from ..errors import PluginCallFailedError
+
+        raise PluginCallFailedError(f"plugin call failed: {msg}")
+    _lib.extism_plugin_allow_http_response_headers(ptr)  # as Navidrome does
+    return ptr
+
+
+def _rename_export(wasm: bytes, old: str, new: str) -> bytes:
+    """The module with export ``old`` named ``new`` (same byte length: offsets unchanged)."""
+    from .wasminfo import _name, _uleb
+
+    if len(old.encode()) != len(new.encode()):
+        raise ValueError("export names must keep their length")
+    pos = 8
+    while pos < len(wasm):
+        section_id = wasm[pos]
+        size, start = _uleb(wasm, pos + 1)
+        end = start + size
+        if section_id == 7:
+            count, p = _uleb(wasm, start)
+            for _ in range(count):
+                name_at = p
+                name, p = _name(wasm, p)
+                _, p = _uleb(wasm, p + 1)
+                if name == old:
+                    length, text_at = _uleb(wasm, name_at)
+                    return wasm[:text_at] + new.encode() + wasm[text_at + length:]
+        pos = end
+    raise ValueError(f"no export {old!r}")

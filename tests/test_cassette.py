@@ -1,0 +1,233 @@
+"""Record and replay of http_send (nd_notebook.cassette): ``with host.recording(path)`` writes
+every exchange with its secrets redacted, ``Host(cassette=path)`` answers the same requests
+without the network. Servers run on 127.0.0.1 for the length of one test."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from watplugins import _ENV, _HELPERS, host_call_plugin, wat
+
+from nd_notebook import Host
+from nd_notebook.cassette import BUILTIN_HTTP_WARNING, REDACTED, Cassette, redact_url
+
+LOOPBACK = {"http": {"requiredHosts": ["127.0.0.1"]}}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """/redirect (302 to /final), anything else: 200 with "<METHOD> <path> <body> #<hit>"
+    (path without its query)
+    (and a session cookie for /q...). Counts the requests it serves in ``server.hits``."""
+
+    def do_GET(self):
+        self.server.hits += 1
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/redirect":
+            self._reply(302, [("Location", "/final")], b"")
+            return
+        path = self.path.partition("?")[0]
+        text = f"{self.command} {path} {body.decode()} #{self.server.hits}".encode()
+        cookie = [("Set-Cookie", "session=s3cr3t")] if self.path.startswith("/q") else []
+        self._reply(200, [("Content-Type", "text/plain"), *cookie], text)
+
+    do_POST = do_GET
+
+    def _reply(self, status, headers, body):
+        self.send_response_only(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def local_server():
+    """An HTTP server on 127.0.0.1 (port 0) with ``.base``, stopped on exit."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.hits = 0
+    server.base = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def send(plugin, **request):
+    """http_send through real wasm; the raw response JSON (``result`` or ``error``)."""
+    return plugin.call("call_http_send", {"request": request})
+
+
+def load(host):
+    return host.load(host_call_plugin("http_send"), name="web", permissions=LOOPBACK)
+
+
+@pytest.fixture
+def cassette(tmp_path):
+    return tmp_path / "cassette.json"
+
+
+def test_cassette_recorded_against_a_local_server_replays_after_it_stopped(tmp_path, cassette):
+    with local_server() as server, Host(tmp_path / "rec") as host:
+        plugin = load(host)
+        with host.recording(cassette):
+            live = send(plugin, method="GET", url=server.base + "/bio?artist=Nina")
+        url = server.base + "/bio?artist=Nina"
+    assert live["result"]["statusCode"] == 200
+    with Host(tmp_path / "play", cassette=cassette) as host:
+        replayed = send(load(host), method="GET", url=url)
+    assert replayed == live
+
+
+def test_replay_contacts_no_server(tmp_path, cassette):
+    with local_server() as server:
+        with Host(tmp_path / "rec") as host, host.recording(cassette):
+            send(load(host), method="GET", url=server.base + "/x")
+        with Host(tmp_path / "play", cassette=cassette) as host:
+            send(load(host), method="GET", url=server.base + "/x")
+        assert server.hits == 1
+
+
+def test_unmatched_request_is_an_in_band_error_naming_request_and_cassette(tmp_path, cassette):
+    Cassette(cassette, mode="record").save()
+    with Host(tmp_path, cassette=cassette) as host:
+        answer = send(load(host), method="POST", url="http://127.0.0.1:9/lookup?q=x", body="e30=")
+    assert answer == {"error": "nd-notebook cassette cassette.json: no recorded response for "
+                               "POST http://127.0.0.1:9/lookup?q=x with a 2-byte body"}
+
+
+def test_secrets_are_redacted_on_record(tmp_path, cassette):
+    with local_server() as server, Host(tmp_path) as host, host.recording(cassette):
+        send(load(host), method="GET",
+             url=server.base + "/q?artist=Nina&api_key=k1&token=t1&format=json",
+             headers={"Authorization": "Bearer b1", "X-Api-Key": "k2", "Cookie": "c=1",
+                      "Accept": "application/json"})
+    text = cassette.read_text()
+    for secret in ("k1", "t1", "b1", "k2", "c=1", "session=s3cr3t"):
+        assert secret not in text
+    entry = json.loads(text)["interactions"][0]
+    assert entry["request"]["url"] == (server.base + "/q?artist=Nina&api_key=REDACTED"
+                                       "&token=REDACTED&format=json")
+    assert entry["request"]["headers"] == {"Authorization": REDACTED, "X-Api-Key": REDACTED,
+                                           "Cookie": REDACTED, "Accept": "application/json"}
+    assert entry["response"]["headers"]["Set-Cookie"] == REDACTED
+
+
+def test_form_body_secrets_are_redacted(tmp_path, cassette):
+    with local_server() as server, Host(tmp_path) as host, host.recording(cassette):
+        send(load(host), method="POST", url=server.base + "/2.0/",
+             headers={"Content-Type": "application/x-www-form-urlencoded"},
+             body="bWV0aG9kPXRyYWNrLnNjcm9iYmxlJmFwaV9rZXk9azEmc2s9czE=")  # method=...&api_key=k1&sk=s1
+    entry = json.loads(cassette.read_text())["interactions"][0]
+    assert entry["request"]["body"] == "method=track.scrobble&api_key=REDACTED&sk=REDACTED"
+
+
+def test_a_live_request_with_another_key_matches_the_redacted_recording(tmp_path, cassette):
+    with local_server() as server:
+        url = server.base + "/bio?artist=Nina&api_key="
+        with Host(tmp_path / "rec") as host, host.recording(cassette):
+            live = send(load(host), method="GET", url=url + "recording-key")
+    with Host(tmp_path / "play", cassette=cassette) as host:
+        assert send(load(host), method="GET", url=url + "another-key") == live
+
+
+def test_replay_matches_by_method_url_and_body(tmp_path, cassette):
+    with local_server() as server:
+        base = server.base
+        with Host(tmp_path / "rec") as host, host.recording(cassette):
+            plugin = load(host)
+            a = send(plugin, method="POST", url=base + "/s", body="YQ==")  # "a"
+            b = send(plugin, method="POST", url=base + "/s", body="Yg==")  # "b"
+            get = send(plugin, method="GET", url=base + "/s")
+    with Host(tmp_path / "play", cassette=cassette) as host:
+        plugin = load(host)
+        assert send(plugin, method="GET", url=base + "/s") == get
+        assert send(plugin, method="POST", url=base + "/s", body="Yg==") == b
+        assert send(plugin, method="POST", url=base + "/s", body="YQ==") == a
+
+
+def test_identical_requests_replay_in_recorded_order_then_the_last_repeats(tmp_path, cassette):
+    with local_server() as server:
+        url = server.base + "/n"
+        with Host(tmp_path / "rec") as host, host.recording(cassette):
+            plugin = load(host)
+            first, second = send(plugin, url=url), send(plugin, url=url)
+    assert first != second  # the server counts its hits
+    with Host(tmp_path / "play", cassette=cassette) as host:
+        plugin = load(host)
+        assert [send(plugin, url=url) for _ in range(3)] == [first, second, second]
+
+
+def test_order_mode_answers_the_nth_request_with_the_nth_recording(tmp_path, cassette):
+    with local_server() as server:
+        base = server.base
+        with Host(tmp_path / "rec") as host, host.recording(cassette):
+            plugin = load(host)
+            one, _two = send(plugin, url=base + "/1"), send(plugin, url=base + "/2")
+    with Host(tmp_path / "play") as host:
+        host.cassette = Cassette.replaying(cassette, match="order")
+        plugin = load(host)
+        assert send(plugin, url=base + "/1") == one
+        assert send(plugin, url=base + "/1")["error"].endswith(
+            f"no recorded response for GET {base}/1")
+
+
+def test_a_transport_error_is_recorded_and_replayed(tmp_path, cassette):
+    url = "http://127.0.0.1:9/closed"  # discard port: nothing listens
+    with Host(tmp_path / "rec") as host, host.recording(cassette):
+        live = send(load(host), url=url)
+    assert live["error"].startswith('Get "http://127.0.0.1:9/closed": dial tcp 127.0.0.1:9')
+    with Host(tmp_path / "play", cassette=cassette) as host:
+        assert send(load(host), url=url) == live
+
+
+def test_required_hosts_are_still_enforced_on_replay(tmp_path, cassette):
+    with local_server() as server, Host(tmp_path / "rec") as host, host.recording(cassette):
+        send(load(host), url=server.base + "/x")
+    with Host(tmp_path / "play", cassette=cassette) as host:
+        plugin = host.load(host_call_plugin("http_send"), name="web",
+                           permissions={"http": {"requiredHosts": ["example.org"]}})
+        host_port = server.base.removeprefix("http://")
+        assert send(plugin, url=server.base + "/x") == {
+            "error": f'host "{host_port}" is not allowed'}
+
+
+def test_redirects_are_recorded_as_the_plugin_saw_them(tmp_path, cassette):
+    with local_server() as server:
+        with Host(tmp_path / "rec") as host, host.recording(cassette):
+            live = send(load(host), url=server.base + "/redirect")
+        assert server.hits == 2  # the 302 and /final, followed by the client
+    entries = json.loads(cassette.read_text())["interactions"]
+    assert [e["request"]["url"] for e in entries] == [server.base + "/redirect"]
+    assert live["result"]["body"]  # /final's answer
+
+
+def test_userinfo_password_in_a_url_is_redacted():
+    assert redact_url("https://bob:hunter2@api.example.org/x?key=1&q=2") == \
+        "https://bob:REDACTED@api.example.org/x?key=REDACTED&q=2"
+
+
+def test_a_plugin_using_extisms_own_http_request_is_warned_about(tmp_path, cassette):
+    builtin = wat("(module\n" + _ENV + '  (import "extism:host/env" "http_request" '
+                  "(func $http_request (param i64 i64) (result i64)))\n" + _HELPERS + """
+  (func (export "nd_on_init") (result i32) (i32.const 0)))""")
+    Cassette(cassette, mode="record").save()
+    with Host(tmp_path, cassette=cassette) as host:
+        host.load(builtin, name="builtin")
+        load(host)  # http_send only: no warning
+        warnings = host.logs()[["plugin_id", "message"]].values.tolist()
+    assert warnings == [["builtin", BUILTIN_HTTP_WARNING]]
+    assert BUILTIN_HTTP_WARNING == ("the plugin imports Extism's built-in http_request, which "
+                                    "runs inside libextism: those requests are neither recorded "
+                                    "nor replayed")

@@ -1,0 +1,180 @@
+"""Magic lines as people write them: options and NAME in any order, --help alone, JSON config;
+and ``plugin.call`` mistakes that name their fix (unknown export, non-JSON str input)."""
+
+from __future__ import annotations
+
+import pytest
+import watplugins
+from IPython.core.error import UsageError
+from IPython.testing import globalipapp
+from IPython.utils.capture import capture_output
+
+from nd_notebook import Host
+from nd_notebook.errors import FunctionNotFoundError, PluginInputError
+
+
+def echo_wat(*exports: str) -> str:
+    """WebAssembly text of a module whose ``exports`` output their input, plus
+    ``call_config_get`` (the config_get host function's raw response to the input)."""
+    echo = "".join(f"""  (func (export "{name}") (result i32)
+    (local $b i64)
+    (local.set $b (call $input_block))
+    (call $output_set (local.get $b) (call $length (local.get $b)))
+    (i32.const 0))
+""" for name in exports)
+    config = """  (import "extism:host/user" "config_get" (func $config_get (param i64) (result i64)))
+"""
+    call = """  (func (export "call_config_get") (result i32)
+    (local $r i64)
+    (local.set $r (call $config_get (call $input_block)))
+    (call $output_set (local.get $r) (call $length (local.get $r)))
+    (i32.const 0))
+"""
+    return "(module\n" + watplugins._ENV + config + watplugins._HELPERS + echo + call + ")\n"
+
+
+@pytest.fixture
+def ip():
+    """A real IPython shell with the extension freshly loaded (a fresh default Host)."""
+    shell = globalipapp.start_ipython() or globalipapp.get_ipython()
+    shell.run_line_magic("load_ext", "nd_notebook")
+    before = set(shell.user_ns)
+    yield shell
+    shell.run_line_magic("unload_ext", "nd_notebook")
+    for name in set(shell.user_ns) - before:
+        del shell.user_ns[name]
+
+
+def config_of(plugin, key: str):
+    return plugin.call("call_config_get", {"key": key})
+
+
+# -- NAME and options in any order -------------------------------------------------------------
+def test_name_after_config_is_not_swallowed(ip):
+    with capture_output():
+        ip.run_cell_magic("ndplugin", "--config greeting=hi cfg", echo_wat())
+    assert config_of(ip.user_ns["cfg"], "greeting") == {"value": "hi", "exists": True}
+
+
+def test_name_between_options_is_found(ip):
+    with capture_output():
+        ip.run_cell_magic("ndplugin", "--lang wat cfg --config a=1 b=2", echo_wat())
+    assert config_of(ip.user_ns["cfg"], "b") == {"value": "2", "exists": True}
+
+
+def test_dict_variable_after_config_stays_config(ip):
+    ip.user_ns["settings"] = {"url": "http://127.0.0.1:1"}
+    with capture_output():
+        ip.run_cell_magic("ndplugin", "--config settings cfg", echo_wat())
+    assert config_of(ip.user_ns["cfg"], "url")["value"] == "http://127.0.0.1:1"
+
+
+def test_missing_name_is_reported_as_argparse_would(ip):
+    with pytest.raises(UsageError, match="^%%ndplugin: the following arguments are required: "
+                                         "NAME$"):
+        ip.run_cell_magic("ndplugin", "--config a=1 b=2", echo_wat())
+
+
+def test_usage_shows_name_as_required(ip):
+    with capture_output() as cap:
+        ip.run_cell("%%ndplugin --help")
+    usage = cap.stdout.split("\n\n")[1]
+    assert usage.rstrip().endswith("NAME") and "[NAME]" not in usage
+
+
+def test_load_path_after_config_is_not_swallowed(ip, tmp_path):
+    with capture_output():
+        ip.run_cell_magic("ndplugin", "cfg --config greeting=hi", echo_wat())
+    path = ip.user_ns["cfg"].export(tmp_path / "cfg.ndp")
+    plugin = ip.run_line_magic("ndplugin", f"load --config greeting=hej {path} --name other")
+    assert config_of(plugin, "greeting") == {"value": "hej", "exists": True}
+
+
+# -- --help without a body --------------------------------------------------------------------
+def test_help_alone_in_a_cell_prints_the_help(ip):
+    with capture_output() as cap:
+        result = ip.run_cell("%%ndplugin --help")
+    assert result.success
+    assert "Compile the cell into a Navidrome plugin" in cap.stdout
+    assert "--permissions" in cap.stdout
+
+
+def test_empty_cell_without_help_is_still_refused(ip):
+    with capture_output():
+        result = ip.run_cell("%%ndplugin cfg")
+    assert "the cell body is empty" in str(result.error_before_exec or result.error_in_exec)
+
+
+# -- --config as a JSON object ----------------------------------------------------------------
+def test_config_accepts_a_json_object(ip):
+    with capture_output():
+        ip.run_cell_magic("ndplugin", """cfg --config '{"a": 1, "who": "Nina Simone"}' b=x""",
+                          echo_wat())
+    plugin = ip.user_ns["cfg"]
+    assert config_of(plugin, "a")["value"] == "1"
+    assert config_of(plugin, "who")["value"] == "Nina Simone"
+    assert config_of(plugin, "b")["value"] == "x"
+
+
+def test_config_json_that_is_not_an_object_is_refused(ip):
+    with pytest.raises(UsageError, match=r"^--config: not a JSON object \(Expecting "):
+        ip.run_cell_magic("ndplugin", "cfg --config '{a: 1}'", echo_wat())
+
+
+# -- plugin.call mistakes ---------------------------------------------------------------------
+@pytest.fixture
+def agent(tmp_path):
+    with Host(tmp_path) as host:
+        yield host.load(watplugins.wat(echo_wat("nd_get_artist_biography", "nd_get_artist_url")),
+                        name="agent", permissions="auto")
+
+
+def test_unknown_export_keeps_navidromes_text(agent):
+    with pytest.raises(FunctionNotFoundError) as e:
+        agent.call("nd_get_artist_bio", {"name": "Björk"})
+    assert str(e.value) == "function not found: nd_get_artist_bio"
+
+
+def test_unknown_export_suggests_the_closest_exports(agent):
+    with pytest.raises(FunctionNotFoundError) as e:
+        agent.call("nd_get_artist_bio", {"name": "Björk"})
+    assert e.value.suggestions == ["nd_get_artist_biography", "nd_get_artist_url"]
+    assert e.value.__notes__[0] == "did you mean 'nd_get_artist_biography' or " \
+                                   "'nd_get_artist_url'?"
+
+
+def test_unknown_export_lists_every_export(agent):
+    with pytest.raises(FunctionNotFoundError) as e:
+        agent.call("nd_nothing_like_it", None)
+    assert e.value.__notes__ == [
+        "exports of plugin 'agent': call_config_get, nd_get_artist_biography, nd_get_artist_url"]
+
+
+def test_unknown_export_in_a_notebook_shows_the_suggestion(agent):
+    with pytest.raises(FunctionNotFoundError) as e:
+        agent.call("call_config_gett", None)
+    assert e.value._render_traceback_() == [
+        "FunctionNotFoundError: function not found: call_config_gett",
+        "did you mean 'call_config_get'?",
+        "exports of plugin 'agent': call_config_get, nd_get_artist_biography, nd_get_artist_url"]
+
+
+def test_str_input_that_is_not_json_says_to_pass_a_dict(agent):
+    with pytest.raises(PluginInputError, match=r"^input of nd_get_artist_biography is a str "
+                                               r"that is not JSON \(Expecting value at column "
+                                               r"1\): 'Björk'; pass a dict"):
+        agent.call("nd_get_artist_biography", "Björk")
+
+
+def test_str_input_that_is_json_is_sent_as_is(agent):
+    assert agent.call("nd_get_artist_biography", '{"name": "Björk"}') == {"name": "Björk"}
+
+
+def test_bytes_input_is_sent_raw_even_when_not_json(agent):
+    assert agent.call("nd_get_artist_biography", b"not json", raw=True) == b"not json"
+
+
+def test_ndfile_help_alone_in_a_cell_prints_the_help(ip):
+    with capture_output() as cap:
+        result = ip.run_cell("%%ndfile --help")
+    assert result.success and "%%ndfile NAME" in cap.stdout
