@@ -3,7 +3,10 @@
 Run: python bench/taskqueue.py [--tasks N] [--virtual-tasks N] [--plugin-virtual-tasks N]
 
 Prints:
-- bare call:        LoadedPlugin.call("nd_task_execute", ...) in a loop (fresh instance per call)
+- bare call:        LoadedPlugin.call("nd_task_execute", ...) in a loop on a Host with
+                    snapshots=False (a fresh instance per call, initialised in the call: the
+                    bare fresh-instance rate); the runs below use the default (instances
+                    initialised ahead, runtime/prepared.py)
 - real time c=1/4:  tasks/s through a real Go plugin with 1 and 4 workers, from the first
                     enqueue until the queue is idle, and its ratio to the bare call rate
 - virtual time:     simulated seconds per wall second for 10,000 tasks with retries (a third
@@ -25,9 +28,9 @@ from pathlib import Path
 
 from nd_notebook import Host, build
 from nd_notebook.clock import VirtualClock
+from nd_notebook.context import PluginContext, PluginSettings
 from nd_notebook.errors import PluginCallFailedError
 from nd_notebook.events import EventLog
-from nd_notebook.context import PluginContext, PluginSettings
 from nd_notebook.services.taskqueue import TaskQueueService
 
 GO_SOURCE = r'''
@@ -101,8 +104,8 @@ def main() -> None:
 
 
 def bare_call_rate(folder: Path, wasm: bytes, n: int) -> float:
-    """Plugin calls per second of the same export, one after the other."""
-    with Host(folder, clock="real") as host:
+    """Plugin calls per second of the same export, one after the other, no instance ahead."""
+    with Host(folder, clock="real", snapshots=False) as host:
         plugin = host.load(wasm, manifest=MANIFEST, name="bench")
         request = {"queueName": "c1", "taskId": "x" * 22, "payload": "", "attempt": 1}
         for _ in range(20):  # warm up
