@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -61,13 +62,18 @@ def executed(kernel_prefix, tmp_path):
 
 def outputs_text(cell) -> str:
     parts = []
+    previous = None
     for out in cell.get("outputs", []):
-        if out.output_type == "stream":
+        if out.output_type == "stream" and previous is not None and \
+                previous.output_type == "stream" and previous.name == out.name:
+            parts[-1] += out.text  # one print may arrive in several chunks
+        elif out.output_type == "stream":
             parts.append(out.text)
         elif out.output_type in ("execute_result", "display_data"):
             parts.append(out.data.get("text/plain", ""))
         elif out.output_type == "error":
             parts.append(f"{out.ename}: {out.evalue}\n" + "\n".join(out.traceback))
+        previous = out
     return "\n".join(parts)
 
 
@@ -95,7 +101,7 @@ def test_first_tutorial_runs_on_the_navidrome_kernel(executed):
     assert "hello" in listing and "strict" not in listing
 
 
-TASKS_NOTEBOOK = NOTEBOOK.parent / "02-tasks-and-schedules.ipynb"
+TASKS_NOTEBOOK = NOTEBOOK.parent / "07-task-queues.ipynb"
 
 
 @pytest.mark.slow
@@ -107,7 +113,8 @@ def test_tasks_tutorial_runs_six_virtual_hours(kernel_prefix, tmp_path, monkeypa
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     cells = code_cells(nb)
     texts = [outputs_text(c) for c in cells]
-    _, magic, ran, tasks, kinds, fired, retries, _plot = texts
+    _, magic, ran, tasks, kinds, fired, retries, attempts, budget, *_plots, _dash, replayed = \
+        texts
 
     assert "Lifecycle, Scheduler, TaskWorker" in magic
     assert "6 virtual hours in" in ran
@@ -121,4 +128,19 @@ def test_tasks_tutorial_runs_six_virtual_hours(kernel_prefix, tmp_path, monkeypa
     rows = retries.splitlines()[1:]
     assert [r.split()[-1] for r in rows] == ["60000"] * 3 + ["120000"] * 3
     assert "02:00:00.500+00:00" in rows[0] and "02:01:01.000+00:00" in rows[3]
-    assert any("image/png" in out.get("data", {}) for out in cells[-1].outputs)
+    # host.attempts(): the first task's three attempts, with the backoff after each failure
+    starts = re.findall(r"^\d+\s+\d \d{4}-\d\d-\d\d (\S+) ", attempts, re.MULTILINE)
+    assert starts == ["02:00:00.000+00:00", "02:01:00.500+00:00", "02:03:01.000+00:00"]
+    ends = [(r.split()[1], r.split()[-1]) for r in attempts.splitlines()
+            if r.split()[1:2] in (["retry"], ["completed"])]
+    assert ends == [("retry", "60.0"), ("retry", "120.0"), ("completed", "NaN")]
+    # the concurrency budget: fetch holds both workers of maxConcurrency=2
+    assert "[('fetch', 2)]" in budget and "concurrency budget exhausted (2/2 allocated)" in budget
+    # host.plot.retry_timeline(), throughput(), scheduler_firings(): one PNG each
+    for cell in cells[-5:-2]:
+        assert sum("image/png" in o.get("data", {}) for o in cell.outputs) == 1
+    # host.dashboard(): a widget view; replayed at 02:01:30, the 02:00 batch is retrying
+    views = [o.data["application/vnd.jupyter.widget-view+json"] for o in cells[-2].outputs
+             if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(views) == 1 and views[0]["model_id"]
+    assert "'retrying': 3" in replayed and "'completed': 0" in replayed
