@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable
 
 import pytest
+from watplugins import host_call_plugin
 
 from nd_notebook import Host, build, events
 from nd_notebook.services.websocket import close_error_text, is_host_allowed
 from nd_notebook.wsserver import serve
-from tests.watplugins import host_call_plugin
 
 pytestmark = pytest.mark.timeout(120)
 
