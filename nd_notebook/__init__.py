@@ -24,12 +24,17 @@ def __getattr__(name):
 
 
 def load_ipython_extension(ip):
+    """``%load_ext nd_notebook``: the magics, and PDK completion/inspection in their cells."""
+    from .kernel import enable_assist
     from .magics import load_ipython_extension as _load
 
     _load(ip)
+    enable_assist(ip)
 
 
 def unload_ipython_extension(ip):
+    from .kernel import disable_assist
     from .magics import unload_ipython_extension as _unload
 
     _unload(ip)
+    disable_assist(ip)

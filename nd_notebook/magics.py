@@ -39,9 +39,6 @@ def load_ipython_extension(ip) -> None:
     from .cellout import enable
 
     enable(ip)  # plugin log lines and stdout/stderr under the cell that made the call
-    from .kernel import enable_assist
-
-    enable_assist(ip)  # PDK completion and inspection in %%ndplugin cells
     if _help_without_body not in ip.input_transformers_cleanup:
         ip.input_transformers_cleanup.append(_help_without_body)
 
@@ -60,9 +57,6 @@ def unload_ipython_extension(ip) -> None:
     from .cellout import disable
 
     disable()
-    from .kernel import disable_assist
-
-    disable_assist(ip)
     if _help_without_body in ip.input_transformers_cleanup:
         ip.input_transformers_cleanup.remove(_help_without_body)
 
