@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .commands import UsageProblem, build_cmd, compact, host_call_table, lab_cmd, run_cmd
+from .commands import (
+    UsageProblem,
+    build_cmd,
+    build_source,
+    compact,
+    host_call_table,
+    lab_cmd,
+    run_cmd,
+)
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 LANGS = ("go", "tinygo", "wat")
@@ -109,7 +117,7 @@ def package_cmd(args) -> int:
     if src.suffix == ".wasm":
         wasm = src.read_bytes()
     else:
-        built = _build_source(src, args.lang, args.force)
+        built = build_source(src, args.lang, args.force)
         if built is None:
             return 1
         wasm = built.wasm
@@ -223,19 +231,6 @@ def _parser() -> argparse.ArgumentParser:
                    help="seed, head (the default) or a date YYYY-MM-DD")
     p.set_defaults(run=check_cmd)
     return parser
-
-
-def _build_source(src: Path, lang: str | None, force: bool):
-    """Build a source file; print a compile error and return None on failure."""
-    from .build import build_detailed
-    from .errors import CompileError
-
-    lang = lang or ("wat" if src.suffix in (".wat", ".wast") else "go")
-    try:
-        return build_detailed(src, lang=lang, force=force)
-    except CompileError as e:
-        print(f"{src}: compile error\n{e}", file=sys.stderr)
-        return None
 
 
 # Sample inputs for the metadata exports, in the shape Navidrome sends them.

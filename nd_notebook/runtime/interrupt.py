@@ -38,6 +38,7 @@ from typing import Self
 from extism_sys import lib as _lib
 
 from ..errors import PluginCallFailedError, PluginCallInterrupted, RunInterrupted
+from .processwide import ProcessWide
 
 __all__ = ["deferred", "guard", "interrupted_error"]
 
@@ -172,19 +173,8 @@ class _Run:
             f"at {_iso(self.clock.now())};{done} run it again to go on")
 
 
-class _Watcher:
+class _Watcher(ProcessWide):
     """The wakeup-fd socket and the daemon thread that cancels main-thread calls on SIGINT."""
-
-    _instance: _Watcher | None = None
-    _create_lock = threading.Lock()
-
-    @classmethod
-    def get(cls) -> _Watcher:
-        if cls._instance is None:
-            with cls._create_lock:
-                if cls._instance is None:
-                    cls._instance = cls()
-        return cls._instance
 
     def __init__(self):
         self._read, self._write = socket.socketpair()

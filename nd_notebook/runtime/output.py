@@ -38,6 +38,7 @@ from extism_sys import lib as _lib
 
 from .. import events
 from ..cellout import showing_under_cells
+from .processwide import ProcessWide
 
 __all__ = ["CallOutput", "LogLine", "capture_call", "emit_output"]
 
@@ -118,19 +119,8 @@ def emit_output(ctx, export: str, out: CallOutput) -> None:
 
 # -- the log sink ----------------------------------------------------------------------------
 
-class _LogSink:
+class _LogSink(ProcessWide):
     """libextism's one global log buffer, drained into the records of the calls it names."""
-
-    _instance: _LogSink | None = None
-    _create_lock = threading.Lock()
-
-    @classmethod
-    def get(cls) -> _LogSink:
-        if cls._instance is None:
-            with cls._create_lock:
-                if cls._instance is None:
-                    cls._instance = cls()
-        return cls._instance
 
     def __init__(self):
         self._lock = threading.Lock()
