@@ -260,7 +260,8 @@ func main() {}
 """
 
 # Imports github.com/extism/go-pdk (and its http and wasi-reactor) only; built in a folder whose
-# go.mod requires nothing else.
+# go.mod requires nothing else, with a plain `go build`: it calls OutputJSON, so it imports
+# go-pdk/stdjson itself (nd-notebook's build would add that import).
 DIRECT_PLUGIN = """\
 package main
 
@@ -272,6 +273,7 @@ import (
 
 	"github.com/extism/go-pdk"
 	pdkhttp "github.com/extism/go-pdk/http"
+	_ "github.com/extism/go-pdk/stdjson"
 	_ "github.com/extism/go-pdk/wasi-reactor"
 )
 

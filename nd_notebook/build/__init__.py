@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from ..errors import CompileError
 from . import cache as _cache
+from . import jsonlink as _jsonlink
 from . import project as _project
 from .cache import CacheInfo, cache_info, clear_cache
 from .diagnostics import GO_FILE, map_go_output, map_wat_error
@@ -277,19 +277,7 @@ def _build_go_module(
     try:
         (workdir / "go.mod").write_text(go_mod(use_pdk), "utf-8")
         (workdir / GO_FILE).write_text(cell.text, "utf-8")
-        try:
-            proc = subprocess.run(
-                cmd,
-                check=False,
-                cwd=workdir,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-            )
-        except OSError as exc:
-            raise CompileError(f"cannot run {cmd[0]}: {exc}", lang=tc.kind) from exc
+        proc = _jsonlink.compile_module(cmd, workdir, env, tc.kind, [cell.text], bundled=use_pdk)
         output = proc.stdout
         wasm_path = workdir / OUTPUT
         if proc.returncode != 0 or not wasm_path.is_file():

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from ..errors import CompileError, NDError
 from . import cache as _cache
+from . import jsonlink
 from .diagnostics import map_project_output
 from .source import (
     PACKAGE_LINE,
@@ -250,11 +250,10 @@ def _compile(folder: Path, files: list[str], tc, gotc, flags, vendored: bool,
             cmd, env = tinygo_command(tc, flags), tinygo_env(tc, gotc)
         env.update(network)
         env["GOFLAGS"] = "-mod=vendor" if vendored else "-mod=mod"
-        try:
-            proc = subprocess.run(cmd, check=False, cwd=root, env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True, errors="replace")
-        except OSError as exc:
-            raise CompileError(f"cannot run {cmd[0]}: {exc}", lang=tc.kind) from exc
+        # A vendored build uses its own go-pdk, never the bundled one (and its stdjson).
+        go_texts = ((root / rel).read_text("utf-8", "replace") for rel in files
+                    if rel.endswith(".go"))
+        proc = jsonlink.compile_module(cmd, root, env, tc.kind, go_texts, bundled=not vendored)
         output = proc.stdout
         wasm_path = root / OUTPUT
         if proc.returncode != 0 or not wasm_path.is_file():

@@ -12,10 +12,14 @@ values pass freely between the two. A build module replaces both paths with thes
 The host wrappers and capability exports encode and decode JSON with generated code
 (``codec.py``) over the internal ``ndjson`` runtime (``ndjson/``) and reach the kernel through
 the internal ``kernel`` package (``kernel_go.py``): a plugin importing neither ``pdk`` nor go-pdk
-links no encoding/json, fmt or reflect; one importing ``pdk`` links encoding/json's package
-initialisation (the stand-in's ``InputJSON``... need the import) but none of its coding unless it
-calls those helpers. ``--encoding-json`` writes the former variant instead, whose wrappers call
-encoding/json through ``pdk`` (the baseline of ``bench/load.py``).
+links no encoding/json, fmt or reflect. The stand-in's JSON helpers (``InputJSON``,
+``OutputJSON``, ``AllocateJSON``, ``JSONFrom``) reach encoding/json through functions linked by
+``//go:linkname`` from its ``stdjson`` package (``stdjson_go.py``), which a plugin calling them
+imports (``import _ "github.com/extism/go-pdk/stdjson"``; nd-notebook's build adds it, and a plain
+``go build`` without it fails naming the missing symbol): a plugin importing ``pdk`` for anything
+else links no encoding/json either. ``--encoding-json`` writes the former variant instead, whose
+wrappers call encoding/json through ``pdk`` and whose stand-in imports encoding/json directly
+(the baseline of ``bench/load.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from .. import abi
 from ..abi import Export, Field, HostFunction, Service, Struct
 from . import EXTISM_DIR, EXTISM_MODULE, GO_DIR, MODULE, codec, kernel_go, ndjson, templates
 from .codec import Scope, Wire
+from .stdjson_go import LINK_GO, STDJSON_GO, lean_kernel
 
 GO_VERSION = "1.24"
 # The nested github.com/extism/go-pdk stand-in, with upstream v1.1.3's go directive.
@@ -365,7 +370,8 @@ def _extism_shim(lean: bool = True) -> dict[str, str]:
     """``github.com/extism/go-pdk``: the kernel layer itself, and its http and wasi-reactor.
 
     Lean, ``HTTPRequest.Send`` writes and reads its JSON with a private copy of the ndjson
-    runtime, so that only the JSON helpers (``InputJSON``...) reach encoding/json.
+    runtime, and the JSON helpers (``InputJSON``...) reach encoding/json through the ``stdjson``
+    package a plugin calling them imports (``stdjson_go.py``).
     """
     kernel = templates.PDK_KERNEL
     files = {}
@@ -373,7 +379,9 @@ def _extism_shim(lean: bool = True) -> dict[str, str]:
         for old, new in templates.SEND_LEAN:
             assert kernel.count(old) == 1, old
             kernel = kernel.replace(old, new)
-        files = _runtime_files()
+        kernel = lean_kernel(kernel)
+        files = _runtime_files() | {"stdjson.go": _file(LINK_GO, wasip1=True),
+                                    "stdjson/stdjson.go": _file(STDJSON_GO)}
     return files | {
         "go.mod": f"module {EXTISM_MODULE}\n\ngo {EXTISM_GO_VERSION}\n",
         "pdk.go": _file(templates.PDK_TYPES),

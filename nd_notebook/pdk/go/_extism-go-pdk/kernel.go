@@ -6,7 +6,6 @@ package pdk
 
 import (
 	"encoding/binary"
-	"encoding/json"
 
 	"github.com/extism/go-pdk/internal/ndjson"
 )
@@ -156,7 +155,7 @@ func AllocateString(data string) Memory {
 
 // AllocateJSON encodes v as JSON into a new block.
 func AllocateJSON(v any) (Memory, error) {
-	data, err := json.Marshal(v)
+	data, err := jsonMarshal(v)
 	if err != nil {
 		return Memory{}, err
 	}
@@ -184,12 +183,12 @@ func InputString() string {
 
 // InputJSON decodes the call input into v.
 func InputJSON(v any) error {
-	return json.Unmarshal(Input(), v)
+	return jsonUnmarshal(Input(), v)
 }
 
 // JSONFrom decodes the block at offset into v.
 func JSONFrom(offset uint64, v any) error {
-	return json.Unmarshal(FindMemory(offset).ReadBytes(), v)
+	return jsonUnmarshal(FindMemory(offset).ReadBytes(), v)
 }
 
 // OutputMemory makes a block the call output.
