@@ -431,14 +431,24 @@ class Host:
             init_export, reason = prepared.prepared_module(wasm, info.exported_functions)[1:]
             functions = host_functions(bindings, prepared.guard_context(ctx))
 
-            def compile_module() -> CompiledPlugin:  # later lanes: from the module cache
+            def compile_module(module: bytes | None = None) -> CompiledPlugin:
+                # Later lanes come from Extism's module cache; the renamed copy is not kept.
+                module = module or prepared.prepared_module(wasm, info.exported_functions)[0]
+                manifest = dict(extism_manifest, wasm=[{"data": module, "name": "main"}])
+                with backtrace_details(wasm):  # DWARF file:line in trap backtraces (traps.py)
+                    return CompiledPlugin(manifest, wasi=True, functions=functions)
+
+            def take_snapshot():  # background (prepared.py): a compile function, or raises
+                from . import snapshot
+
+                environment = snapshot.probe(mounts)
                 module = prepared.prepared_module(wasm, info.exported_functions)[0]
-                extism_manifest["wasm"] = [{"data": module, "name": "main"}]
-                try:
-                    with backtrace_details(wasm):  # DWARF file:line in trap backtraces (traps.py)
-                        return CompiledPlugin(extism_manifest, wasi=True, functions=functions)
-                finally:
-                    extism_manifest["wasm"] = []  # the renamed copy is not kept
+                taken = snapshot.take(module, init_export, environment)
+                if len(taken.memory) // 65536 > caps.max_pages:
+                    raise snapshot.NotSnapshottable(
+                        f"its initialised memory ({len(taken.memory) // 65536} pages) is over "
+                        f"max_memory ({caps.max_pages} pages)")
+                return lambda: compile_module(taken.module)
 
             compiled = compile_module()
         except extism.Error as e:
@@ -460,7 +470,7 @@ class Host:
         plugin.caps = caps
         plugin.instances = prepared.InstancePool(
             compiled, compile_module, init_export=init_export, prepare=self.snapshots,
-            reason=reason if self.snapshots else "snapshots off",
+            reason=reason if self.snapshots else "snapshots off", snapshotter=take_snapshot,
             on_refused=lambda status: ctx.emit(events.SERVICE_LOG, service="snapshots",
                                                level="info", message=f"instances: {status}"))
         holder["plugin"] = plugin

@@ -218,7 +218,7 @@ class _StdioCapture:
                 except Exception:  # noqa: BLE001, S110 - a closed or odd stream: nothing to flush
                     pass
             for fd in _STREAMS:
-                self._saved[fd] = os.dup(fd)
+                self._saved[fd] = os.dup(fd)  # taken anew: fd 1/2 may point elsewhere by now
                 os.dup2(self._files[fd], fd)
         except OSError:  # no fd 1/2 (a daemon): the guest's stdio stays uncaptured
             self._restore()
@@ -228,8 +228,9 @@ class _StdioCapture:
     def _uninstall(self) -> None:
         self._restore()
         for fd, file in self._files.items():
-            os.ftruncate(file, 0)
-            self._read[fd] = 0
+            if self._read[fd]:  # something was written: start the file anew
+                os.ftruncate(file, 0)
+                self._read[fd] = 0
 
     def _restore(self) -> None:
         for fd, saved in list(self._saved.items()):

@@ -16,13 +16,12 @@ than the threads prepare) create and initialise their own inline, as with snapsh
   inline within the call as libextism would (libextism's own auto-init crashes the process when
   a Go package ``init`` logs through ``pdk.Log`` while the log sink of runtime/output.py is
   installed; an ordinary call does not). An init that fails fails the call, as before.
-- **Not a memory snapshot.** Each instance runs its own init: its own random seed (Go's map
-  hash seeds and iteration order differ between calls, as with Navidrome's crypto random
-  source) and its own clock readings. A Wizer-like snapshot of memory and globals after init
-  was rejected for Go: its runtime init calls ``random_get``, ``clock_time_get``,
-  ``environ_sizes_get`` and ``args_sizes_get`` (seen with stub imports under wasmtime), so
-  every call would share one seed (map iteration order identical on every call: observable,
-  and unlike Navidrome) and one init time. It would suit modules whose init reads none of them.
+- **Then a memory snapshot.** After :data:`SNAPSHOT_AFTER` calls a background thread takes
+  one (runtime/snapshot.py: the init run once outside libextism, the module rewritten to start
+  initialised) and new lanes use it: an instance then only runs ``__nd_reseed``, which gives
+  Go's random generators fresh seeds, so map iteration order and the like still differ from
+  call to call. Modules whose init reads the clock or random bytes, logs or links math/rand
+  keep running their own init (``instances.snapshot`` says why).
 - **What differs from an instance made at the call**: the clock read during init is earlier,
   by at most :data:`MAX_AGE` seconds (older prepared instances are freed unused). An init
   calling a Navidrome host function is refused on the background thread (that host call gets
@@ -74,8 +73,18 @@ MAX_LANES = 8
 WORKERS = 2
 #: The background thread ends after this long without calls (it restarts on the next call).
 IDLE_SECONDS = 10.0
+_RESEED = "__nd_reseed"  # wasmedit.RESEED_EXPORT (not imported: wasmedit is loaded lazily)
+#: Calls after which the memory snapshot is taken (runtime/snapshot.py): plugins called once or
+#: twice (most cells, most tests) never pay its background compile (about a second of CPU).
+#: ``ND_NOTEBOOK_SNAPSHOT_AFTER`` overrides it (1: right after the first call).
+SNAPSHOT_AFTER = 4
 #: libextism runs the first of these exports it finds before the first call (hs_init aside).
 _INIT_EXPORTS = {"__wasm_call_ctors": "__nd_prepare_ctor", "_initialize": "_nd_prepare"}
+
+
+def _snapshot_after() -> int:
+    raw = os.environ.get("ND_NOTEBOOK_SNAPSHOT_AFTER", "")
+    return int(raw) if raw.strip().isdigit() and int(raw) > 0 else SNAPSHOT_AFTER
 
 
 def snapshots_default() -> bool:
@@ -119,10 +128,11 @@ class Instance:
 
 
 class _Lane:
-    __slots__ = ("busy", "compiled", "preparing", "ready")
+    __slots__ = ("busy", "compiled", "init_export", "preparing", "ready")
 
-    def __init__(self, compiled):
+    def __init__(self, compiled, init_export: str | None):
         self.compiled = compiled
+        self.init_export = init_export  # what its instances run before the export
         self.ready: collections.deque[Instance] = collections.deque()
         self.busy = 0
         self.preparing = 0  # instances being prepared for it right now
@@ -133,14 +143,28 @@ class InstancePool:
 
     def __init__(self, compiled, compile: Callable[[], Any], *, init_export: str | None,
                  prepare: bool, on_refused: Callable[[str], None],
-                 reason: str = ""):
+                 reason: str = "",
+                 snapshotter: Callable[[], Callable[[], Any]] | None = None):
         self._compile = compile
         self.init_export = init_export
         self.prepare = prepare and init_export is not None
         self.status = ("prepared ahead" if self.prepare
                        else f"off{': ' + reason if reason else ''}")
         self._on_refused = on_refused
-        self._lanes = [_Lane(compiled)]
+        self._lanes = [_Lane(compiled, init_export)]
+        self._retired: list[_Lane] = []  # lanes of the module before its snapshot
+        # The memory snapshot (runtime/snapshot.py): taken in the background after
+        # SNAPSHOT_AFTER calls; ``snapshot`` says where it stands.
+        self._snapshotter = snapshotter if self.prepare else None
+        self._snapshot_after = _snapshot_after()
+        self._snapshot_thread: threading.Thread | None = None
+        self.snapshot = (f"after {self._snapshot_after} calls" if self._snapshotter
+                         else "off" if not prepare
+                         else f"not used: {reason or 'instances are not prepared ahead'}")
+        self.snapshot_ready = threading.Event()  # set once the snapshot is in use or refused
+        if self._snapshotter is None:
+            self.snapshot_ready.set()
+        self.calls = 0
         self._lock = threading.Condition()
         self._to_free: list = []
         self._workers: list[threading.Thread] = []
@@ -176,6 +200,12 @@ class InstancePool:
     def _acquire_lane(self) -> _Lane:
         with self._lock:
             self._last_call = time.monotonic()
+            self.calls += 1
+            if self.calls == self._snapshot_after and self._snapshotter is not None:
+                self.snapshot = "taking"
+                self._snapshot_thread = threading.Thread(
+                    target=self._take_snapshot, name="nd-snapshot", daemon=True)
+                self._snapshot_thread.start()
             for lane in self._lanes:
                 if not lane.busy:
                     lane.busy += 1
@@ -184,10 +214,14 @@ class InstancePool:
                 lane = self._lanes[-1]
                 lane.busy += 1
                 return lane
-        lane = _Lane(self._compile())  # from Extism's module cache: tens of milliseconds
+        compile, init_export = self._compile, self.init_export
+        lane = _Lane(compile(), init_export)  # from Extism's module cache: tens of ms
         lane.busy = 1
         with self._lock:
-            self._lanes.append(lane)
+            if compile is self._compile:
+                self._lanes.append(lane)
+            else:  # the snapshot came in meanwhile: this lane serves this call only
+                self._retired.append(lane)
         return lane
 
     def _ready_instance(self, lane: _Lane) -> Instance | None:
@@ -210,7 +244,7 @@ class InstancePool:
         return found
 
     def _new_instance(self, lane: _Lane) -> Instance:
-        return Instance(_create(lane.compiled), self.init_export)
+        return Instance(_create(lane.compiled), lane.init_export)
 
     def _release(self, lane: _Lane, instance: Instance | None) -> None:
         with self._lock:
@@ -252,7 +286,15 @@ class InstancePool:
     def _next_job(self) -> Callable[[], None] | None:
         if self._to_free:
             doomed, self._to_free = self._to_free, []
-            return lambda: [_lib.extism_plugin_free(p) for p in doomed]
+            idle = [lane for lane in self._retired if not lane.busy]
+            self._retired = [lane for lane in self._retired if lane.busy]
+
+            def free() -> None:  # instances first, then the compiled plugins they came from
+                for ptr in doomed:
+                    _lib.extism_plugin_free(ptr)
+                idle.clear()
+
+            return free
         if not self.prepare or self.closed:
             return None
         now = time.monotonic()
@@ -282,10 +324,12 @@ class InstancePool:
         ptr = _create(lane.compiled)
         _state.refused = False
         # Its log lines only: redirecting fds 1/2 from this thread would take what the process
-        # prints meanwhile; what an init writes to stdout goes to the process's own fds.
-        with capture_call(ptr, stdio=False) as out:
+        # prints meanwhile; what an init writes to stdout goes to the process's own fds. A
+        # snapshot's reseed (runtime/snapshot.py) logs nothing: no record to keep.
+        with contextlib.nullcontext() if lane.init_export == _RESEED else \
+                capture_call(ptr, stdio=False) as out:
             rc = _lib.extism_plugin_call_with_host_context(
-                ptr, self.init_export.encode(), b"", 0, _ffi.NULL)
+                ptr, lane.init_export.encode(), b"", 0, _ffi.NULL)
         failed = rc != 0 or _lib.extism_plugin_error(ptr) != _ffi.NULL
         refused = _state.refused
         if refused or failed:
@@ -296,12 +340,45 @@ class InstancePool:
             self._refuse("its init calls a Navidrome host function" if refused
                          else "its init fails")
             return
-        said = out if out.logs else None
+        said = out if out is not None and out.logs else None
         with self._lock:
             if self.closed or lane not in self._lanes:
                 self._to_free.append(ptr)
                 return
             lane.ready.append(Instance(ptr, None, said))
+
+    # -- the memory snapshot ---------------------------------------------------------------
+    def _take_snapshot(self) -> None:
+        """Background: take the snapshot, compile its module, then serve new instances from
+        it (lanes of the old module finish their calls and are dropped)."""
+        from .snapshot import NotSnapshottable
+
+        try:
+            compile = self._snapshotter()
+            compiled = compile()
+        except NotSnapshottable as e:
+            self._snapshot_done(f"not used: {e}")
+            return
+        except Exception as e:  # noqa: BLE001 - never worse than no snapshot
+            self._snapshot_done(f"not used: taking it failed ({type(e).__name__}: {e})")
+            return
+        with self._lock:
+            used = not self.closed and self.prepare
+            if used:
+                for lane in self._lanes:
+                    self._to_free.extend(i.ptr for i in lane.ready)
+                    lane.ready.clear()
+                self._retired.extend(self._lanes)
+                self._lanes = [_Lane(compiled, _RESEED)]
+                self._compile, self.init_export = compile, _RESEED
+                self._wake()
+        self._snapshot_done("in use" if used else
+                            "not used: the plugin was closed or stopped preparing first")
+
+    def _snapshot_done(self, state: str) -> None:
+        self.snapshot = state
+        self.snapshot_ready.set()
+        self._on_refused(f"memory snapshot {state}")
 
     def _refuse(self, reason: str) -> None:
         with self._lock:
@@ -344,12 +421,16 @@ _POOLS: weakref.WeakSet[InstancePool] = weakref.WeakSet()
 @atexit.register
 def _stop_all() -> None:
     """At exit, no background thread may still be inside libextism."""
-    workers = []
+    workers, snapshots = [], []
     for pool in list(_POOLS):
         workers.extend(pool._workers)
+        if pool._snapshot_thread is not None:
+            snapshots.append(pool._snapshot_thread)
         pool.close()
     for worker in workers:
         worker.join(timeout=1.0)
+    for thread in snapshots:  # maybe compiling inside libextism: a few seconds at most
+        thread.join(timeout=10.0)
 
 
 def _create(compiled):
