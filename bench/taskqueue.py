@@ -11,6 +11,10 @@ Prints:
                     enqueue until the queue is idle, and its ratio to the bare call rate
 - warm-up:          before each run with the Go plugin, 8 calls and the wait until its memory
                     snapshot is in use (the steady state; the time it took is printed)
+- floor:            libextism alone on the snapshot module (create, reseed, call, free; no
+                    Python engine, no nd-notebook call path), on one and on two threads: the
+                    fastest any fresh-instance call can be on this machine, as a ratio to the
+                    bare call rate and as the least wall time of the virtual run
 - virtual time:     simulated seconds per wall second for 10,000 tasks with retries (a third
                     fail twice, backoff 1 s, 4 workers, each call modelled as 0.5 s), with a
                     Python stand-in for the plugin (the service's own cost) and with the real
@@ -89,6 +93,7 @@ def main() -> None:
         before = bare_call_rate(Path(tmp) / "bare1", wasm, args.tasks)
         rates = {q: real_time_rate(Path(tmp) / q, wasm, q, args.tasks) for q in ("c1", "c4")}
         after = bare_call_rate(Path(tmp) / "bare2", wasm, args.tasks)
+        floor = instance_floor(Path(tmp) / "floor", wasm, args.tasks)
         bare = (before + after) / 2
         print(f"bare call               {bare:9.1f} calls/s  (baseline: {before:.1f} before, "
               f"{after:.1f} after)")
@@ -103,6 +108,13 @@ def main() -> None:
             print(f"virtual, {label}  {n} tasks, {attempts} attempts: {span:7.0f} simulated s in "
                   f"{wall:6.2f} s wall = {speed:8.0f} simulated s per wall s "
                   f"({attempts / wall:6.0f} attempts/s)")
+        per_instance, rate_1, rate_2 = floor
+        attempts = args.plugin_virtual_tasks + 2 * ((args.plugin_virtual_tasks + 2) // 3)
+        print(f"floor: libextism alone creates, reseeds, calls and frees an instance of the "
+              f"snapshot module in {per_instance:.3f} ms: {rate_1:.0f} calls/s on one thread "
+              f"(ratio {rate_1 / bare:.2f}), {rate_2:.0f} calls/s on two (ratio "
+              f"{rate_2 / bare:.2f}); {attempts} attempts need at least "
+              f"{attempts / max(rate_1, rate_2):.1f} s")
         for state, seconds in _warmups:
             print(f"warm-up before a Go run: memory snapshot {state!r} after {seconds:.2f} s")
         print("targets: real time, 4 workers / bare call >= 2; virtual Go plugin <= 10 s wall")
@@ -135,6 +147,46 @@ def warmed(host: Host, wasm: bytes):
 
 
 _warmups: list[tuple[str, float]] = []
+
+
+def instance_floor(folder: Path, wasm: bytes, n: int) -> tuple[float, float, float]:
+    """What libextism alone needs per call once the snapshot is in use, no Python engine, no
+    nd-notebook call path: (median ms per create + reseed + call + free, calls/s on one
+    thread, calls/s on two threads at once). No fresh-instance call can go faster."""
+    import statistics
+    import threading
+
+    from extism_sys import ffi, lib
+
+    from nd_notebook.runtime.prepared import _create
+
+    request = (b'{"queueName":"c1","taskId":"xxxxxxxxxxxxxxxxxxxxxx","payload":"",'
+               b'"attempt":1}')
+    with Host(folder, clock="real") as host:
+        plugin = warmed(host, wasm)
+        lane = plugin.instances._lanes[0]  # the snapshot module's compiled plugin
+
+        def one() -> float:
+            started = time.perf_counter()
+            ptr = _create(lane.compiled)
+            if lane.init_export:
+                lib.extism_plugin_call_with_host_context(ptr, lane.init_export.encode(), b"",
+                                                         0, ffi.NULL)
+            lib.extism_plugin_call_with_host_context(ptr, b"nd_task_execute", request,
+                                                     len(request), ffi.NULL)
+            lib.extism_plugin_free(ptr)
+            return time.perf_counter() - started
+
+        times = [one() for _ in range(n)]
+        started = time.perf_counter()
+        threads = [threading.Thread(target=lambda: [one() for _ in range(n // 2)])
+                   for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        both = 2 * (n // 2) / (time.perf_counter() - started)
+        return statistics.median(times) * 1000, n / sum(times), both
 
 
 def real_time_rate(folder: Path, wasm: bytes, queue: str, n: int) -> float:

@@ -76,15 +76,16 @@ IDLE_SECONDS = 10.0
 _RESEED = "__nd_reseed"  # wasmedit.RESEED_EXPORT (not imported: wasmedit is loaded lazily)
 #: Calls after which the memory snapshot is taken (runtime/snapshot.py): plugins called once or
 #: twice (most cells, most tests) never pay its background compile (about a second of CPU).
-#: ``ND_NOTEBOOK_SNAPSHOT_AFTER`` overrides it (1: right after the first call).
+#: ``ND_NOTEBOOK_SNAPSHOT_AFTER`` overrides it (1: right after the first call; 0: at the load,
+#: before it returns, so that every call uses it: how CI runs the wire tests a third time).
 SNAPSHOT_AFTER = 4
 #: libextism runs the first of these exports it finds before the first call (hs_init aside).
 _INIT_EXPORTS = {"__wasm_call_ctors": "__nd_prepare_ctor", "_initialize": "_nd_prepare"}
 
 
 def _snapshot_after() -> int:
-    raw = os.environ.get("ND_NOTEBOOK_SNAPSHOT_AFTER", "")
-    return int(raw) if raw.strip().isdigit() and int(raw) > 0 else SNAPSHOT_AFTER
+    raw = os.environ.get("ND_NOTEBOOK_SNAPSHOT_AFTER", "").strip()
+    return int(raw) if raw.isdigit() else SNAPSHOT_AFTER
 
 
 def snapshots_default() -> bool:
@@ -172,6 +173,9 @@ class InstancePool:
         self.closed = False
         self.prepared_hits = 0  # calls served by an instance prepared ahead (tests, benches)
         _POOLS.add(self)
+        if self._snapshotter is not None and self._snapshot_after == 0:
+            self.snapshot = "taking"
+            self._take_snapshot()  # at the load, in this thread
 
     @contextlib.contextmanager
     def take(self) -> Iterator[Instance]:
@@ -378,7 +382,8 @@ class InstancePool:
     def _snapshot_done(self, state: str) -> None:
         self.snapshot = state
         self.snapshot_ready.set()
-        self._on_refused(f"memory snapshot {state}")
+        if state != "in use":  # why not is worth a log line; "in use" is the ordinary case
+            self._on_refused(f"memory snapshot {state}")
 
     def _refuse(self, reason: str) -> None:
         with self._lock:
