@@ -12,8 +12,11 @@ from __future__ import annotations
 import json
 import struct
 import threading
+from dataclasses import dataclass, field
 
-__all__ = ["probe_environment"]
+from .wasmedit import NotSnapshottable
+
+__all__ = ["Environment", "probe_environment"]
 
 _SLOTS = 16  # preopens probed (fds 3..18)
 _OUT = 49152
@@ -71,15 +74,25 @@ _PROBE = """(module
     (i32.const 0)))
 """.replace("SLOTS", str(_SLOTS)).replace("OUT", str(_OUT))
 
+@dataclass(frozen=True)
+class Environment:
+    """What libextism's WASI answers a plugin's init, as :func:`probe` found it."""
+
+    args: tuple[bytes, ...] = ()
+    env: tuple[bytes, ...] = ()
+    fdstat: dict = field(default_factory=dict)  # fd -> 24-byte fdstat (0, 1, 2)
+    set_flags: dict = field(default_factory=dict)  # fd -> errno of fd_fdstat_set_flags(NONBLOCK)
+    fdstat_after: dict = field(default_factory=dict)  # fd -> fdstat after that call
+    preopens: tuple[tuple[int, bytes], ...] = ()  # (fd, guest path)
+
+
 _lock = threading.Lock()
 _memo: dict[str, object] = {}
 
 
 def probe_environment(allowed_paths: dict | None):
-    """The :class:`~nd_notebook.runtime.snapshot.Environment` libextism gives a plugin with
-    these ``allowed_paths`` (remembered per set of paths)."""
-    from .snapshot import Environment, NotSnapshottable
-
+    """The :class:`Environment` libextism gives a plugin with these ``allowed_paths``
+    (remembered per set of paths)."""
     key = json.dumps(allowed_paths or {}, sort_keys=True)
     with _lock:
         if key in _memo:

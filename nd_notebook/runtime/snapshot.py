@@ -46,11 +46,12 @@ import os
 import struct
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import wasmtime
 
 from . import wasmedit
+from .envprobe import Environment, probe_environment
 from .wasmedit import NotSnapshottable
 
 __all__ = ["Environment", "NotSnapshottable", "Snapshot", "probe", "take"]
@@ -66,18 +67,6 @@ RANDOM_PACKAGES = ("math/rand", "math/rand/v2")
 #: starts at zero when it is created; Go's init reads it a few times within a millisecond).
 _TICK = 20_000
 _STATE = 256 + 32  # chacha8rand.State: buf [32]uint64, seed [4]uint64 (then i, n, c uint32)
-
-
-@dataclass(frozen=True)
-class Environment:
-    """What libextism's WASI answers a plugin's init, as :func:`probe` found it."""
-
-    args: tuple[bytes, ...] = ()
-    env: tuple[bytes, ...] = ()
-    fdstat: dict = field(default_factory=dict)  # fd -> 24-byte fdstat (0, 1, 2)
-    set_flags: dict = field(default_factory=dict)  # fd -> errno of fd_fdstat_set_flags(NONBLOCK)
-    fdstat_after: dict = field(default_factory=dict)  # fd -> fdstat after that call
-    preopens: tuple[tuple[int, bytes], ...] = ()  # (fd, guest path)
 
 
 @dataclass(frozen=True)
@@ -106,13 +95,15 @@ def take(wasm: bytes, init_export: str, environment: Environment,
         result = e
     with _taken_lock:
         _taken[key] = result
-        while len(_taken) > 64:
+        while len(_taken) > _REMEMBERED:
             _taken.pop(next(iter(_taken)))
     if isinstance(result, NotSnapshottable):
         raise NotSnapshottable(str(result))
     return result
 
 
+#: Snapshots remembered per process (each holds its memory and module: several MB).
+_REMEMBERED = 4
 _taken: dict = {}
 _taken_lock = threading.Lock()
 
@@ -374,8 +365,6 @@ def _engine() -> wasmtime.Engine:
         return _engine_memo[0]
 
 
-def probe(extism_manifest_paths: dict | None) -> Environment:
+def probe(allowed_paths: dict | None) -> Environment:
     """What libextism's WASI answers an init for a manifest with these ``allowed_paths``."""
-    from .envprobe import probe_environment
-
-    return probe_environment(extism_manifest_paths)
+    return probe_environment(allowed_paths)
