@@ -108,13 +108,14 @@ def main() -> None:
             print(f"virtual, {label}  {n} tasks, {attempts} attempts: {span:7.0f} simulated s in "
                   f"{wall:6.2f} s wall = {speed:8.0f} simulated s per wall s "
                   f"({attempts / wall:6.0f} attempts/s)")
-        per_instance, rate_1, rate_2 = floor
+        per_instance, rate_1, rate_2, kernel_1, kernel_2 = floor
         attempts = args.plugin_virtual_tasks + 2 * ((args.plugin_virtual_tasks + 2) // 3)
         print(f"floor: libextism alone creates, reseeds, calls and frees an instance of the "
               f"snapshot module in {per_instance:.3f} ms: {rate_1:.0f} calls/s on one thread "
               f"(ratio {rate_1 / bare:.2f}), {rate_2:.0f} calls/s on two (ratio "
               f"{rate_2 / bare:.2f}); {attempts} attempts need at least "
-              f"{attempts / max(rate_1, rate_2):.1f} s")
+              f"{attempts / max(rate_1, rate_2):.1f} s; kernel CPU per call {kernel_1:.3f} ms "
+              f"on one thread, {kernel_2:.3f} ms on two")
         for state, seconds in _warmups:
             print(f"warm-up before a Go run: memory snapshot {state!r} after {seconds:.2f} s")
         print("targets: real time, 4 workers / bare call >= 2; virtual Go plugin <= 10 s wall")
@@ -149,12 +150,18 @@ def warmed(host: Host, wasm: bytes):
 _warmups: list[tuple[str, float]] = []
 
 
-def instance_floor(folder: Path, wasm: bytes, n: int) -> tuple[float, float, float]:
+def instance_floor(folder: Path, wasm: bytes, n: int) -> tuple[float, float, float, float,
+                                                                float]:
     """What libextism alone needs per call once the snapshot is in use, no Python engine, no
     nd-notebook call path: (median ms per create + reseed + call + free, calls/s on one
-    thread, calls/s on two threads at once). No fresh-instance call can go faster."""
+    thread, calls/s on two threads at once, and the kernel's CPU ms per call in each case:
+    mapping and unmapping an instance's memory). No fresh-instance call can go faster."""
+    import resource
     import statistics
     import threading
+
+    def kernel_seconds() -> float:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_stime
 
     from extism_sys import ffi, lib
 
@@ -177,7 +184,10 @@ def instance_floor(folder: Path, wasm: bytes, n: int) -> tuple[float, float, flo
             lib.extism_plugin_free(ptr)
             return time.perf_counter() - started
 
+        kernel = kernel_seconds()
         times = [one() for _ in range(n)]
+        kernel_1 = (kernel_seconds() - kernel) / n * 1000
+        kernel = kernel_seconds()
         started = time.perf_counter()
         threads = [threading.Thread(target=lambda: [one() for _ in range(n // 2)])
                    for _ in range(2)]
@@ -186,7 +196,8 @@ def instance_floor(folder: Path, wasm: bytes, n: int) -> tuple[float, float, flo
         for thread in threads:
             thread.join()
         both = 2 * (n // 2) / (time.perf_counter() - started)
-        return statistics.median(times) * 1000, n / sum(times), both
+        kernel_2 = (kernel_seconds() - kernel) / (2 * (n // 2)) * 1000
+        return statistics.median(times) * 1000, n / sum(times), both, kernel_1, kernel_2
 
 
 def real_time_rate(folder: Path, wasm: bytes, queue: str, n: int) -> float:
