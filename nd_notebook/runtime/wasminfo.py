@@ -6,6 +6,7 @@ a second for a Go plugin, so the loader parses the binary itself.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 _KINDS = {0: "func", 1: "table", 2: "memory", 3: "global", 4: "tag"}
@@ -19,9 +20,9 @@ class ModuleInfo:
     def imported_functions(self, module: str) -> list[str]:
         return [n for m, n, k in self.imports if m == module and k == "func"]
 
-    @property
-    def exported_functions(self) -> list[str]:
-        return [n for n, k in self.exports if k == "func"]
+    @functools.cached_property
+    def exported_functions(self) -> tuple[str, ...]:  # read on every call: made once
+        return tuple(n for n, k in self.exports if k == "func")
 
 
 class WasmFormatError(ValueError):
