@@ -23,9 +23,11 @@ import re
 from typing import Any
 
 from .codec import Call, invoke, request
+from .lyricsmodel import DEFAULT_LANG, lyrics, normalize_lang
 from .ttml import parse_ttml
 
-DEFAULT_LANG = "xxx"
+__all__ = ["DEFAULT_LANG", "get_lyrics", "lyrics", "normalize_lang", "parse_lyrics",
+           "parse_response", "sanitize_text"]
 
 
 def get_lyrics(call: Call, track: dict[str, Any]) -> list[dict[str, Any]]:
@@ -276,44 +278,6 @@ _FORMATS = (
     ((".srt",), parse_srt),
     ((".yaml", ".yml"), parse_lyricsfile),
 )
-
-
-def lyrics(*, lang: str, lines: list[dict[str, Any]], synced: bool, artist: str = "",
-           title: str = "", offset: int | None = None) -> dict[str, Any]:
-    """A ``model.Lyrics`` dict (JSON names; optional keys only when set), lines normalised:
-    an end before its start, or without a start, is dropped."""
-    out: dict[str, Any] = {}
-    if artist:
-        out["displayArtist"] = artist
-    if title:
-        out["displayTitle"] = title
-    out["lang"] = lang
-    out["line"] = [_normalize_line(ln) for ln in lines]
-    if offset is not None:
-        out["offset"] = offset
-    out["synced"] = synced
-    return out
-
-
-def _normalize_line(line: dict[str, Any]) -> dict[str, Any]:
-    start, end = line.get("start"), line.get("end")
-    if start is not None and start < 0:
-        start = end = None
-    if start is None or (end is not None and end < start):
-        end = None
-    out: dict[str, Any] = {}
-    if start is not None:
-        out["start"] = start
-    if end is not None:
-        out["end"] = end
-    out["value"] = line["value"]
-    return out
-
-
-def normalize_lang(lang: str) -> str:
-    """Lower-cased, trimmed; ``"xxx"`` when empty (SRT, TTML and Lyricsfile)."""
-    lang = (lang or "").strip().lower()
-    return lang or DEFAULT_LANG
 
 
 _COMMENT_RE = re.compile(r"<!--.*?-->", re.DOTALL)

@@ -18,6 +18,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .lyricsmodel import lyrics, normalize_lang
+
 _ENCODING_RE = re.compile(rb"""(?i)<\?xml([^>]*?)encoding\s*=\s*["'][^"']+["']([^>]*)\?>""")
 _OFFSET_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(h|m|s|ms|f|t)$")
 _SKIPPED = ("translation", "transliteration", "agent")  # not reproduced (see lyrics.py)
@@ -43,8 +45,6 @@ class _Rates:
 
 def parse_ttml(lang: str, contents: bytes) -> list[dict[str, Any]]:
     """The lyrics of a TTML document (one per language), or [] when it is not TTML."""
-    from .lyrics import lyrics, normalize_lang
-
     contents = _ENCODING_RE.sub(rb'<?xml\1encoding="UTF-8"\2?>', contents.strip())
     try:
         root = ET.fromstring(contents)
@@ -62,8 +62,6 @@ def parse_ttml(lang: str, contents: bytes) -> list[dict[str, Any]]:
 
 
 def _walk(el: ET.Element, parent: _Ctx, rates: _Rates, out: dict) -> None:
-    from .lyrics import normalize_lang
-
     local = _local(el.tag)
     if local in _SKIPPED:
         return

@@ -12,8 +12,9 @@ Its own room: services read it, it imports no service and nothing of the runtime
 from __future__ import annotations
 
 from ..errors import LibraryError
+from .changes import datetime_text
 from .generate import EPOCH
-from .musiclibrary import GO_ZERO_UNIX, MusicLibrary, datetime_text, to_unix
+from .musiclibrary import GO_ZERO_UNIX, MusicLibrary, to_unix
 from .schema import REQUIRED_TABLES
 
 __all__ = ["EPOCH", "GO_ZERO_UNIX", "REQUIRED_TABLES", "LibraryError", "MusicLibrary",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import LibraryError
@@ -376,6 +377,10 @@ def _now() -> float:
 
 
 def _text(at: float | None) -> str:
-    from .musiclibrary import datetime_text
 
     return datetime_text(_now() if at is None else at)
+
+
+def datetime_text(unix: float) -> str:
+    """Unix seconds as the ``YYYY-MM-DD HH:MM:SS`` UTC text the library stores."""
+    return datetime.fromtimestamp(int(unix), timezone.utc).strftime("%Y-%m-%d %H:%M:%S")

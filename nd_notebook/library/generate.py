@@ -22,7 +22,7 @@ import random
 import sqlite3
 import uuid
 
-from .changes import new_id, refresh_stats, safe_name
+from .changes import datetime_text, new_id, refresh_stats, safe_name
 
 EPOCH = 1767225600  # 2026-01-01 00:00:00 UTC: "now" for generated data
 HISTORY_DAYS = 180
@@ -395,6 +395,5 @@ def _order(name: str) -> str:
 
 
 def _dt(unix: int) -> str:
-    from .musiclibrary import datetime_text
 
     return datetime_text(unix)

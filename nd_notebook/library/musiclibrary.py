@@ -393,11 +393,6 @@ def to_unix(value: Any) -> int:
     return int(dt.replace(tzinfo=timezone.utc).timestamp())
 
 
-def datetime_text(unix: float) -> str:
-    """Unix seconds as the ``YYYY-MM-DD HH:MM:SS`` UTC text the library stores."""
-    return datetime.fromtimestamp(int(unix), timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _decode(text: Any) -> Any:
     if not isinstance(text, str) or not text:
         return {} if text in (None, "") else text
