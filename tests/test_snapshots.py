@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from snapplugins import COUNTER
 from watplugins import outcomes_plugin, wat
 
 import nd_notebook
@@ -32,14 +33,7 @@ var started = time.Now()
 
 func init() { pdk.Log(pdk.LogInfo, "init ran") }
 
-//go:wasmexport nd_counter
-func counter() int32 {
-	calls++
-	seen[pdk.InputString()]++
-	pdk.OutputString(strconv.Itoa(calls) + " " + strconv.Itoa(len(seen)))
-	return 0
-}
-
+""" + COUNTER + """
 //go:wasmexport nd_order
 func order() int32 {
 	m := map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true}
