@@ -273,7 +273,7 @@ def test_the_environment_variable_turns_snapshots_off(tmp_path, monkeypatch, sta
 def test_a_snapshot_taken_twice_is_the_same_module(state_wasm):
     module, init_export, _ = prepared.prepared_module(
         state_wasm, module_info(state_wasm).exported_functions)
-    environment = snapshot.probe(None)
+    environment = snapshot.probe_environment(None)
     # _take, not take: take remembers its result per module for the process.
     first = snapshot._take(module, init_export, environment, ())
     second = snapshot._take(module, init_export, environment, ())

@@ -167,7 +167,7 @@ def test_the_emulated_init_matches_libextism_byte_for_byte(sample_wasm):
 
     module, init_export, _ = prepared.prepared_module(
         sample_wasm, module_info(sample_wasm).exported_functions)
-    taken = snapshot.take(module, init_export, snapshot.probe(None))
+    taken = snapshot.take(module, init_export, snapshot.probe_environment(None))
     n_globals = len(wasmedit.layout(module).globals)
     runs = _libextism_captures(module, init_export, 8)
     size = len(taken.memory)

@@ -441,7 +441,7 @@ class Host:
             def take_snapshot():  # background (prepared.py): a compile function, or raises
                 from . import snapshot
 
-                environment = snapshot.probe(mounts)
+                environment = snapshot.probe_environment(mounts)
                 module = prepared.prepared_module(wasm, info.exported_functions)[0]
                 taken = snapshot.take(module, init_export, environment)
                 if len(taken.memory) // 65536 > caps.max_pages:

@@ -53,6 +53,7 @@ from extism_sys import ffi as _ffi
 from extism_sys import lib as _lib
 
 from .output import CallOutput, capture_call
+from .wasmedit import RESEED_EXPORT
 
 __all__ = ["MAX_AGE", "Instance", "InstancePool", "guard_context", "prepared_module",
            "snapshots_default"]
@@ -73,7 +74,6 @@ MAX_LANES = 8
 WORKERS = 2
 #: The background thread ends after this long without calls (it restarts on the next call).
 IDLE_SECONDS = 10.0
-_RESEED = "__nd_reseed"  # wasmedit.RESEED_EXPORT (not imported: wasmedit is loaded lazily)
 #: Calls after which the memory snapshot is taken (runtime/snapshot.py): plugins called once or
 #: twice (most cells, most tests) never pay its background compile (about a second of CPU).
 #: ``ND_NOTEBOOK_SNAPSHOT_AFTER`` overrides it (1: right after the first call; 0: at the load,
@@ -330,7 +330,7 @@ class InstancePool:
         # Its log lines only: redirecting fds 1/2 from this thread would take what the process
         # prints meanwhile; what an init writes to stdout goes to the process's own fds. A
         # snapshot's reseed (runtime/snapshot.py) logs nothing: no record to keep.
-        with contextlib.nullcontext() if lane.init_export == _RESEED else \
+        with contextlib.nullcontext() if lane.init_export == RESEED_EXPORT else \
                 capture_call(ptr, stdio=False) as out:
             rc = _lib.extism_plugin_call_with_host_context(
                 ptr, lane.init_export.encode(), b"", 0, _ffi.NULL)
@@ -373,8 +373,8 @@ class InstancePool:
                     self._to_free.extend(i.ptr for i in lane.ready)
                     lane.ready.clear()
                 self._retired.extend(self._lanes)
-                self._lanes = [_Lane(compiled, _RESEED)]
-                self._compile, self.init_export = compile, _RESEED
+                self._lanes = [_Lane(compiled, RESEED_EXPORT)]
+                self._compile, self.init_export = compile, RESEED_EXPORT
                 self._wake()
         self._snapshot_done("in use" if used else
                             "not used: the plugin was closed or stopped preparing first")

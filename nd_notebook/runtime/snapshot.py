@@ -54,7 +54,7 @@ from . import wasmedit
 from .envprobe import Environment, probe_environment
 from .wasmedit import NotSnapshottable
 
-__all__ = ["Environment", "NotSnapshottable", "Snapshot", "probe", "take"]
+__all__ = ["Environment", "NotSnapshottable", "Snapshot", "probe_environment", "take"]
 
 _WASI = "wasi_snapshot_preview1"
 _ERRNO_BADF, _ERRNO_NOSYS = 8, 52
@@ -363,8 +363,3 @@ def _engine() -> wasmtime.Engine:
                 config.cache = cache
             _engine_memo.append(wasmtime.Engine(config))
         return _engine_memo[0]
-
-
-def probe(allowed_paths: dict | None) -> Environment:
-    """What libextism's WASI answers an init for a manifest with these ``allowed_paths``."""
-    return probe_environment(allowed_paths)
