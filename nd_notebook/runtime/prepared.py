@@ -172,6 +172,9 @@ class InstancePool:
         self._last_call = 0.0
         self.closed = False
         self.prepared_hits = 0  # calls served by an instance prepared ahead (tests, benches)
+        # Nothing runs ahead before a call has succeeded: an init that always fails would
+        # otherwise write its panic to the process's stderr while a call is capturing it.
+        self._proven = False
         _POOLS.add(self)
         if self._snapshotter is not None and self._snapshot_after == 0:
             self.snapshot = "taking"
@@ -185,6 +188,7 @@ class InstancePool:
         try:
             instance = self._ready_instance(lane) or self._new_instance(lane)
             yield instance
+            self._proven = True
         finally:
             self._release(lane, instance)
 
@@ -262,7 +266,7 @@ class InstancePool:
 
     def _wake(self) -> None:
         """Start the background thread if needed, or wake it (the lock is held)."""
-        if not self.prepare or self.closed:
+        if not self.prepare or self.closed or not self._proven:
             return
         if len(self._workers) < WORKERS and (not self._workers or self._behind()):
             worker = threading.Thread(target=self._work, name="nd-prepare", daemon=True)
