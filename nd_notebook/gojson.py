@@ -366,7 +366,13 @@ def _write(v: Any, out: list[str]) -> None:
         raise GoJSONError(f"json: unsupported type: {type(v).__name__}")
 
 
+#: Printable ASCII Go writes as is: not '"', '\\', '<', '>' or '&' (most keys and values).
+_PLAIN = re.compile(r"[ !#-%'-;=?-\[\]-~]*")
+
+
 def _go_string(s: str) -> str:
+    if _PLAIN.fullmatch(s):
+        return f'"{s}"'
     # A lone surrogate (an undecodable byte) is written as Go writes invalid UTF-8: "\\ufffd".
     text = _SURROGATE.sub(r"\\ufffd", json.dumps(s, ensure_ascii=False))
     return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

@@ -71,6 +71,26 @@ def test_encoding_writes_an_undecodable_byte_as_escaped_replacement():
     assert dumps({"k\udcff": "a\ud800"}) == b'{"k\\ufffd":"a\\ufffd"}'
 
 
+def _go_encoded_ascii(ch: str) -> str:
+    """Go's encoding/json (1.22+) for one ASCII character, from its rules."""
+    named = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+             "\b": "\\b", "\f": "\\f"}
+    if ch in named:
+        return named[ch]
+    if ch in "<>&" or ord(ch) < 0x20:
+        return f"\\u{ord(ch):04x}"
+    return ch
+
+
+@pytest.mark.parametrize("code", range(128))
+def test_every_ascii_character_encodes_as_go_does(code):
+    ch = chr(code)
+    for text in (ch, f"key{ch}", f"{ch}{ch}z"):
+        expected = '"' + "".join(_go_encoded_ascii(c) for c in text) + '"'
+        assert dumps(text) == expected.encode()
+        assert dumps({text: 1}) == ("{" + expected + ":1}").encode()
+
+
 def test_manifest_strings_are_decoded_as_go_does():
     manifest = Manifest.parse(b'{"name": "a\\ud800\xff", "author": "x", "version": "1"}')
     assert manifest.name == "a\ufffd\ufffd"
