@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 from snapplugins import SAMPLE, SAMPLE_MANIFEST, STATE, reach_snapshot
@@ -178,6 +179,25 @@ def test_concurrent_calls_while_the_snapshot_comes_in_each_get_a_fresh_instance(
         assert plugin.instances.snapshot == "in use"
         results += [plugin.call("nd_counter", raw=True) for _ in range(3)]
         assert results == [b"1 1"] * 103
+
+
+def test_one_background_thread_prepares_once_the_snapshot_is_in_use(tmp_path, state_wasm):
+    with Host(tmp_path, max_concurrent_calls=4) as h:
+        plugin = h.load(state_wasm, name="state")
+        plugin.call("nd_counter", raw=True)
+        pool = plugin.instances
+        with pool._lock:  # a second thread, as calls arriving faster than one prepares start
+            pool._workers.append(threading.Thread(target=pool._work, name="nd-prepare",
+                                                  daemon=True))
+            pool._workers[-1].start()
+        assert len(pool._workers) == prepared.WORKERS == 2
+        assert reach_snapshot(plugin, "nd_counter") == "in use"
+        deadline = time.monotonic() + 30
+        while len(pool._workers) > prepared.SNAPSHOT_WORKERS and time.monotonic() < deadline:
+            assert plugin.call("nd_counter", raw=True) == b"1 1"
+        assert len(pool._workers) == prepared.SNAPSHOT_WORKERS == 1
+        assert [plugin.call("nd_counter", raw=True) for _ in range(20)] == [b"1 1"] * 20
+        assert len(pool._workers) == 1
 
 
 # -- 3. randomness is re-seeded per instance ---------------------------------------------------

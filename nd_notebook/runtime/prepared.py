@@ -5,7 +5,8 @@ Where a Go plugin's call time goes through libextism (a 4.5 MB module): creating
 about 0.3-0.9 ms, its ``_initialize`` (Go's runtime and package init) 0.5-0.6 ms, the export
 itself as little as 0.03 ms, freeing the instance 0.2 ms. With ``Host(snapshots=True)`` (the
 default; ``ND_NOTEBOOK_SNAPSHOTS=0`` or ``Host(snapshots=False)`` turns it off) instances are
-created and initialised ahead on up to :data:`WORKERS` background threads per plugin and freed
+created and initialised ahead on up to :data:`WORKERS` background threads per plugin (one,
+:data:`SNAPSHOT_WORKERS`, once the memory snapshot is in use) and freed
 behind there; calls finding none ready (right after the load, or calls back to back faster
 than the threads prepare) create and initialise their own inline, as with snapshots off.
 
@@ -72,6 +73,10 @@ AHEAD = 2
 MAX_LANES = 8
 #: Background threads per plugin (more start only while the lanes are behind).
 WORKERS = 2
+#: ... once the memory snapshot is in use: preparing an instance is then shorter than a call,
+#: and a second thread only adds contention (bench/taskqueue.py's virtual run: 12.3-13.0 s
+#: wall with one, 13.8-14.8 s with two; real time the same or better).
+SNAPSHOT_WORKERS = 1
 #: The background thread ends after this long without calls (it restarts on the next call).
 IDLE_SECONDS = 10.0
 #: Calls after which the memory snapshot is taken (runtime/snapshot.py): plugins called once or
@@ -268,7 +273,7 @@ class InstancePool:
         """Start the background thread if needed, or wake it (the lock is held)."""
         if not self.prepare or self.closed or not self._proven:
             return
-        if len(self._workers) < WORKERS and (not self._workers or self._behind()):
+        if len(self._workers) < self._worker_limit() and (not self._workers or self._behind()):
             worker = threading.Thread(target=self._work, name="nd-prepare", daemon=True)
             self._workers.append(worker)
             worker.start()
@@ -280,6 +285,9 @@ class InstancePool:
         try:
             while True:
                 with self._lock:
+                    if len(self._workers) > self._worker_limit():  # the snapshot came in
+                        self._workers.remove(threading.current_thread())
+                        return
                     job = self._next_job()
                     while job is None:
                         if self.closed or time.monotonic() - self._last_call > IDLE_SECONDS:
@@ -290,6 +298,9 @@ class InstancePool:
                 job()
         finally:
             _state.pool = None
+
+    def _worker_limit(self) -> int:
+        return SNAPSHOT_WORKERS if self.init_export == RESEED_EXPORT else WORKERS
 
     def _next_job(self) -> Callable[[], None] | None:
         if self._to_free:
