@@ -168,7 +168,42 @@ def test_a_memory_without_maximum_stays_without_one():
 def test_a_snapshot_module_drops_the_init_export_and_adds_reseed():
     names = set(module_info(_from_snapshot()).exported_functions)
     assert "_initialize" not in names
-    assert names == {"a", "b", "c", "d", "e", wasmedit.RESEED_EXPORT}
+    assert names == {"a", "b", "c", "d", "e", wasmedit.RESEED_EXPORT, "_start"}
+
+
+def _export_indexes(wasm: bytes) -> dict[str, tuple[int, int]]:
+    """``{name: (kind, index)}`` of the module's exports."""
+    entries = wasmedit._export_entries(wasmedit.layout(wasm).payload(7))
+    out = {}
+    for name, raw in entries:
+        kind_at = len(wasmedit._name_bytes(name))
+        out[name] = (raw[kind_at], wasmedit._uleb(raw, kind_at + 1)[0])
+    return out
+
+
+def test_a_snapshot_module_is_a_command_whose_start_is_the_reseed():
+    # libextism links the main module by name before instantiating it for the call; wasmtime's
+    # linker instantiates a reactor there (a second memory per instance), a command it does not.
+    exports = _export_indexes(_from_snapshot(reseed=[(8, 16)]))
+    assert exports["_start"] == exports[wasmedit.RESEED_EXPORT]
+    assert exports["_start"][0] == 0
+
+
+@pytest.mark.parametrize("extra", [
+    '(global (export "g") i32 (i32.const 1))',
+    '(table (export "t") 1 funcref)',
+    '(func (export "_initialize"))',
+    '(func (export "_start"))',
+])
+def test_no_start_is_added_where_wasmtime_would_refuse_a_command(extra):
+    wasm = wat('(module (import "wasi_snapshot_preview1" "random_get" '
+               '(func (param i32 i32) (result i32))) (memory (export "memory") 1) '
+               f'(func (export "_nd_prepare")) {extra})')
+    globals_ = [1] if "global" in extra else []
+    module = wasmedit.from_snapshot(wasm, bytes(65536), globals_, [(0, 8)], ["_nd_prepare"])
+    exports = _export_indexes(module)
+    assert wasmedit.RESEED_EXPORT in exports
+    assert exports.get("_start") != exports[wasmedit.RESEED_EXPORT]
 
 
 def test_reseed_refills_only_the_given_ranges_from_random_get():

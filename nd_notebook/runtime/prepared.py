@@ -375,6 +375,7 @@ class InstancePool:
         try:
             compile = self._snapshotter()
             compiled = compile()
+            _lib.extism_plugin_free(_create(compiled))  # libextism links it (else: not used)
         except NotSnapshottable as e:
             self._snapshot_done(f"not used: {e}")
             return

@@ -202,7 +202,25 @@ def from_snapshot(wasm: bytes, memory: bytes, globals: list[int],
     lay = Layout(sections, lay.types, lay.imported_funcs, lay.n_imported_funcs,
                  lay.n_defined_funcs, lay.globals, lay.memory_limits)
     sections = _with_function(lay, types, type_index, code, RESEED_EXPORT)
-    return _encode(_keep_code_offset(wasm, sections))
+    return _encode(_keep_code_offset(wasm, _as_command(sections)))
+
+
+def _as_command(sections: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    """``sections`` with ``__nd_reseed`` exported as ``_start`` too, when the module's other
+    exports are functions and its memory: libextism links every module by name before it
+    instantiates the main one for the call, and wasmtime's linker instantiates a module
+    without ``_start`` (a reactor) right there, so each instance would map and initialise its
+    memory twice; a module with ``_start`` (a command) is only linked. Nothing calls it: the
+    exports a plugin call reaches are those of the module the author built."""
+    entries = _export_entries(dict(sections).get(7, b"\0"))
+    kinds = {name: raw[len(_name_bytes(name))] for name, raw in entries}
+    if "_start" in kinds or "_initialize" in kinds or any(
+            kind != 0 and (kind, name) != (2, "memory") for name, kind in kinds.items()):
+        return sections  # wasmtime refuses a command that is also a reactor or exports a
+        # table or a global
+    raw = dict(entries)[RESEED_EXPORT]
+    entries.append(("_start", _name_bytes("_start") + raw[len(_name_bytes(RESEED_EXPORT)):]))
+    return [(i, _vector_bytes(entries) if i == 7 else payload) for i, payload in sections]
 
 
 # -- building blocks -------------------------------------------------------------------------
