@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 from watplugins import host_call_plugin, outcomes_plugin
@@ -215,3 +217,44 @@ def test_unloading_an_unknown_plugin_says_plugin_not_found(host):
     with pytest.raises(KeyError) as err:
         host.unload("ghost")
     assert str(err.value) == 'plugin "ghost" not found'
+
+
+# -- how a module reaches libextism's compiler ----------------------------------------------
+
+def test_a_module_is_compiled_from_an_anonymous_memory_file(tmp_path):
+    # libextism copies its manifest into every instance: a path, not the module's bytes.
+
+    from nd_notebook.runtime.host import module_path
+
+    module = outcomes_plugin()
+    with module_path(module, tmp_path) as path:
+        assert path.startswith("/proc/self/fd/")
+        assert os.readlink(path).startswith("/memfd:nd-notebook-module")
+        with open(path, "rb") as f:
+            assert f.read() == module
+    assert list(tmp_path.iterdir()) == []
+    try:
+        still = os.readlink(path)
+    except OSError:
+        still = ""
+    assert not still.startswith("/memfd:nd-notebook-module")  # closed once compiled
+
+
+def test_without_memory_files_a_module_file_in_the_folder_is_removed_after(tmp_path,
+                                                                           monkeypatch):
+    from nd_notebook.runtime.host import module_path
+
+    monkeypatch.delattr("os.memfd_create")
+    module = outcomes_plugin()
+    with module_path(module, tmp_path) as path:
+        assert [p.name for p in tmp_path.iterdir()] == [os.path.basename(path)]
+        assert path.startswith(str(tmp_path)) and path.endswith(".wasm")
+        assert Path(path).read_bytes() == module
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_plugin_compiled_without_memory_files_answers(tmp_path, monkeypatch):
+    monkeypatch.delattr("os.memfd_create")
+    with Host(tmp_path / "data") as h:
+        assert h.load(outcomes_plugin(), name="outcomes").call("nd_echo", {"a": 1}) == {"a": 1}
+        assert not list((tmp_path / "data" / "plugins" / "outcomes").glob(".module-*"))
