@@ -40,7 +40,7 @@ from .. import events
 from ..cellout import showing_under_cells
 from .processwide import ProcessWide
 
-__all__ = ["CallOutput", "LogLine", "capture_call", "emit_output"]
+__all__ = ["CallOutput", "LogLine", "capture_call", "emit_output", "instance_id"]
 
 # Set before the first instance is created: libextism reads it for each new instance.
 os.environ.setdefault("EXTISM_ENABLE_WASI_OUTPUT", "1")
@@ -91,10 +91,12 @@ class CallOutput:
 
 
 @contextmanager
-def capture_call(instance_ptr, *, stdio: bool = True) -> Iterator[CallOutput]:
+def capture_call(instance_ptr, *, stdio: bool = True,
+                 instance: str | None = None) -> Iterator[CallOutput]:
     """Collect the log lines (and, with ``stdio``, the stdout/stderr) of one Extism call made
-    on ``instance_ptr`` inside the block; the record is complete when the block has ended."""
-    record = CallOutput(_instance_id(instance_ptr))
+    on ``instance_ptr`` inside the block; the record is complete when the block has ended.
+    ``instance`` is :func:`instance_id` of it when already known."""
+    record = CallOutput(instance or instance_id(instance_ptr))
     sink = _LogSink.get()
     sink.register(record)
     capture = _STDIO if stdio else None
@@ -151,7 +153,8 @@ class _LogSink(ProcessWide):
                                        m.group("message")))
 
 
-def _instance_id(instance_ptr) -> str:
+def instance_id(instance_ptr) -> str:
+    """The instance's id as libextism writes it into its log lines."""
     raw = _lib.extism_plugin_id(instance_ptr)
     return str(uuid.UUID(bytes=bytes(_ffi.buffer(raw, 16))))
 

@@ -150,7 +150,8 @@ class LoadedPlugin:
                 emit_output(self.ctx, export, instance.init_output)
             # Its log lines and stdout/stderr, attributed to this call (runtime/output.py);
             # a kernel interrupt cancels it (runtime/interrupt.py).
-            with capture_call(instance.ptr, stdio=self._writes_stdio) as out, \
+            with capture_call(instance.ptr, stdio=self._writes_stdio,
+                              instance=instance.id) as out, \
                     interrupt.guard(instance.ptr) as guard:
                 rc = instance.initialize()  # inline unless it ran ahead
                 if rc == 0:

@@ -53,7 +53,7 @@ from typing import Any
 from extism_sys import ffi as _ffi
 from extism_sys import lib as _lib
 
-from .output import CallOutput, capture_call
+from .output import CallOutput, capture_call, instance_id
 from .wasmedit import RESEED_EXPORT
 
 __all__ = ["MAX_AGE", "Instance", "InstancePool", "guard_context", "prepared_module",
@@ -116,10 +116,11 @@ def prepared_module(wasm: bytes, exports: list[str]) -> tuple[bytes, str | None,
 class Instance:
     """One fresh Extism instance of a lane, maybe already initialised."""
 
-    __slots__ = ("born", "init_export", "init_output", "ptr")
+    __slots__ = ("born", "id", "init_export", "init_output", "ptr")
 
     def __init__(self, ptr, init_export: str | None, init_output: CallOutput | None = None):
         self.ptr = ptr
+        self.id = instance_id(ptr)  # what its log lines name (ahead too: off the call path)
         self.init_export = init_export  # still to call before the export (None: done / none)
         self.init_output = init_output  # what a background init said, for the call's record
         self.born = time.monotonic()
