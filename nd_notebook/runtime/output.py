@@ -28,7 +28,6 @@ import re
 import sys
 import tempfile
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -155,8 +154,8 @@ class _LogSink(ProcessWide):
 
 def instance_id(instance_ptr) -> str:
     """The instance's id as libextism writes it into its log lines."""
-    raw = _lib.extism_plugin_id(instance_ptr)
-    return str(uuid.UUID(bytes=bytes(_ffi.buffer(raw, 16))))
+    h = _ffi.buffer(_lib.extism_plugin_id(instance_ptr), 16)[:].hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"  # str(uuid.UUID(...)), faster
 
 
 # -- stdio -----------------------------------------------------------------------------------
