@@ -11,6 +11,8 @@ Prints:
                     enqueue until the queue is idle, and its ratio to the bare call rate
 - warm-up:          before each run with the Go plugin, 8 calls and the wait until its memory
                     snapshot is in use (the steady state; the time it took is printed)
+- ready call:       plugin.call on an instance prepared ahead with nothing else running,
+                    against libextism's export call alone: nd-notebook's call path
 - floor:            libextism alone on the snapshot module (create, reseed, call, free; no
                     Python engine, no nd-notebook call path), on one and on two threads: the
                     fastest any fresh-instance call can be on this machine, as a ratio to the
@@ -94,6 +96,7 @@ def main() -> None:
         rates = {q: real_time_rate(Path(tmp) / q, wasm, q, args.tasks) for q in ("c1", "c4")}
         after = bare_call_rate(Path(tmp) / "bare2", wasm, args.tasks)
         floor = instance_floor(Path(tmp) / "floor", wasm, args.tasks)
+        ready_ms, export_ms = ready_call_cost(Path(tmp) / "ready", wasm)
         bare = (before + after) / 2
         print(f"bare call               {bare:9.1f} calls/s  (baseline: {before:.1f} before, "
               f"{after:.1f} after)")
@@ -116,6 +119,9 @@ def main() -> None:
               f"{rate_2 / bare:.2f}); {attempts} attempts need at least "
               f"{attempts / max(rate_1, rate_2):.1f} s; kernel CPU per call {kernel_1:.3f} ms "
               f"on one thread, {kernel_2:.3f} ms on two")
+        print(f"on an instance prepared ahead, nothing else running: plugin.call {ready_ms:.3f} ms, "
+              f"the export alone in libextism {export_ms:.3f} ms: nd-notebook's call path "
+              f"{ready_ms - export_ms:.3f} ms")
         for state, seconds in _warmups:
             print(f"warm-up before a Go run: memory snapshot {state!r} after {seconds:.2f} s")
         print("targets: real time, 4 workers / bare call >= 2; virtual Go plugin <= 10 s wall")
@@ -198,6 +204,46 @@ def instance_floor(folder: Path, wasm: bytes, n: int) -> tuple[float, float, flo
         both = 2 * (n // 2) / (time.perf_counter() - started)
         kernel_2 = (kernel_seconds() - kernel) / (2 * (n // 2)) * 1000
         return statistics.median(times) * 1000, n / sum(times), both, kernel_1, kernel_2
+
+
+def ready_call_cost(folder: Path, wasm: bytes, n: int = 200) -> tuple[float, float]:
+    """(ms per ``plugin.call`` of the task export on an instance already prepared, ms per
+    libextism export call alone on such instances): nd-notebook's call path is the difference.
+    Instances are prepared first and the background thread is then stopped, so nothing runs
+    beside the calls."""
+    from extism_sys import ffi, lib
+
+    from nd_notebook.runtime import prepared
+
+    request = {"queueName": "c1", "taskId": "x" * 22, "payload": "", "attempt": 1}
+    raw = b'{"queueName":"c1","taskId":"xxxxxxxxxxxxxxxxxxxxxx","payload":"","attempt":1}'
+    saved = prepared.AHEAD, prepared.MAX_AGE
+    prepared.AHEAD, prepared.MAX_AGE = 2 * n + 20, 600.0
+    try:
+        with Host(folder, clock="virtual") as host:
+            plugin = warmed(host, wasm)
+            pool = plugin.instances
+            plugin.call("nd_task_execute", request)
+            lane = pool._lanes[0]
+            deadline = time.monotonic() + 60
+            while len(lane.ready) < 2 * n and time.monotonic() < deadline:
+                time.sleep(0.05)
+            pool._wake = lambda: None  # nothing more prepared or freed while measuring
+            time.sleep(0.2)
+            started = time.perf_counter()
+            for _ in range(n):
+                plugin.call("nd_task_execute", request, raw=True)
+            ours = (time.perf_counter() - started) / n
+            ptrs = [lane.ready.popleft().ptr for _ in range(n)]
+            started = time.perf_counter()
+            for ptr in ptrs:
+                lib.extism_plugin_call_with_host_context(ptr, b"nd_task_execute", raw, len(raw),
+                                                         ffi.NULL)
+            alone = (time.perf_counter() - started) / n
+            pool._to_free.extend(ptrs)
+    finally:
+        prepared.AHEAD, prepared.MAX_AGE = saved
+    return ours * 1000, alone * 1000
 
 
 def real_time_rate(folder: Path, wasm: bytes, queue: str, n: int) -> float:
