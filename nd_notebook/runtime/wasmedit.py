@@ -10,7 +10,8 @@ the ``name`` section and code offsets inside function bodies stay valid:
   ``output_set`` do the copying, so the snapshot is read from a real libextism instance);
 - :func:`from_snapshot`: the module whose data segments hold a captured memory and whose
   mutable globals start at their captured values, its init exports dropped and an export
-  ``__nd_reseed`` added that refills the given byte ranges from WASI ``random_get``.
+  ``__nd_reseed`` added that refills the given byte ranges from WASI ``random_get`` (also
+  exported as ``_start`` when that is allowed: see :func:`_as_command`).
 
 No well-kept Python library rewrites wasm binaries (wasmtime-py only parses text), and these
 edits touch five sections, so they are written here against the binary format
