@@ -342,12 +342,13 @@ class InstancePool:
 
     def _prepare_into(self, lane: _Lane) -> None:
         ptr = _create(lane.compiled)
+        instance = Instance(ptr, None)
         _state.refused = False
         # Its log lines only: redirecting fds 1/2 from this thread would take what the process
         # prints meanwhile; what an init writes to stdout goes to the process's own fds. A
         # snapshot's reseed (runtime/snapshot.py) logs nothing: no record to keep.
         with contextlib.nullcontext() if lane.init_export == RESEED_EXPORT else \
-                capture_call(ptr, stdio=False) as out:
+                capture_call(ptr, stdio=False, instance=instance.id) as out:
             rc = _lib.extism_plugin_call_with_host_context(
                 ptr, lane.init_export.encode(), b"", 0, _ffi.NULL)
         failed = rc != 0 or _lib.extism_plugin_error(ptr) != _ffi.NULL
@@ -360,12 +361,12 @@ class InstancePool:
             self._refuse("its init calls a Navidrome host function" if refused
                          else "its init fails")
             return
-        said = out if out is not None and out.logs else None
+        instance.init_output = out if out is not None and out.logs else None
         with self._lock:
             if self.closed or lane not in self._lanes:
                 self._to_free.append(ptr)
                 return
-            lane.ready.append(Instance(ptr, None, said))
+            lane.ready.append(instance)
 
     # -- the memory snapshot ---------------------------------------------------------------
     def _take_snapshot(self) -> None:

@@ -11,7 +11,7 @@ the ``name`` section and code offsets inside function bodies stay valid:
 - :func:`from_snapshot`: the module whose data segments hold a captured memory and whose
   mutable globals start at their captured values, its init exports dropped and an export
   ``__nd_reseed`` added that refills the given byte ranges from WASI ``random_get`` (also
-  exported as ``_start`` when that is allowed: see :func:`_as_command`).
+  exported as ``_start`` when that is allowed: see :func:`_may_be_command`).
 
 No well-kept Python library rewrites wasm binaries (wasmtime-py only parses text), and these
 edits touch five sections, so they are written here against the binary format
@@ -114,7 +114,7 @@ def with_capture(wasm: bytes) -> bytes:
     body += b"\x20\x01\x20\x00\x42" + _sleb(8 * n_globals) + b"\x7c\x10" + _leb(output)
     body += b"\x41\x00\x0b"
     code = b"\x01\x03\x7e" + bytes(body)  # one local group: 3 x i64 (n, blk, i)
-    return _encode(_with_function(lay, types, type_index, code, CAPTURE_EXPORT))
+    return _encode(_with_function(lay, types, type_index, code, (CAPTURE_EXPORT,)))
 
 
 def with_global_exports(wasm: bytes) -> bytes:
@@ -202,36 +202,32 @@ def from_snapshot(wasm: bytes, memory: bytes, globals: list[int],
         sections.insert(_position(sections, 11), (11, replaced[11]))
     lay = Layout(sections, lay.types, lay.imported_funcs, lay.n_imported_funcs,
                  lay.n_defined_funcs, lay.globals, lay.memory_limits)
-    sections = _with_function(lay, types, type_index, code, RESEED_EXPORT)
-    return _encode(_keep_code_offset(wasm, _as_command(sections)))
+    names = (RESEED_EXPORT, "_start") if _may_be_command(lay) else (RESEED_EXPORT,)
+    sections = _with_function(lay, types, type_index, code, names)
+    return _encode(_keep_code_offset(wasm, sections))
 
 
-def _as_command(sections: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
-    """``sections`` with ``__nd_reseed`` exported as ``_start`` too, when the module's other
-    exports are functions and its memory: libextism links every module by name before it
-    instantiates the main one for the call, and wasmtime's linker instantiates a module
-    without ``_start`` (a reactor) right there, so each instance would map and initialise its
-    memory twice; a module with ``_start`` (a command) is only linked. Nothing calls it: the
-    exports a plugin call reaches are those of the module the author built."""
-    entries = _export_entries(dict(sections).get(7, b"\0"))
-    kinds = {name: raw[len(_name_bytes(name))] for name, raw in entries}
-    if "_start" in kinds or "_initialize" in kinds or any(
-            kind != 0 and (kind, name) != (2, "memory") for name, kind in kinds.items()):
-        return sections  # wasmtime refuses a command that is also a reactor or exports a
-        # table or a global
-    raw = dict(entries)[RESEED_EXPORT]
-    entries.append(("_start", _name_bytes("_start") + raw[len(_name_bytes(RESEED_EXPORT)):]))
-    return [(i, _vector_bytes(entries) if i == 7 else payload) for i, payload in sections]
+def _may_be_command(lay: Layout) -> bool:
+    """Whether the reseed may also be exported as ``_start``: libextism links every module by
+    name before it instantiates the main one for the call, and wasmtime's linker instantiates
+    a module without ``_start`` (a reactor) right there, so each instance would map and
+    initialise its memory twice; a module with ``_start`` (a command) is only linked. Nothing
+    calls it: the exports a plugin call reaches are those of the module the author built.
+    wasmtime refuses a command that is also a reactor or exports a table or a global."""
+    kinds = {name: raw[len(_name_bytes(name))]
+             for name, raw in _export_entries(lay.payload(7) or b"\0")}
+    return "_start" not in kinds and "_initialize" not in kinds and all(
+        kind == 0 or (kind, name) == (2, "memory") for name, kind in kinds.items())
 
 
 # -- building blocks -------------------------------------------------------------------------
 
 def _with_function(lay: Layout, types: list[bytes], type_index: int, code: bytes,
-                   export: str) -> list[tuple[int, bytes]]:
-    """The sections of ``lay`` with one function appended and exported as ``export``."""
+                   exports: tuple[str, ...]) -> list[tuple[int, bytes]]:
+    """The sections of ``lay`` with one function appended and exported under ``exports``."""
     index = lay.n_imported_funcs + lay.n_defined_funcs
     entries = _export_entries(lay.payload(7) or b"\0")
-    entries.append((export, _name_bytes(export) + b"\x00" + _leb(index)))
+    entries += [(name, _name_bytes(name) + b"\x00" + _leb(index)) for name in exports]
     new = {
         1: _vector_bytes(types),
         3: _append_vector(lay.payload(3) or b"\0", _leb(type_index)),
