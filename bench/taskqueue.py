@@ -13,10 +13,11 @@ Prints:
                     snapshot is in use (the steady state; the time it took is printed)
 - ready call:       plugin.call on an instance prepared ahead with nothing else running,
                     against libextism's export call alone: nd-notebook's call path
-- floor:            libextism alone on the snapshot module (create, reseed, call, free; no
-                    Python engine, no nd-notebook call path), on one and on two threads: the
-                    fastest any fresh-instance call can be on this machine, as a ratio to the
-                    bare call rate and as the least wall time of the virtual run
+- floor:            libextism alone on the snapshot module (create, reseed with the touch
+                    list of runtime/pagetouch.py, call, free; no Python engine, no
+                    nd-notebook call path), on one and on two threads: the fastest any
+                    fresh-instance call can be on this machine, as a ratio to the bare call
+                    rate and as the least wall time of the virtual run
 - virtual time:     simulated seconds per wall second for 10,000 tasks with retries (a third
                     fail twice, backoff 1 s, 4 workers, each call modelled as 0.5 s), with a
                     Python stand-in for the plugin (the service's own cost) and with the real
@@ -178,13 +179,17 @@ def instance_floor(folder: Path, wasm: bytes, n: int) -> tuple[float, float, flo
     with Host(folder, clock="real") as host:
         plugin = warmed(host, wasm)
         lane = plugin.instances._lanes[0]  # the snapshot module's compiled plugin
+        for _ in range(40):  # the touch list is learnt from the calls (runtime/pagetouch.py)
+            plugin.call("nd_task_execute", {"queueName": "c1", "taskId": "x" * 22,
+                                            "payload": "", "attempt": 1})
+        touch = plugin.instances.touch.input if plugin.instances.touch else b""
 
         def one() -> float:
             started = time.perf_counter()
             ptr = _create(lane.compiled)
             if lane.init_export:
-                lib.extism_plugin_call_with_host_context(ptr, lane.init_export.encode(), b"",
-                                                         0, ffi.NULL)
+                lib.extism_plugin_call_with_host_context(ptr, lane.init_export.encode(), touch,
+                                                         len(touch), ffi.NULL)
             lib.extism_plugin_call_with_host_context(ptr, b"nd_task_execute", request,
                                                      len(request), ffi.NULL)
             lib.extism_plugin_free(ptr)

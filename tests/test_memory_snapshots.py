@@ -6,16 +6,19 @@ are refused with the reason in ``plugin.instances.snapshot``."""
 from __future__ import annotations
 
 import json
+import struct
 import threading
 import time
 
 import pytest
+from extism_sys import ffi as _ffi
+from extism_sys import lib as _lib
 from snapplugins import SAMPLE, SAMPLE_MANIFEST, STATE, reach_snapshot
 
 import nd_notebook
 from nd_notebook import Host
 from nd_notebook.errors import PluginCallFailedError
-from nd_notebook.runtime import prepared, snapshot, wasmedit
+from nd_notebook.runtime import pagetouch, prepared, snapshot, wasmedit
 from nd_notebook.runtime.wasminfo import module_info
 
 pytestmark = pytest.mark.slow
@@ -198,6 +201,83 @@ def test_one_background_thread_prepares_once_the_snapshot_is_in_use(tmp_path, st
         assert len(pool._workers) == prepared.SNAPSHOT_WORKERS == 1
         assert [plugin.call("nd_counter", raw=True) for _ in range(20)] == [b"1 1"] * 20
         assert len(pool._workers) == 1
+
+
+# -- 2b. the touch list: pages calls write, written first off the call path ----------------------
+
+def _instance_pages(lane, given: bytes, touch) -> set[int]:
+    """The pages of a new instance of ``lane`` that are private copies right after its reseed
+    ran with ``given`` as input (read from /proc/self/pagemap, as pagetouch does)."""
+    before = pagetouch.image_mappings()
+    ptr = prepared._create(lane.compiled)
+    try:
+        assert _lib.extism_plugin_call_with_host_context(
+            ptr, wasmedit.RESEED_EXPORT.encode(), given, len(given), _ffi.NULL) == 0
+        base = touch.memory_base(before, pagetouch.image_mappings())
+        assert base is not None
+        pages = len(touch._memory) // pagetouch._PAGE
+        with open("/proc/self/pagemap", "rb") as f:
+            f.seek(base // pagetouch._PAGE * 8)
+            entries = struct.unpack(f"{pages}Q", f.read(pages * 8))
+        return {i for i, e in enumerate(entries) if e >> 63 and not e >> 61 & 1}
+    finally:
+        _lib.extism_plugin_free(ptr)
+
+
+@pytest.mark.skipif(not pagetouch.supported(), reason="needs Linux's /proc page states")
+def test_prepared_instances_get_the_pages_calls_write_written_first(tmp_path, state_wasm):
+    with Host(tmp_path) as h:
+        plugin = h.load(state_wasm, name="state")
+        assert reach_snapshot(plugin, "nd_counter") == "in use"
+        pool = plugin.instances
+        # Learnt from the instances that served these calls, read before they are freed.
+        deadline = time.monotonic() + 30
+        while pool.touch.instances_read < 3 and time.monotonic() < deadline:
+            assert plugin.call("nd_counter", raw=True) == b"1 1"
+            time.sleep(0.01)
+        touch = pool.touch
+        assert touch.instances_read >= 3 and 0 < touch.pages <= pagetouch.MAX_PAGES
+        taken = next(t for t in snapshot._taken.values()
+                     if isinstance(t, snapshot.Snapshot) and t.memory is touch._memory)
+        entries = [struct.unpack_from("<II", touch.input, k) for k in range(0, len(touch.input), 8)]
+        assert len(entries) == touch.pages
+        for address, value in entries:  # each page with the value the snapshot holds there
+            assert address % pagetouch._PAGE == 0 and address < len(taken.memory)
+            assert value == int.from_bytes(taken.memory[address:address + 4], "little")
+        # Reseeded with the list, an instance has those pages as its own copies before any call
+        # (each taken by one write fault); without it they are still the image's.
+        listed = {address // pagetouch._PAGE for address, _ in entries}
+        lane = pool._lanes[0]
+        assert listed <= _instance_pages(lane, touch.input, touch)
+        untouched = _instance_pages(lane, b"", touch)
+        assert listed - untouched
+        # And the calls answer as fresh instances: the counter written in each call is 1.
+        assert [plugin.call("nd_counter", raw=True) for _ in range(20)] == [b"1 1"] * 20
+
+
+def test_a_touch_list_that_fails_is_dropped_not_the_prepared_instances(tmp_path, state_wasm):
+    with Host(tmp_path) as h:
+        plugin = h.load(state_wasm, name="state")
+        assert reach_snapshot(plugin, "nd_counter") == "in use"
+        pool = plugin.instances
+        bad = pagetouch.TouchList(bytes(65536))
+        bad.input = struct.pack("<II", 0xFFFFFFF0, 1)  # beyond its memory: the reseed traps
+        with pool._lock:
+            pool.touch = bad
+            for lane in pool._lanes:  # ready instances had the old list: prepare new ones
+                pool._to_free.extend(i.ptr for i in lane.ready)
+                lane.ready.clear()
+            pool._wake()
+        deadline = time.monotonic() + 30
+        while pool.touch is bad and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert pool.touch is None
+        assert pool.status == "prepared ahead" and pool.snapshot == "in use"
+        hits = pool.prepared_hits
+        for _ in range(10):
+            assert plugin.call("nd_counter", raw=True) == b"1 1"
+            time.sleep(0.01)
+        assert pool.prepared_hits > hits
 
 
 # -- 3. randomness is re-seeded per instance ---------------------------------------------------

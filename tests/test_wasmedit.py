@@ -220,6 +220,66 @@ def test_reseed_refills_only_the_given_ranges_from_random_get():
     assert seen[0] != seen[1]
 
 
+TOUCHING = SNAPSHOTTED.replace('(memory (export "memory") 1 8)', """
+  (import "extism:host/env" "input_length" (func $input_length (result i64)))
+  (import "extism:host/env" "input_load_u64" (func $input_load_u64 (param i64) (result i64)))
+  (memory (export "memory") 1 8)""")
+
+
+def _reseed_with_input(module: bytes, given: bytes) -> bytes:
+    """Memory after ``__nd_reseed`` ran with ``given`` as its Extism call input."""
+    engine = wasmtime.Engine()
+    store = wasmtime.Store(engine)
+    linker = wasmtime.Linker(engine)
+    store.set_wasi(wasmtime.WasiConfig())
+    linker.define_wasi()
+    i64 = wasmtime.ValType.i64()
+    linker.define_func("extism:host/env", "input_length", wasmtime.FuncType([], [i64]),
+                       lambda: len(given))
+    linker.define_func("extism:host/env", "input_load_u64", wasmtime.FuncType([i64], [i64]),
+                       lambda at: struct.unpack_from("<q", given.ljust(at + 8, b"\0"), at)[0])
+    exports = linker.instantiate(store, wasmtime.Module(engine, module)).exports(store)
+    exports[wasmedit.RESEED_EXPORT](store)
+    return bytes(exports["memory"].read(store, 0, 3 * 65536))
+
+
+def _entry(address: int, value: int) -> bytes:
+    return struct.pack("<II", address, value)
+
+
+def test_reseed_stores_each_touch_entry_then_refills_the_generator_states():
+    module = wasmedit.from_snapshot(wat(TOUCHING), _snapshot_memory(), CAPTURED_VALUES,
+                                    [(8, 16)], ["_initialize"])
+    assert wasmedit.reseed_touches(wat(TOUCHING))
+    expected = bytearray(_snapshot_memory())
+    # The values memory already holds (the touch list's entries): nothing changes.
+    same = (_entry(0, int.from_bytes(expected[0:4], "little")) + _entry(69632, 0)
+            + _entry(70000, 0x02000001))
+    memory = _reseed_with_input(module, same)
+    assert memory[:8] + memory[24:] == expected[:8] + expected[24:]
+    # Any other value shows where the loop stores: at each address, 32 bits, in list order.
+    memory = _reseed_with_input(module, _entry(4096, 0xDEADBEEF) + _entry(131072 + 4, 7)
+                                + _entry(4096, 0x01020304))
+    expected[4096:4100] = (0x01020304).to_bytes(4, "little")
+    expected[131076:131080] = (7).to_bytes(4, "little")
+    assert memory[:8] + memory[24:] == expected[:8] + expected[24:]
+    # The generator states are refilled after the touches: an entry inside them is overwritten.
+    refilled = {_reseed_with_input(module, _entry(8, 0))[8:24] for _ in range(2)}
+    assert len(refilled) == 2 and bytes(16) not in refilled
+
+
+def test_reseed_without_input_touches_nothing():
+    module = wasmedit.from_snapshot(wat(TOUCHING), _snapshot_memory(), CAPTURED_VALUES, [],
+                                    ["_initialize"])
+    assert _reseed_with_input(module, b"") == _snapshot_memory()
+
+
+def test_reseed_reads_no_touch_list_without_the_extism_input_imports():
+    assert not wasmedit.reseed_touches(wat(SNAPSHOTTED))
+    store, exports = _instantiate(_from_snapshot(reseed=[(8, 16)]), wasi=True)
+    exports[wasmedit.RESEED_EXPORT](store)  # it still runs: the refill alone
+
+
 def test_reseed_needs_wasi_random_get():
     wasm = wat('(module (memory (export "memory") 1) (func (export "_initialize")))')
     with pytest.raises(NotSnapshottable, match="^the module does not import "

@@ -444,7 +444,7 @@ class Host:
                     with backtrace_details(wasm):  # DWARF file:line in trap backtraces (traps.py)
                         return CompiledPlugin(manifest, wasi=True, functions=functions)
 
-            def take_snapshot():  # background (prepared.py): a compile function, or raises
+            def take_snapshot():  # background (prepared.py): (compile function, memory) or raises
                 from . import snapshot
 
                 environment = snapshot.probe_environment(mounts)
@@ -454,7 +454,9 @@ class Host:
                     raise snapshot.NotSnapshottable(
                         f"its initialised memory ({len(taken.memory) // 65536} pages) is over "
                         f"max_memory ({caps.max_pages} pages)")
-                return lambda: compile_module(taken.module)
+                # With the memory its reseed's touch list is learnt from (pagetouch.py).
+                return (lambda: compile_module(taken.module)), (
+                    taken.memory if taken.touches else None)
 
             compiled = compile_module()
         except extism.Error as e:

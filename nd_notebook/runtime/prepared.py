@@ -53,6 +53,7 @@ from typing import Any
 from extism_sys import ffi as _ffi
 from extism_sys import lib as _lib
 
+from . import pagetouch
 from .output import CallOutput, capture_call, instance_id
 from .wasmedit import RESEED_EXPORT
 
@@ -116,7 +117,7 @@ def prepared_module(wasm: bytes, exports: list[str]) -> tuple[bytes, str | None,
 class Instance:
     """One fresh Extism instance of a lane, maybe already initialised."""
 
-    __slots__ = ("born", "id", "init_export", "init_output", "ptr")
+    __slots__ = ("born", "id", "init_export", "init_output", "memory_base", "ptr")
 
     def __init__(self, ptr, init_export: str | None, init_output: CallOutput | None = None):
         self.ptr = ptr
@@ -124,6 +125,7 @@ class Instance:
         self.init_export = init_export  # still to call before the export (None: done / none)
         self.init_output = init_output  # what a background init said, for the call's record
         self.born = time.monotonic()
+        self.memory_base: int | None = None  # where its memory lies, when read after its call
 
     def initialize(self) -> int:
         """Run the init export inline if it has not run: 0, or the failed init's rc."""
@@ -151,7 +153,7 @@ class InstancePool:
     def __init__(self, compiled, compile: Callable[[], Any], *, init_export: str | None,
                  prepare: bool, on_refused: Callable[[str], None],
                  reason: str = "",
-                 snapshotter: Callable[[], Callable[[], Any]] | None = None):
+                 snapshotter: Callable[[], tuple[Callable[[], Any], bytes | None]] | None = None):
         self._compile = compile
         self.init_export = init_export
         self.prepare = prepare and init_export is not None
@@ -174,6 +176,10 @@ class InstancePool:
         self.calls = 0
         self._lock = threading.Condition()
         self._to_free: list = []
+        # The snapshot module's touch list (runtime/pagetouch.py), and the used instances whose
+        # written pages it reads before they are freed: (ptr, memory base).
+        self.touch: pagetouch.TouchList | None = None
+        self._to_read: list[tuple[Any, int]] = []
         self._workers: list[threading.Thread] = []
         self._last_call = 0.0
         self.closed = False
@@ -203,9 +209,10 @@ class InstancePool:
         with self._lock:
             self.closed = True
             doomed = [i.ptr for lane in self._lanes for i in lane.ready] + self._to_free
+            doomed += [ptr for ptr, _ in self._to_read]
             for lane in self._lanes:
                 lane.ready.clear()
-            self._to_free = []
+            self._to_free, self._to_read = [], []
             self._lock.notify_all()
         for ptr in doomed:
             _lib.extism_plugin_free(ptr)
@@ -264,7 +271,10 @@ class InstancePool:
         with self._lock:
             lane.busy -= 1
             if instance is not None and self.prepare and not self.closed:
-                self._to_free.append(instance.ptr)  # freed behind
+                if instance.memory_base is not None and self.touch is not None:
+                    self._to_read.append((instance.ptr, instance.memory_base))
+                else:
+                    self._to_free.append(instance.ptr)  # freed behind
                 instance = None
             self._wake()
         if instance is not None:
@@ -304,12 +314,18 @@ class InstancePool:
         return SNAPSHOT_WORKERS if self.init_export == RESEED_EXPORT else WORKERS
 
     def _next_job(self) -> Callable[[], None] | None:
-        if self._to_free:
+        if self._to_free or self._to_read:
             doomed, self._to_free = self._to_free, []
+            read, self._to_read = self._to_read, []
             idle = [lane for lane in self._retired if not lane.busy]
             self._retired = [lane for lane in self._retired if lane.busy]
+            touch = self.touch
 
             def free() -> None:  # instances first, then the compiled plugins they came from
+                for ptr, base in read:
+                    if touch is not None:
+                        touch.learn(base)
+                    doomed.append(ptr)
                 for ptr in doomed:
                     _lib.extism_plugin_free(ptr)
                 idle.clear()
@@ -344,15 +360,27 @@ class InstancePool:
         ptr = _create(lane.compiled)
         instance = Instance(ptr, None)
         _state.refused = False
+        # A snapshot's reseed takes the touch list as its input (runtime/pagetouch.py).
+        touch = self.touch if lane.init_export == RESEED_EXPORT else None
+        given = touch.input if touch is not None else b""
+        before = pagetouch.image_mappings() if touch is not None and touch.wants() else None
         # Its log lines only: redirecting fds 1/2 from this thread would take what the process
         # prints meanwhile; what an init writes to stdout goes to the process's own fds. A
         # snapshot's reseed (runtime/snapshot.py) logs nothing: no record to keep.
         with contextlib.nullcontext() if lane.init_export == RESEED_EXPORT else \
                 capture_call(ptr, stdio=False, instance=instance.id) as out:
             rc = _lib.extism_plugin_call_with_host_context(
-                ptr, lane.init_export.encode(), b"", 0, _ffi.NULL)
+                ptr, lane.init_export.encode(), given, len(given), _ffi.NULL)
         failed = rc != 0 or _lib.extism_plugin_error(ptr) != _ffi.NULL
         refused = _state.refused
+        if failed and given:  # never expected: the list is dropped, not the prepared instances
+            _lib.extism_plugin_free(ptr)
+            with self._lock:
+                if self.touch is touch:
+                    self.touch = None
+            return
+        if before is not None and not failed:
+            instance.memory_base = touch.memory_base(before, pagetouch.image_mappings())
         if refused or failed:
             _lib.extism_plugin_free(ptr)
             if not refused and lane.busy:  # maybe ended by the deadline of the lane's call
@@ -375,7 +403,7 @@ class InstancePool:
         from .snapshot import NotSnapshottable
 
         try:
-            compile = self._snapshotter()
+            compile, memory = self._snapshotter()
             compiled = compile()
             _lib.extism_plugin_free(_create(compiled))  # libextism links it (else: not used)
         except NotSnapshottable as e:
@@ -393,6 +421,8 @@ class InstancePool:
                 self._retired.extend(self._lanes)
                 self._lanes = [_Lane(compiled, RESEED_EXPORT)]
                 self._compile, self.init_export = compile, RESEED_EXPORT
+                if memory is not None and pagetouch.supported():
+                    self.touch = pagetouch.TouchList(memory)
                 self._wake()
         self._snapshot_done("in use" if used else
                             "not used: the plugin was closed or stopped preparing first")

@@ -75,6 +75,7 @@ class Snapshot:
     globals: list[int]
     reseed: list[tuple[int, int]]  # (address, length) refilled from random_get per instance
     module: bytes  # the rewritten module (wasmedit.from_snapshot)
+    touches: bool = False  # whether its reseed reads a touch list (runtime/pagetouch.py)
 
 
 def take(wasm: bytes, init_export: str, environment: Environment,
@@ -126,7 +127,8 @@ def _take(wasm: bytes, init_export: str, environment: Environment,
         raise NotSnapshottable("its init reads random bytes but no Go generator state was found")
     module_bytes = wasmedit.from_snapshot(wasm, first.memory, first.globals, reseed,
                                           (init_export, *drop_exports))
-    return Snapshot(first.memory, first.globals, reseed, module_bytes)
+    return Snapshot(first.memory, first.globals, reseed, module_bytes,
+                    touches=wasmedit.reseed_touches(wasm))
 
 
 # -- one initialisation ------------------------------------------------------------------------

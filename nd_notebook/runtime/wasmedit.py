@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from .wasminfo import WasmFormatError, _limits, _name, _uleb
 
 __all__ = ["CAPTURE_EXPORT", "GLOBAL_EXPORT_PREFIX", "RESEED_EXPORT", "Layout",
-           "NotSnapshottable", "from_snapshot", "function_names", "layout", "with_capture",
-           "with_global_exports"]
+           "NotSnapshottable", "from_snapshot", "function_names", "layout", "reseed_touches",
+           "with_capture", "with_global_exports"]
 
 CAPTURE_EXPORT = "__nd_capture"
 GLOBAL_EXPORT_PREFIX = "__nd_g"
@@ -175,11 +175,11 @@ def from_snapshot(wasm: bytes, memory: bytes, globals: list[int],
     if reseed:
         random_get = _import(lay, _WASI, "random_get")
     type_index, types = _type_index(lay.types, b"\x60\x00\x00")
-    body = bytearray()
+    body = bytearray(_touch_loop(lay))
     for address, length in reseed:
         body += b"\x41" + _sleb(address) + b"\x41" + _sleb(length)
         body += b"\x10" + _leb(random_get) + b"\x1a"
-    code = b"\x00" + bytes(body) + b"\x0b"
+    code = b"\x01\x03\x7e" + bytes(body) + b"\x0b"  # one local group: 3 x i64 (i, n, entry)
     segments = list(_segments(memory))
     pages = len(memory) // 65536
     maximum = lay.memory_limits[1]
@@ -205,6 +205,30 @@ def from_snapshot(wasm: bytes, memory: bytes, globals: list[int],
     names = (RESEED_EXPORT, "_start") if _may_be_command(lay) else (RESEED_EXPORT,)
     sections = _with_function(lay, types, type_index, code, names)
     return _encode(_keep_code_offset(wasm, sections))
+
+
+def reseed_touches(wasm: bytes) -> bool:
+    """Whether the ``__nd_reseed`` of :func:`from_snapshot` for this module reads a touch list
+    from its call input (it needs the module to import Extism's ``input_length`` and
+    ``input_load_u64``, as every go-pdk module does)."""
+    return bool(_touch_loop(layout(wasm)))
+
+
+def _touch_loop(lay: Layout) -> bytes:
+    """The reseed's first part: for each 64-bit entry of the call input (an address in the low
+    32 bits, the 32-bit value memory holds there in the high ones), ``i32.store`` that value
+    at that address. It changes nothing in memory; it makes the instance's first access to
+    each listed page a write (runtime/pagetouch.py says why). Empty input: nothing touched."""
+    try:
+        length, load = (_import(lay, _ENV, n) for n in ("input_length", "input_load_u64"))
+    except NotSnapshottable:
+        return b""
+    # n = input_length(); for i = 0; i < n; i += 8: e = input_load_u64(i); store32(e, e >> 32)
+    return (b"\x10" + _leb(length) + b"\x21\x01"
+            + b"\x02\x40\x03\x40" + b"\x20\x00\x20\x01\x5a\x0d\x01"
+            + b"\x20\x00\x10" + _leb(load) + b"\x22\x02\xa7"
+            + b"\x20\x02\x42\x20\x88\xa7\x36\x02\x00"
+            + b"\x20\x00\x42\x08\x7c\x21\x00\x0c\x00\x0b\x0b")
 
 
 def _may_be_command(lay: Layout) -> bool:

@@ -1,0 +1,123 @@
+"""The pages a call writes, written first off the call path (Linux).
+
+An instance of a snapshot module (runtime/snapshot.py) starts with its memory mapped from
+wasmtime's copy-on-write image. A call that reads a page before it writes it (most pages Go's
+allocator and runtime touch) takes two page faults: the read maps the image's page read-only
+(with up to 15 neighbours: the kernel's fault-around), the write then copies it, and that
+copy must flush the read-only entry from every core's TLB. While another thread of the process
+runs on the other core (the one preparing the next instance), each such flush interrupts it
+and waits for it: `perf` put 30% of the call thread's time of bench/taskqueue.py's virtual run
+in these faults, for about 20 pages per call.
+
+A page whose first access is a write takes one fault and no flush. So the instances prepared
+ahead are given a *touch list*: the pages calls were seen to write, each with the 32-bit value
+the snapshot holds at its start. ``__nd_reseed`` (runtime/wasmedit.py) reads it from its call
+input and stores each value where it already is: nothing in memory changes, the fault moves
+to the background thread and loses its flush, and the call finds those pages writable.
+
+The list is learnt from instances that served calls: the background thread notes where a new
+instance's memory lies (the one new mapping of wasmtime's image, ``/proc/self/maps``) and,
+once the call is done and before it frees the instance, which of its pages are now private
+copies (``/proc/self/pagemap``: present and no longer the image's). The first
+:data:`LEARN_FIRST` instances are read, then one in :data:`LEARN_EVERY` (new exports, new
+inputs), up to :data:`MAX_PAGES` pages. Where any of this is unavailable (not Linux, a module
+whose reseed cannot read input, no image mapping), instances get no list: only slower.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+
+__all__ = ["LEARN_EVERY", "LEARN_FIRST", "MAX_PAGES", "TouchList", "image_mappings",
+           "supported"]
+
+#: Instances read first, then one in LEARN_EVERY.
+LEARN_FIRST = 16
+LEARN_EVERY = 64
+#: Pages a list holds at most (each costs the background thread one page copy per instance).
+MAX_PAGES = 256
+#: The name of wasmtime's copy-on-write memory image in /proc/self/maps.
+IMAGE_NAME = "memfd:wasm-memory-image"
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_PRESENT, _FILE_OR_SHARED = 1 << 63, 1 << 61
+
+
+def supported() -> bool:
+    """Whether this system shows mappings and page states (Linux's /proc)."""
+    return os.access("/proc/self/maps", os.R_OK) and os.access("/proc/self/pagemap", os.R_OK)
+
+
+def image_mappings() -> set[int]:
+    """Start addresses of the process's mappings of wasmtime memory images."""
+    try:
+        with open("/proc/self/maps", "rb") as f:
+            text = f.read()
+    except OSError:
+        return set()
+    name = IMAGE_NAME.encode()
+    return {int(line[:line.index(b"-")], 16) for line in text.splitlines() if name in line}
+
+
+class TouchList:
+    """A snapshot module's touch list, learnt from its instances (see the module docs)."""
+
+    def __init__(self, memory: bytes):
+        self._memory = memory
+        self._pages = len(memory) // _PAGE
+        # wasmtime's image starts at the page of the first non-zero byte (wasmedit writes data
+        # segments only for non-zero runs), so an instance's memory starts that far before it.
+        first = len(memory) - len(memory.lstrip(b"\0"))
+        self._image_offset = (first // _PAGE) * _PAGE if first < len(memory) else None
+        self._written: set[int] = set()
+        self._lock = threading.Lock()
+        self.instances_read = 0
+        self._seen = 0
+        self.input = b""  # the reseed's call input: the encoded list
+
+    @property
+    def pages(self) -> int:
+        return len(self._written)
+
+    def wants(self) -> bool:
+        """Whether the next instance prepared should be read once its call is done."""
+        if self._image_offset is None:
+            return False
+        with self._lock:
+            self._seen += 1
+            return self._seen <= LEARN_FIRST or self._seen % LEARN_EVERY == 0
+
+    def memory_base(self, before: set[int], after: set[int]) -> int | None:
+        """Where the memory of the instance instantiated between ``before`` and ``after``
+        (:func:`image_mappings`) starts; None unless exactly one image mapping is new."""
+        new = after - before
+        if len(new) != 1 or self._image_offset is None:
+            return None
+        return next(iter(new)) - self._image_offset
+
+    def learn(self, base: int) -> None:
+        """Add the pages of the instance at ``base`` that are private copies now (called after
+        its call, before it is freed)."""
+        try:
+            with open("/proc/self/pagemap", "rb") as f:
+                f.seek(base // _PAGE * 8)
+                raw = f.read(self._pages * 8)
+        except OSError:
+            return
+        entries = struct.unpack(f"{len(raw) // 8}Q", raw[:len(raw) // 8 * 8])
+        written = {i for i, e in enumerate(entries) if e & _PRESENT and not e & _FILE_OR_SHARED}
+        with self._lock:
+            self.instances_read += 1
+            if written <= self._written or len(self._written) >= MAX_PAGES:
+                return
+            self._written |= set(sorted(written - self._written)[:MAX_PAGES - len(self._written)])
+            self.input = self._encode()
+
+    def _encode(self) -> bytes:
+        out = bytearray()
+        for page in sorted(self._written):
+            address = page * _PAGE
+            out += struct.pack("<II", address, int.from_bytes(self._memory[address:address + 4],
+                                                               "little"))
+        return bytes(out)
