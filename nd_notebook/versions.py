@@ -16,6 +16,7 @@ from the month's last day; changes it does not date at all belong to ``"head"`` 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -139,9 +140,9 @@ class Target:
         return self._known("services", abi.service(service).name)
 
     def knows_export(self, name: str) -> bool:
-        """Whether this version calls the capability export ``name``."""
-        return (self._known("capabilities", abi.capability_of_export(name).name)
-                and self._known("exports", name))
+        """Whether this version calls the capability export ``name`` (asked on every call:
+        remembered per version and name)."""
+        return _knows_export(self, name)
 
     def knows_struct(self, qualified: str) -> bool:
         return self._known("structs", qualified)
@@ -242,6 +243,12 @@ def targets() -> list[Target]:
 
 def _when(change: Change) -> str:
     return change.date or "date not recorded, HEAD only"
+
+
+@functools.cache
+def _knows_export(target: Target, name: str) -> bool:
+    return (target._known("capabilities", abi.capability_of_export(name).name)
+            and target._known("exports", name))
 
 
 _ALL_IMPORTS = frozenset(f.import_name for f in abi.HOST_FUNCTIONS)
