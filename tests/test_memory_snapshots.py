@@ -205,9 +205,9 @@ def test_one_background_thread_prepares_once_the_snapshot_is_in_use(tmp_path, st
 
 # -- 2b. the touch list: pages calls write, written first off the call path ----------------------
 
-def _instance_pages(lane, given: bytes, touch) -> set[int]:
-    """The pages of a new instance of ``lane`` that are private copies right after its reseed
-    ran with ``given`` as input (read from /proc/self/pagemap, as pagetouch does)."""
+def _instance_pages(lane, given: bytes, touch) -> tuple[set[int], set[int]]:
+    """(mapped pages, private copies) of a new instance of ``lane`` right after its reseed ran
+    with ``given`` as input (read from /proc/self/pagemap, as pagetouch does)."""
     before = pagetouch.image_mappings()
     ptr = prepared._create(lane.compiled)
     try:
@@ -219,7 +219,8 @@ def _instance_pages(lane, given: bytes, touch) -> set[int]:
         with open("/proc/self/pagemap", "rb") as f:
             f.seek(base // pagetouch._PAGE * 8)
             entries = struct.unpack(f"{pages}Q", f.read(pages * 8))
-        return {i for i, e in enumerate(entries) if e >> 63 and not e >> 61 & 1}
+        return ({i for i, e in enumerate(entries) if e >> 63},
+                {i for i, e in enumerate(entries) if e >> 63 and not e >> 61 & 1})
     finally:
         _lib.extism_plugin_free(ptr)
 
@@ -240,17 +241,27 @@ def test_prepared_instances_get_the_pages_calls_write_written_first(tmp_path, st
         taken = next(t for t in snapshot._taken.values()
                      if isinstance(t, snapshot.Snapshot) and t.memory is touch._memory)
         entries = [struct.unpack_from("<II", touch.input, k) for k in range(0, len(touch.input), 8)]
-        assert len(entries) == touch.pages
-        for address, value in entries:  # each page with the value the snapshot holds there
+        writes = [(address, value) for address, value in entries if not address & 1]
+        reads = [address - 1 for address, _ in entries if address & 1]
+        assert entries == writes + [(address + 1, 0) for address in reads]  # the writes first
+        assert len(writes) == touch.pages and reads
+        for address, value in writes:  # each page with the value the snapshot holds there
             assert address % pagetouch._PAGE == 0 and address < len(taken.memory)
             assert value == int.from_bytes(taken.memory[address:address + 4], "little")
-        # Reseeded with the list, an instance has those pages as its own copies before any call
-        # (each taken by one write fault); without it they are still the image's.
-        listed = {address // pagetouch._PAGE for address, _ in entries}
+        window = 65536 // pagetouch._PAGE
+        assert len({address // 65536 for address in reads}) == len(reads)  # one per window
+        for address in reads:
+            assert address % pagetouch._PAGE == 0 and address < len(taken.memory)
+        # Reseeded with the list, an instance has the written pages as its own copies before
+        # any call (each taken by one write fault) and the read windows mapped; without the
+        # list, neither (the reseed itself writes only the generator states).
+        written = {address // pagetouch._PAGE for address, _ in writes}
+        read = {address // pagetouch._PAGE for address in reads}
         lane = pool._lanes[0]
-        assert listed <= _instance_pages(lane, touch.input, touch)
-        untouched = _instance_pages(lane, b"", touch)
-        assert listed - untouched
+        mapped, private = _instance_pages(lane, touch.input, touch)
+        assert written <= private and read <= mapped
+        mapped, private = _instance_pages(lane, b"", touch)
+        assert written - private and not read & mapped
         # And the calls answer as fresh instances: the counter written in each call is 1.
         assert [plugin.call("nd_counter", raw=True) for _ in range(20)] == [b"1 1"] * 20
 

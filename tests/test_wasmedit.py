@@ -263,6 +263,13 @@ def test_reseed_stores_each_touch_entry_then_refills_the_generator_states():
     expected[4096:4100] = (0x01020304).to_bytes(4, "little")
     expected[131076:131080] = (7).to_bytes(4, "little")
     assert memory[:8] + memory[24:] == expected[:8] + expected[24:]
+    # An odd address is a read of the address less one: its value is not stored anywhere...
+    memory = _reseed_with_input(module, _entry(4096 + 1, 0xDEADBEEF) + _entry(69632 + 1, 5))
+    assert memory[:8] + memory[24:] == _snapshot_memory()[:8] + _snapshot_memory()[24:]
+    # ... but it is a load there: past the memory's end it traps (an even one stores and traps).
+    for entry in (_entry(3 * 65536 + 1, 0), _entry(3 * 65536, 0)):
+        with pytest.raises(wasmtime.Trap, match="out of bounds memory access"):
+            _reseed_with_input(module, entry)
     # The generator states are refilled after the touches: an entry inside them is overwritten.
     refilled = {_reseed_with_input(module, _entry(8, 0))[8:24] for _ in range(2)}
     assert len(refilled) == 2 and bytes(16) not in refilled

@@ -11,17 +11,24 @@ in these faults, for about 20 pages per call.
 
 A page whose first access is a write takes one fault and no flush. So the instances prepared
 ahead are given a *touch list*: the pages calls were seen to write, each with the 32-bit value
-the snapshot holds at its start. ``__nd_reseed`` (runtime/wasmedit.py) reads it from its call
-input and stores each value where it already is: nothing in memory changes, the fault moves
-to the background thread and loses its flush, and the call finds those pages writable.
+the snapshot holds at its start, then one page of each 64 KiB window calls were seen to read.
+``__nd_reseed`` (runtime/wasmedit.py) reads it from its call input, stores each value where it
+already is (nothing in memory changes: the fault moves to the background thread and loses its
+flush, and the call finds those pages writable) and then reads one page per window (the read
+faults, each mapping its window, move to the background thread too).
 
 The list is learnt from instances that served calls: the background thread notes where a new
 instance's memory lies (the one new mapping of wasmtime's image, ``/proc/self/maps``) and,
-once the call is done and before it frees the instance, which of its pages are now private
-copies (``/proc/self/pagemap``: present and no longer the image's). The first
-:data:`LEARN_FIRST` instances are read, then one in :data:`LEARN_EVERY` (new exports, new
-inputs), up to :data:`MAX_PAGES` pages. Where any of this is unavailable (not Linux, a module
-whose reseed cannot read input, no image mapping), instances get no list: only slower.
+once the call is done and before it frees the instance, which of its pages are private copies
+now (written) and which are mapped from the image (read, or mapped with a read's window), from
+``/proc/self/pagemap``. The first :data:`LEARN_FIRST` instances are read, then one in
+:data:`LEARN_EVERY` (new exports, new inputs), up to :data:`MAX_PAGES` written pages and
+:data:`MAX_WINDOWS` read windows. Where any of this is unavailable (not Linux, a module whose
+reseed cannot read input, no image mapping), instances get no list: calls are only slower.
+
+Measured with ``bench/taskqueue.py``'s virtual run (16,668 calls of a Go plugin, paired
+whole-process runs): the written pages alone took its wall time from 12.9 s to 11.4 s (0.89);
+the read windows took 0.96 of the rest.
 """
 
 from __future__ import annotations
@@ -42,6 +49,10 @@ MAX_PAGES = 256
 IMAGE_NAME = "memfd:wasm-memory-image"
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _PRESENT, _FILE_OR_SHARED = 1 << 63, 1 << 61
+#: Pages the kernel maps around a read fault (fault_around_bytes: 64 KiB by default).
+_WINDOW = 65536 // _PAGE
+#: Windows a list reads at most.
+MAX_WINDOWS = 64
 
 
 def supported() -> bool:
@@ -71,6 +82,7 @@ class TouchList:
         first = len(memory) - len(memory.lstrip(b"\0"))
         self._image_offset = (first // _PAGE) * _PAGE if first < len(memory) else None
         self._written: set[int] = set()
+        self._read: set[int] = set()  # fault-around windows calls read
         self._lock = threading.Lock()
         self.instances_read = 0
         self._seen = 0
@@ -107,12 +119,16 @@ class TouchList:
             return
         entries = struct.unpack(f"{len(raw) // 8}Q", raw[:len(raw) // 8 * 8])
         written = {i for i, e in enumerate(entries) if e & _PRESENT and not e & _FILE_OR_SHARED}
+        read = {i // _WINDOW for i, e in enumerate(entries) if e & _PRESENT and e & _FILE_OR_SHARED}
         with self._lock:
             self.instances_read += 1
-            if written <= self._written or len(self._written) >= MAX_PAGES:
-                return
-            self._written |= set(sorted(written - self._written)[:MAX_PAGES - len(self._written)])
-            self.input = self._encode()
+            old = (len(self._written), len(self._read))
+            if len(self._written) < MAX_PAGES:
+                self._written |= set(sorted(written - self._written)[:MAX_PAGES - len(self._written)])
+            if len(self._read) < MAX_WINDOWS:
+                self._read |= set(sorted(read - self._read)[:MAX_WINDOWS - len(self._read)])
+            if (len(self._written), len(self._read)) != old:
+                self.input = self._encode()
 
     def _encode(self) -> bytes:
         out = bytearray()
@@ -120,4 +136,9 @@ class TouchList:
             address = page * _PAGE
             out += struct.pack("<II", address, int.from_bytes(self._memory[address:address + 4],
                                                                "little"))
+        for window in sorted(self._read):  # after the writes: a read maps its window read-only
+            pages = [p for p in range(window * _WINDOW, (window + 1) * _WINDOW)
+                     if p not in self._written and p < self._pages]
+            if pages:
+                out += struct.pack("<II", pages[0] * _PAGE + 1, 0)
         return bytes(out)

@@ -179,7 +179,7 @@ def from_snapshot(wasm: bytes, memory: bytes, globals: list[int],
     for address, length in reseed:
         body += b"\x41" + _sleb(address) + b"\x41" + _sleb(length)
         body += b"\x10" + _leb(random_get) + b"\x1a"
-    code = b"\x01\x03\x7e" + bytes(body) + b"\x0b"  # one local group: 3 x i64 (i, n, entry)
+    code = b"\x02\x03\x7e\x01\x7f" + bytes(body) + b"\x0b"  # locals: i, n, entry: i64; a: i32
     segments = list(_segments(memory))
     pages = len(memory) // 65536
     maximum = lay.memory_limits[1]
@@ -215,19 +215,26 @@ def reseed_touches(wasm: bytes) -> bool:
 
 
 def _touch_loop(lay: Layout) -> bytes:
-    """The reseed's first part: for each 64-bit entry of the call input (an address in the low
-    32 bits, the 32-bit value memory holds there in the high ones), ``i32.store`` that value
-    at that address. It changes nothing in memory; it makes the instance's first access to
-    each listed page a write (runtime/pagetouch.py says why). Empty input: nothing touched."""
+    """The reseed's first part: for each 64-bit entry of the call input, an address in its low
+    32 bits: an even address gets the 32-bit value of the high bits stored (the value memory
+    holds there: nothing changes, but the instance's first access to that page is a write);
+    an odd one, the address less one, is read (its page and the kernel's fault-around window
+    mapped ahead). runtime/pagetouch.py says why. Empty input: nothing touched."""
     try:
         length, load = (_import(lay, _ENV, n) for n in ("input_length", "input_load_u64"))
     except NotSnapshottable:
         return b""
-    # n = input_length(); for i = 0; i < n; i += 8: e = input_load_u64(i); store32(e, e >> 32)
+    # n = input_length(); for i = 0; i < n; i += 8:
+    #   e = input_load_u64(i); a = (i32) e
+    #   if a & 1: drop(load32(a ^ 1)) else: store32(a, e >> 32)
     return (b"\x10" + _leb(length) + b"\x21\x01"
             + b"\x02\x40\x03\x40" + b"\x20\x00\x20\x01\x5a\x0d\x01"
-            + b"\x20\x00\x10" + _leb(load) + b"\x22\x02\xa7"
-            + b"\x20\x02\x42\x20\x88\xa7\x36\x02\x00"
+            + b"\x20\x00\x10" + _leb(load) + b"\x22\x02\xa7\x22\x03"
+            + b"\x41\x01\x71\x04\x40"
+            + b"\x20\x03\x41\x01\x73\x28\x02\x00\x1a"
+            + b"\x05"
+            + b"\x20\x03\x20\x02\x42\x20\x88\xa7\x36\x02\x00"
+            + b"\x0b"
             + b"\x20\x00\x42\x08\x7c\x21\x00\x0c\x00\x0b\x0b")
 
 
