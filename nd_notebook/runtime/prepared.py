@@ -21,7 +21,8 @@ than the threads prepare) create and initialise their own inline, as with snapsh
   one (runtime/snapshot.py: the init run once outside libextism, the module rewritten to start
   initialised) and new lanes use it: an instance then only runs ``__nd_reseed``, which gives
   Go's random generators fresh seeds, so map iteration order and the like still differ from
-  call to call. Modules whose init reads the clock or random bytes, logs or links math/rand
+  call to call; prepared ahead, it first writes the pages calls write (the touch list of
+  runtime/pagetouch.py, its call input), so the call takes fewer page faults. Modules whose init reads the clock or random bytes, logs or links math/rand
   keep running their own init (``instances.snapshot`` says why).
 - **What differs from an instance made at the call**: the clock read during init is earlier,
   by at most :data:`MAX_AGE` seconds (older prepared instances are freed unused). An init
