@@ -118,10 +118,12 @@ def prepared_module(wasm: bytes, exports: list[str]) -> tuple[bytes, str | None,
 class Instance:
     """One fresh Extism instance of a lane, maybe already initialised."""
 
-    __slots__ = ("born", "id", "init_export", "init_output", "memory_base", "ptr")
+    __slots__ = ("born", "id", "init_export", "init_input", "init_output", "memory_base", "ptr")
 
-    def __init__(self, ptr, init_export: str | None, init_output: CallOutput | None = None):
+    def __init__(self, ptr, init_export: str | None, init_output: CallOutput | None = None,
+                 init_input: bytes = b""):
         self.ptr = ptr
+        self.init_input = init_input  # the init export's call input (a reseed's touch list)
         self.id = instance_id(ptr)  # what its log lines name (ahead too: off the call path)
         self.init_export = init_export  # still to call before the export (None: done / none)
         self.init_output = init_output  # what a background init said, for the call's record
@@ -133,7 +135,9 @@ class Instance:
         name, self.init_export = self.init_export, None
         if name is None:
             return 0
-        rc = _lib.extism_plugin_call_with_host_context(self.ptr, name.encode(), b"", 0, _ffi.NULL)
+        given = self.init_input
+        rc = _lib.extism_plugin_call_with_host_context(self.ptr, name.encode(), given, len(given),
+                                                       _ffi.NULL)
         return rc if rc != 0 or _lib.extism_plugin_error(self.ptr) == _ffi.NULL else -1
 
 
@@ -266,7 +270,11 @@ class InstancePool:
         return found
 
     def _new_instance(self, lane: _Lane) -> Instance:
-        return Instance(_create(lane.compiled), lane.init_export)
+        # A call making its own instance gives its reseed the touch list too (runtime/pagetouch.py:
+        # its addresses are inside the snapshot's memory, so the reseed cannot trap on them).
+        touch = self.touch if lane.init_export == RESEED_EXPORT else None
+        return Instance(_create(lane.compiled), lane.init_export,
+                        init_input=touch.input if touch is not None else b"")
 
     def _release(self, lane: _Lane, instance: Instance | None) -> None:
         with self._lock:
