@@ -262,6 +262,12 @@ def test_prepared_instances_get_the_pages_calls_write_written_first(tmp_path, st
         assert written <= private and read <= mapped
         mapped, private = _instance_pages(lane, b"", touch)
         assert written - private and not read & mapped
+        # An instance a call makes itself (none ready) gets the list too, and initialises.
+        inline = pool._new_instance(lane)
+        try:
+            assert inline.init_input == touch.input and inline.initialize() == 0
+        finally:
+            _lib.extism_plugin_free(inline.ptr)
         # And the calls answer as fresh instances: the counter written in each call is 1.
         assert [plugin.call("nd_counter", raw=True) for _ in range(20)] == [b"1 1"] * 20
 
