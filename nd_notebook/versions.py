@@ -141,8 +141,18 @@ class Target:
 
     def knows_export(self, name: str) -> bool:
         """Whether this version calls the capability export ``name`` (asked on every call:
-        remembered per version and name)."""
-        return _knows_export(self, name)
+        remembered per name)."""
+        known = self._exports_known
+        if name not in known:
+            known[name] = (self._known("capabilities", abi.capability_of_export(name).name)
+                           and self._known("exports", name))
+        return known[name]
+
+    @functools.cached_property
+    def _exports_known(self) -> dict[str, bool]:
+        # A cache kept beside the fields: hashing the version (all its changes) per call would
+        # cost more than the answer.
+        return {}
 
     def knows_struct(self, qualified: str) -> bool:
         return self._known("structs", qualified)
@@ -243,12 +253,6 @@ def targets() -> list[Target]:
 
 def _when(change: Change) -> str:
     return change.date or "date not recorded, HEAD only"
-
-
-@functools.cache
-def _knows_export(target: Target, name: str) -> bool:
-    return (target._known("capabilities", abi.capability_of_export(name).name)
-            and target._known("exports", name))
 
 
 _ALL_IMPORTS = frozenset(f.import_name for f in abi.HOST_FUNCTIONS)
