@@ -248,7 +248,6 @@ def test_prepared_instances_get_the_pages_calls_write_written_first(tmp_path, st
         for address, value in writes:  # each page with the value the snapshot holds there
             assert address % pagetouch._PAGE == 0 and address < len(taken.memory)
             assert value == int.from_bytes(taken.memory[address:address + 4], "little")
-        window = 65536 // pagetouch._PAGE
         assert len({address // 65536 for address in reads}) == len(reads)  # one per window
         for address in reads:
             assert address % pagetouch._PAGE == 0 and address < len(taken.memory)

@@ -10,12 +10,13 @@ and waits for it: `perf` put 30% of the call thread's time of bench/taskqueue.py
 in these faults, for about 20 pages per call.
 
 A page whose first access is a write takes one fault and no flush. So new instances (prepared
-ahead, or made by a call that found none ready) are given a *touch list*: the pages calls were seen to write, each with the 32-bit value
-the snapshot holds at its start, then one page of each 64 KiB window calls were seen to read.
-``__nd_reseed`` (runtime/wasmedit.py) reads it from its call input, stores each value where it
-already is (nothing in memory changes: the fault moves to the background thread and loses its
-flush, and the call finds those pages writable) and then reads one page per window (the read
-faults, each mapping its window, move to the background thread too).
+ahead, or made by a call that found none ready) are given a *touch list*: the pages calls were
+seen to write, each with the 32-bit value the snapshot holds at its start, then one page of
+each 64 KiB window calls were seen to read. ``__nd_reseed`` (runtime/wasmedit.py) reads it
+from its call input, stores each value where it already is (nothing in memory changes: the
+fault loses its flush and, ahead, moves to the background thread; the call finds those pages
+writable) and then reads one page per window (the read faults, each mapping its window, move
+ahead too).
 
 The list is learnt from instances that served calls: the background thread notes where a new
 instance's memory lies (the one new mapping of wasmtime's image, ``/proc/self/maps``) and,
@@ -124,7 +125,8 @@ class TouchList:
             self.instances_read += 1
             old = (len(self._written), len(self._read))
             if len(self._written) < MAX_PAGES:
-                self._written |= set(sorted(written - self._written)[:MAX_PAGES - len(self._written)])
+                room = MAX_PAGES - len(self._written)
+                self._written |= set(sorted(written - self._written)[:room])
             if len(self._read) < MAX_WINDOWS:
                 self._read |= set(sorted(read - self._read)[:MAX_WINDOWS - len(self._read)])
             if (len(self._written), len(self._read)) != old:

@@ -21,9 +21,10 @@ than the threads prepare) create and initialise their own inline, as with snapsh
   one (runtime/snapshot.py: the init run once outside libextism, the module rewritten to start
   initialised) and new lanes use it: an instance then only runs ``__nd_reseed``, which gives
   Go's random generators fresh seeds, so map iteration order and the like still differ from
-  call to call; prepared ahead, it first writes the pages calls write (the touch list of
-  runtime/pagetouch.py, its call input), so the call takes fewer page faults. Modules whose init reads the clock or random bytes, logs or links math/rand
-  keep running their own init (``instances.snapshot`` says why).
+  call to call; it first writes the pages calls write (the touch list of
+  runtime/pagetouch.py, its call input), so the call takes fewer page faults. Modules whose
+  init reads the clock or random bytes, logs or links math/rand keep running their own init
+  (``instances.snapshot`` says why).
 - **What differs from an instance made at the call**: the clock read during init is earlier,
   by at most :data:`MAX_AGE` seconds (older prepared instances are freed unused). An init
   calling a Navidrome host function is refused on the background thread (that host call gets
@@ -270,8 +271,8 @@ class InstancePool:
         return found
 
     def _new_instance(self, lane: _Lane) -> Instance:
-        # A call making its own instance gives its reseed the touch list too (runtime/pagetouch.py:
-        # its addresses are inside the snapshot's memory, so the reseed cannot trap on them).
+        # A call making its own instance gives its reseed the touch list too (pagetouch.py: its
+        # addresses are inside the snapshot's memory, so the reseed cannot trap on them).
         touch = self.touch if lane.init_export == RESEED_EXPORT else None
         return Instance(_create(lane.compiled), lane.init_export,
                         init_input=touch.input if touch is not None else b"")
