@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -133,6 +134,43 @@ def test_interrupt_lands_while_the_plugin_is_in_a_host_function(host):
     with pytest.raises(PluginCallInterrupted):
         plugin.call("nd_host_calls_forever")
     assert time.perf_counter() - sent[0] < 0.5
+
+
+ONE_HOST_CALL = """(module
+  (import "extism:host/user" "config_get" (func $config_get (param i64) (result i64)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (memory (export "memory") 1)
+  (func (export "nd_one_host_call") (result i32)
+    (i64.store (i32.const 0) (i64.const 7))
+    (i64.store (i32.const 0) (call $config_get (i64.const 0)))
+    (call $output_set (i64.const 0) (i64.const 0))
+    (i32.eqz (i64.eqz (i64.load (i32.const 0))))))"""
+
+
+def test_an_interrupt_at_the_host_functions_first_bytecode_is_not_printed(host, monkeypatch):
+    # The signal can land before the trampoline's own try: cffi would print "Exception
+    # ignored from cffi callback" into the notebook. Here a trace function raises it there.
+    from nd_notebook.runtime import adapter
+
+    plugin = host.load(wat(ONE_HOST_CALL), name="entry")
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+
+    def tracer(frame, event, arg):
+        if event == "call" and frame.f_code.co_filename == adapter.__file__ \
+                and frame.f_code.co_name == "_trampoline":
+            raise KeyboardInterrupt
+        return None
+
+    sys.settrace(tracer)
+    try:
+        result = plugin.call("nd_one_host_call", raw=True)
+    finally:
+        sys.settrace(None)
+    # The guest read 0 from the host function (exit code 0: its stored 7 was overwritten).
+    assert result == b""
+    assert unraisable == []
+    assert not host.events.select("host_call")  # the host function never ran
 
 
 def test_timeout_still_ends_a_call_that_nobody_interrupts(tmp_path, loop_wasm):

@@ -111,8 +111,18 @@ def _text(raw: bytes) -> str:
     return bytes(raw).decode("utf-8", "replace")
 
 
+def _entry_failed(exc_type, exc_value, tb) -> None:
+    """cffi's ``onerror`` of the trampoline: an exception before its own ``try``, in practice
+    a kernel interrupt's KeyboardInterrupt raised at its first bytecode. The call is being
+    cancelled anyway (runtime/interrupt.py); the guest reads 0, as when Navidrome's host
+    function fails, and nothing is printed ("Exception ignored from cffi callback")."""
+    outputs = tb.tb_frame.f_locals.get("outputs") if tb is not None else None
+    if outputs is not None:
+        outputs[0].v.i64 = 0
+
+
 @_ffi.callback("void(ExtismCurrentPlugin*, const ExtismVal*, ExtismSize, ExtismVal*, "
-               "ExtismSize, void*)")
+               "ExtismSize, void*)", onerror=_entry_failed)
 def _trampoline(current, inputs, n_inputs, outputs, n_outputs, user_data):
     # Runs on the thread calling the plugin. Must never raise: cffi would print the error and
     # leave the result at 0, which the guest reads as an empty response.
