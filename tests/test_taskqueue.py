@@ -654,6 +654,55 @@ def test_one_worker_runs_tasks_one_after_the_other(tmp_path):
     e.close()
 
 
+def test_an_attempts_result_and_the_next_dequeue_are_one_transaction(env, tq):
+    # One commit and one hold of the database lock per attempt: the result's UPDATE and the
+    # next task's dequeue run between one BEGIN IMMEDIATE and its COMMIT.
+    tq.create_queue("q", {})
+    for _ in range(3):
+        tq.enqueue("q", b"")
+    statements: list[str] = []
+    tq._db.set_trace_callback(statements.append)
+
+    def kind(sql: str) -> str:
+        if "'running', attempt = attempt + 1" in sql:
+            return "dequeue"
+        if "'completed'" in sql:
+            return "completed"
+        return " ".join(sql.split())
+
+    env.clock.run_until_idle()
+    tq._db.set_trace_callback(None)
+    kinds = [kind(sql) for sql in statements if not sql.lstrip().startswith("SELECT")]
+    attempt = ["BEGIN IMMEDIATE", "completed", "dequeue", "COMMIT"]
+    # The first dequeue on its own; the third result's dequeue finds nothing; the worker then
+    # drains once more for the signal the enqueues left (Navidrome's capacity-1 channel).
+    assert kinds == ["dequeue", *attempt * 3, "dequeue"]
+    assert [t["status"] for t in tq.tasks()] == ["completed"] * 3
+
+
+def test_a_close_during_a_call_dequeues_nothing_after_it(tmp_path):
+    e = Env(tmp_path, max_concurrency=1, duration=1)
+    tq = e.service()
+    tq.create_queue("q", {})
+
+    def close_then_answer(request):
+        tq.close()
+        return "done"
+
+    e.handler = close_then_answer
+    tq.enqueue("q", b"a")
+    tq.enqueue("q", b"b")
+    e.clock.run_until_idle()
+    assert len(e.calls) == 1
+    db = e.db()
+    rows = db.execute("SELECT payload, status, attempt FROM tasks ORDER BY rowid").fetchall()
+    db.close()
+    # The running one went back to pending, its attempt not counted (interrupted); the second
+    # was never dequeued, though its dequeue would have shared the first's transaction.
+    assert rows == [(b"a", "pending", 0), (b"b", "pending", 0)]
+    e.close()
+
+
 def test_enqueue_wakes_an_idle_worker_immediately(env, tq):
     tq.create_queue("q", {})
     env.clock.run_for(61.25)

@@ -350,10 +350,13 @@ class TaskQueueService:
     def _drain(self, worker: _Worker):
         """Process ready tasks until there are none; False once the service is stopping."""
         queue = worker.queue
-        while not self._closed:
-            task = self._dequeue(queue)
-            if task is None:
-                return True
+        if self._closed:
+            return False
+        task = self._dequeue(queue)
+        while task is not None:
+            if self._closed:  # stopping: the task dequeued with the last result goes back
+                self._revert(task, "interrupted")
+                return False
             worker.task = task
             waited = 0.0
             if queue.limiter is not None:
@@ -369,8 +372,8 @@ class TaskQueueService:
             if outcome is _STOP or self._closed:
                 self._revert(task, "interrupted")
                 return False
-            self._finish(queue, task, outcome)
-        return False
+            task = self._finish(queue, task, outcome)
+        return not self._closed
 
     def _dequeue(self, queue: _Queue) -> _Task | None:
         # Navidrome orders by (next_run_at, created_at). created_at grows with insertion order,
@@ -420,48 +423,74 @@ class TaskQueueService:
                             "value of type string", wall, request)
         return _Outcome(True, output, None, wall, request)
 
-    def _finish(self, queue: _Queue, task: _Task, outcome: _Outcome) -> None:
-        """Record an attempt's result: completed, failed, or pending again after a backoff."""
+    def _finish(self, queue: _Queue, task: _Task, outcome: _Outcome) -> _Task | None:
+        """Record an attempt's result (completed, failed, or pending again after a backoff),
+        then dequeue the queue's next ready task: both statements in one transaction, one
+        commit and one hold of the database lock per attempt (Navidrome runs them one after
+        the other; nobody can tell them apart). Returns that task, or None."""
         now = self.clock.now_ms()
         common = {"queue": task.queue, "task_id": task.id, "attempt": task.attempt}
         timing = {"duration": outcome.duration, "wall_duration": outcome.wall}
+        sql = "UPDATE tasks SET status = ?, message = ?, updated_at = ? WHERE id = ?"
+        message = outcome.message or outcome.error
         if outcome.ok:
-            self._sql_logged("Failed to mark task as completed",
-                             "UPDATE tasks SET status = ?, message = ?, updated_at = ? WHERE id = ?",
-                             (COMPLETED, outcome.message, now, task.id))
+            failure, params = "Failed to mark task as completed", (
+                COMPLETED, outcome.message, now, task.id)
+        elif task.attempt > task.max_retries:
+            failure, params = "Failed to mark task as failed", (FAILED, message, now, task.id)
+        else:
+            backoff = backoff_ms(queue.config.backoff_ms, task.attempt)
+            next_run_at = now + backoff
+            failure = "Failed to reschedule task for retry"
+            sql = "UPDATE tasks SET status = ?, next_run_at = ?, updated_at = ? WHERE id = ?"
+            params = (PENDING, next_run_at, now, task.id)
+        following = self._record_and_dequeue(queue, failure, sql, params)
+        if outcome.ok:
             self.ctx.emit(events.TASK_ATTEMPT_FINISHED, **common, outcome=COMPLETED,
                           message=outcome.message, error=None, **timing)
             self.ctx.emit(events.TASK_COMPLETED, **common, message=outcome.message)
-            return
-        message = outcome.message or outcome.error
+            return following
         self._log("warn", "Task execution failed", **common, max_retries=task.max_retries,
                   error=outcome.error)
         if task.attempt > task.max_retries:
-            self._sql_logged("Failed to mark task as failed",
-                             "UPDATE tasks SET status = ?, message = ?, updated_at = ? WHERE id = ?",
-                             (FAILED, message, now, task.id))
             self.ctx.emit(events.TASK_ATTEMPT_FINISHED, **common, outcome=FAILED, message=message,
                           error=outcome.error, **timing)
             self.ctx.emit(events.TASK_FAILED, **common, message=message)
             self._log("warn", "Task failed after all retries", **common)
-            return
-        backoff = backoff_ms(queue.config.backoff_ms, task.attempt)
-        next_run_at = now + backoff
-        self._sql_logged("Failed to reschedule task for retry",
-                         "UPDATE tasks SET status = ?, next_run_at = ?, updated_at = ? WHERE id = ?",
-                         (PENDING, next_run_at, now, task.id))
+            return following
         self.ctx.emit(events.TASK_ATTEMPT_FINISHED, **common, outcome="retry", message=message,
                       error=outcome.error, **timing)
         self.ctx.emit(events.TASK_RETRY_SCHEDULED, **common, backoff_ms=backoff,
                       next_run_at=next_run_at / 1000)
         with self._lock:
-            if self._closed:
-                return
-            holder: list = []
-            handle = self.clock.call_later(backoff / 1000, partial(self._retry_wakeup, queue, holder),
-                                           label=self._label(f"retry {task.id}"))
-            holder.append(handle)
-            self._timers.add(handle)
+            if not self._closed:
+                holder: list = []
+                handle = self.clock.call_later(backoff / 1000,
+                                               partial(self._retry_wakeup, queue, holder),
+                                               label=self._label(f"retry {task.id}"))
+                holder.append(handle)
+                self._timers.add(handle)
+        return following
+
+    def _record_and_dequeue(self, queue: _Queue, failure: str, sql: str,
+                            params) -> _Task | None:
+        """An attempt's UPDATE (``failure`` logged if it fails) and the next dequeue, in one
+        transaction; without one (the database closed or busy) one after the other."""
+        with self._db_lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except (AttributeError, sqlite3.Error):  # closed (None) or busy: as two statements
+                self._sql_logged(failure, sql, params)
+                return None if self._closed else self._dequeue(queue)
+            try:
+                self._sql_logged(failure, sql, params)
+                following = None if self._closed else self._dequeue(queue)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as e:
+                self._db.execute("ROLLBACK")
+                self._log("error", failure, error=str(e))
+                return None
+        return following
 
     def _retry_wakeup(self, queue: _Queue, holder: list) -> None:
         with self._lock:
