@@ -6,9 +6,11 @@ are refused with the reason in ``plugin.instances.snapshot``."""
 from __future__ import annotations
 
 import json
+import os
 import struct
 import threading
 import time
+from unittest import mock
 
 import pytest
 from extism_sys import ffi as _ffi
@@ -18,7 +20,8 @@ from snapplugins import SAMPLE, SAMPLE_MANIFEST, STATE, reach_snapshot
 import nd_notebook
 from nd_notebook import Host
 from nd_notebook.errors import PluginCallFailedError
-from nd_notebook.runtime import pagetouch, prepared, snapshot, wasmedit
+from nd_notebook.runtime import native, pagetouch, prepared, snapshot, wasmedit
+from nd_notebook.runtime.wasmedit import RESEED_EXPORT
 from nd_notebook.runtime.wasminfo import module_info
 
 pytestmark = pytest.mark.slow
@@ -213,16 +216,19 @@ def _instance_pages(lane, given: bytes, touch) -> tuple[set[int], set[int]]:
     try:
         assert _lib.extism_plugin_call_with_host_context(
             ptr, wasmedit.RESEED_EXPORT.encode(), given, len(given), _ffi.NULL) == 0
-        base = touch.memory_base(before, pagetouch.image_mappings())
-        assert base is not None
-        pages = len(touch._memory) // pagetouch._PAGE
-        with open("/proc/self/pagemap", "rb") as f:
-            f.seek(base // pagetouch._PAGE * 8)
-            entries = struct.unpack(f"{pages}Q", f.read(pages * 8))
-        return ({i for i, e in enumerate(entries) if e >> 63},
-                {i for i, e in enumerate(entries) if e >> 63 and not e >> 61 & 1})
+        return _pages(touch.memory_base(before, pagetouch.image_mappings()), touch)
     finally:
         _lib.extism_plugin_free(ptr)
+
+
+def _pages(base: int | None, touch) -> tuple[set[int], set[int]]:
+    assert base is not None
+    pages = len(touch._memory) // pagetouch._PAGE
+    with open("/proc/self/pagemap", "rb") as f:
+        f.seek(base // pagetouch._PAGE * 8)
+        entries = struct.unpack(f"{pages}Q", f.read(pages * 8))
+    return ({i for i, e in enumerate(entries) if e >> 63},
+            {i for i, e in enumerate(entries) if e >> 63 and not e >> 61 & 1})
 
 
 @pytest.mark.skipif(not pagetouch.supported(), reason="needs Linux's /proc page states")
@@ -261,10 +267,24 @@ def test_prepared_instances_get_the_pages_calls_write_written_first(tmp_path, st
         assert written <= private and read <= mapped
         mapped, private = _instance_pages(lane, b"", touch)
         assert written - private and not read & mapped
-        # An instance a call makes itself (none ready) gets the list too, and initialises.
+        # An instance a call makes itself (none ready) gets the list too, and initialises:
+        # reseeded as it is made by the C helper (runtime/native.py), else within the call.
+        assert native.helper() is not None, native.status  # a compiler is there in CI
+        before = pagetouch.image_mappings()
         inline = pool._new_instance(lane)
         try:
-            assert inline.init_input == touch.input and inline.initialize() == 0
+            assert inline.init_input == touch.input and inline.init_export is None
+            mapped, private = _pages(touch.memory_base(before, pagetouch.image_mappings()), touch)
+            assert written <= private and read <= mapped
+        finally:
+            _lib.extism_plugin_free(inline.ptr)
+        with mock.patch.object(native, "_helper", None), \
+                mock.patch.object(native, "status", "off"), \
+                mock.patch.dict(os.environ, {"ND_NOTEBOOK_NATIVE": "0"}):
+            inline = pool._new_instance(lane)
+        try:
+            assert inline.init_input == touch.input and inline.init_export == RESEED_EXPORT
+            assert inline.initialize() == 0
         finally:
             _lib.extism_plugin_free(inline.ptr)
         # And the calls answer as fresh instances: the counter written in each call is 1.

@@ -23,7 +23,7 @@ from ..errors import (
     PluginInputError,
 )
 from ..gojson import GoJSONError, dumps, loads
-from . import interrupt, limits, prepared
+from . import interrupt, limits, native, prepared
 from .output import capture_call, emit_output
 from .traps import call_failed, source_for
 
@@ -154,15 +154,18 @@ class LoadedPlugin:
                               instance=instance.id) as out, \
                     interrupt.guard(instance.ptr) as guard:
                 rc = instance.initialize()  # inline unless it ran ahead
-                if rc == 0:
-                    rc = _lib.extism_plugin_call_with_host_context(
-                        instance.ptr, export.encode(), data, len(data), _ffi.NULL)
+                if rc == 0:  # the call, its error and its output in one (runtime/native.py)
+                    rc, err, length, output = native.call(instance.ptr, export.encode(), data,
+                                                          self.caps.max_output)
+                else:
+                    failed = _lib.extism_plugin_error(instance.ptr)
+                    err = _ffi.string(failed) if failed != _ffi.NULL else None
+                    length, output = 0, b""
             emit_output(self.ctx, export, out)
             if guard.interrupted:
                 raise interrupt.interrupted_error(guard, export=export, plugin_id=self.id)
-            err = _lib.extism_plugin_error(instance.ptr)
-            if err != _ffi.NULL:
-                text = _ffi.string(err).decode("utf-8", "replace")
+            if err is not None:
+                text = err.decode("utf-8", "replace")
                 if text == limits.OOM:  # its memory would have grown past max_memory
                     raise limits.memory_exceeded(self.caps, export=export, plugin_id=self.id)
                 raise call_failed(text, rc, out, export=export, plugin_id=self.id,
@@ -173,10 +176,9 @@ class LoadedPlugin:
             if rc != 0:
                 raise ExitCodeError(abi.PLUGIN_CALL_EXITED % (rc & 0xFFFFFFFF), export=export,
                                     code=rc)
-            length = _lib.extism_plugin_output_length(instance.ptr)
-            if length > self.caps.max_output:
+            if output is None:  # longer than max_output: never copied
                 raise limits.output_exceeded(self.caps, length, export=export, plugin_id=self.id)
-            return bytes(_ffi.buffer(_lib.extism_plugin_output_data(instance.ptr), length))
+            return output
 
     # -- typed helpers -----------------------------------------------------------------
     def __getattr__(self, name: str):

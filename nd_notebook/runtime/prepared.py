@@ -55,7 +55,7 @@ from typing import Any
 from extism_sys import ffi as _ffi
 from extism_sys import lib as _lib
 
-from . import pagetouch
+from . import native, pagetouch
 from .output import CallOutput, capture_call, instance_id
 from .wasmedit import RESEED_EXPORT
 
@@ -122,10 +122,11 @@ class Instance:
     __slots__ = ("born", "id", "init_export", "init_input", "init_output", "memory_base", "ptr")
 
     def __init__(self, ptr, init_export: str | None, init_output: CallOutput | None = None,
-                 init_input: bytes = b""):
+                 init_input: bytes = b"", id: str | None = None):
         self.ptr = ptr
         self.init_input = init_input  # the init export's call input (a reseed's touch list)
-        self.id = instance_id(ptr)  # what its log lines name (ahead too: off the call path)
+        # What its log lines name (ahead too: off the call path).
+        self.id = id if id is not None else instance_id(ptr)
         self.init_export = init_export  # still to call before the export (None: done / none)
         self.init_output = init_output  # what a background init said, for the call's record
         self.born = time.monotonic()
@@ -274,8 +275,17 @@ class InstancePool:
         # A call making its own instance gives its reseed the touch list too (pagetouch.py: its
         # addresses are inside the snapshot's memory, so the reseed cannot trap on them).
         touch = self.touch if lane.init_export == RESEED_EXPORT else None
-        return Instance(_create(lane.compiled), lane.init_export,
-                        init_input=touch.input if touch is not None else b"")
+        given = touch.input if touch is not None else b""
+        if lane.init_export == RESEED_EXPORT and native.helper(build=False) is not None:
+            # Created and reseeded in one call (runtime/native.py). The reseed is nd-notebook's
+            # own code: it logs nothing and ends in microseconds, so it need not run inside the
+            # call's capture and interrupt guard. Should it fail (never expected), a plain
+            # instance runs it within the call, which then fails as it would have.
+            ptr, id_, rc = native.prepare(lane.compiled, RESEED_EXPORT, given)
+            if rc == 0:
+                return Instance(ptr, None, init_input=given, id=id_)
+            _lib.extism_plugin_free(ptr)
+        return Instance(_create(lane.compiled), lane.init_export, init_input=given)
 
     def _release(self, lane: _Lane, instance: Instance | None) -> None:
         with self._lock:
@@ -336,8 +346,7 @@ class InstancePool:
                     if touch is not None:
                         touch.learn(base)
                     doomed.append(ptr)
-                for ptr in doomed:
-                    _lib.extism_plugin_free(ptr)
+                native.free_all(doomed)
                 idle.clear()
 
             return free
@@ -367,21 +376,31 @@ class InstancePool:
                 lane.preparing -= 1
 
     def _prepare_into(self, lane: _Lane) -> None:
-        ptr = _create(lane.compiled)
-        instance = Instance(ptr, None)
-        _state.refused = False
         # A snapshot's reseed takes the touch list as its input (runtime/pagetouch.py).
         touch = self.touch if lane.init_export == RESEED_EXPORT else None
         given = touch.input if touch is not None else b""
+        # (The instance maps its memory at its first call: mappings read before it is made
+        # are read before its memory is there.)
         before = pagetouch.image_mappings() if touch is not None and touch.wants() else None
-        # Its log lines only: redirecting fds 1/2 from this thread would take what the process
-        # prints meanwhile; what an init writes to stdout goes to the process's own fds. A
-        # snapshot's reseed (runtime/snapshot.py) logs nothing: no record to keep.
-        with contextlib.nullcontext() if lane.init_export == RESEED_EXPORT else \
-                capture_call(ptr, stdio=False, instance=instance.id) as out:
-            rc = _lib.extism_plugin_call_with_host_context(
-                ptr, lane.init_export.encode(), given, len(given), _ffi.NULL)
-        failed = rc != 0 or _lib.extism_plugin_error(ptr) != _ffi.NULL
+        _state.refused = False
+        out = None
+        if lane.init_export == RESEED_EXPORT and native.helper() is not None:
+            # All in one call, without the interpreter lock (runtime/native.py). A snapshot's
+            # reseed (runtime/snapshot.py) logs nothing: no record to keep.
+            ptr, id_, rc = native.prepare(lane.compiled, RESEED_EXPORT, given)
+            instance = Instance(ptr, None, id=id_)
+            failed = rc != 0
+        else:
+            ptr = _create(lane.compiled)
+            instance = Instance(ptr, None)
+            # Its log lines only: redirecting fds 1/2 from this thread would take what the
+            # process prints meanwhile; what an init writes to stdout goes to the process's own
+            # fds.
+            with contextlib.nullcontext() if lane.init_export == RESEED_EXPORT else \
+                    capture_call(ptr, stdio=False, instance=instance.id) as out:
+                rc = _lib.extism_plugin_call_with_host_context(
+                    ptr, lane.init_export.encode(), given, len(given), _ffi.NULL)
+            failed = rc != 0 or _lib.extism_plugin_error(ptr) != _ffi.NULL
         refused = _state.refused
         if failed and given:  # never expected: the list is dropped, not the prepared instances
             _lib.extism_plugin_free(ptr)

@@ -1,0 +1,163 @@
+"""runtime/native.py: the C helper that prepares an instance (create, allow response headers, its
+id, its init) and frees a batch in one libextism round trip each, built with the real compiler
+into the test cache; and the plain calls it falls back to without one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from extism_sys import ffi as _ffi
+from extism_sys import lib as _lib
+from watplugins import wat
+
+from nd_notebook import Host
+from nd_notebook.runtime import native, prepared
+from nd_notebook.runtime.output import instance_id
+
+# _initialize writes 7 to address 8 unless its input is "fail", where it sets an error.
+MODULE = wat("""
+(module
+  (import "extism:host/env" "input_length" (func $input_length (result i64)))
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (import "extism:host/env" "error_set" (func $error_set (param i64)))
+  (memory (export "memory") 1)
+  (func (export "_initialize")
+    (if (i64.eq (call $input_length) (i64.const 4))
+      (then (call $error_set (call $alloc (i64.const 1))) (return)))
+    (i32.store (i32.const 8) (i32.const 7)))
+  (func (export "read") (result i32)
+    (local $b i64)
+    (local.set $b (call $alloc (i64.const 1)))
+    (call $store_u8 (local.get $b) (i32.add (i32.const 48) (i32.load (i32.const 8))))
+    (call $output_set (local.get $b) (i64.const 1))
+    (i32.const 0)))
+""")
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    with Host(tmp_path_factory.mktemp("native")) as h:
+        plugin = h.load(MODULE, name="native")
+        yield plugin.instances._lanes[0].compiled
+
+
+def _read(ptr) -> bytes:
+    assert _lib.extism_plugin_call_with_host_context(ptr, b"read", b"", 0, _ffi.NULL) == 0
+    n = _lib.extism_plugin_output_length(ptr)
+    return bytes(_ffi.buffer(_lib.extism_plugin_output_data(ptr), n))
+
+
+def test_the_helper_is_built_into_the_project_cache():
+    module = native.helper()
+    assert module is not None, native.status
+    assert native.status == "in use"
+    built = Path(module.__file__)
+    assert built.parent.parent == native.paths.cache_dir() / "native"
+    assert built.name.startswith("_nd_native.")
+    assert not list(built.parent.glob("build-*"))  # no build folder left behind
+
+
+def test_prepare_creates_initialises_and_names_an_instance(compiled):
+    assert native.helper() is not None, native.status
+    init = prepared._INIT_EXPORTS["_initialize"]  # the load renamed it (prepared.py)
+    ptr, id_, rc = native.prepare(compiled, init, b"")
+    try:
+        assert rc == 0 and id_ == instance_id(ptr)
+        assert _read(ptr) == b"7"  # its init ran
+    finally:
+        native.free_all([ptr])
+    ptr, _, rc = native.prepare(compiled, None, b"")  # no init: created only
+    try:
+        assert rc == 0 and _read(ptr) == b"0"
+    finally:
+        native.free_all([ptr])
+
+
+def test_an_init_that_sets_an_error_gives_minus_one(compiled):
+    assert native.helper() is not None, native.status
+    ptr, _, rc = native.prepare(compiled, prepared._INIT_EXPORTS["_initialize"], b"fail")
+    try:
+        assert rc == -1 and _lib.extism_plugin_error(ptr) != _ffi.NULL
+    finally:
+        native.free_all([ptr])
+
+
+def test_an_unknown_init_export_fails_with_libextisms_code(compiled):
+    assert native.helper() is not None, native.status
+    ptr, _, rc = native.prepare(compiled, "no_such_export", b"")
+    try:
+        assert rc == -1
+        assert _ffi.string(_lib.extism_plugin_error(ptr)) == b"Function not found: no_such_export"
+    finally:
+        native.free_all([ptr])
+
+
+def test_free_all_frees_a_batch_and_nothing(compiled):
+    assert native.helper() is not None, native.status
+    ptrs = [native.prepare(compiled, None, b"")[0] for _ in range(5)]
+    native.free_all(ptrs)
+    native.free_all([])
+
+
+def _in_subprocess(code: str, env: dict[str, str]) -> str:
+    run = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                         text=True, env={**os.environ, **env}, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+
+PROBE = """
+    from nd_notebook.runtime import native
+    print(native.helper() is None, native.status)
+"""
+
+
+def test_turned_off_by_the_environment():
+    assert _in_subprocess(PROBE, {"ND_NOTEBOOK_NATIVE": "0"}) == "True off"
+
+
+def test_without_a_compiler_plain_calls_serve_every_call(tmp_path):
+    # A fresh cache (nothing built) and no compiler: the helper says why, and a plugin's calls
+    # (snapshot, prepared instances, inline ones, frees) all run without it.
+    code = PROBE + """
+    import pathlib, sys
+    sys.path.insert(0, {tests!r})
+    from snapplugins import REACTOR, reactor_expected
+    from watplugins import wat
+    from nd_notebook import Host
+    with Host(pathlib.Path({folder!r})) as h:
+        plugin = h.load(wat(REACTOR), name="plain")
+        outs = {{plugin.call("nd_state", raw=True) for _ in range(60)}}
+        print(outs == {{reactor_expected()}}, plugin.instances.snapshot,
+              native.status.split(":")[0])
+    """.format(tests=os.path.dirname(__file__), folder=str(tmp_path / "host"))
+    out = _in_subprocess(code, {"ND_NOTEBOOK_CACHE_DIR": str(tmp_path / "cache"),
+                                "CC": str(tmp_path / "no-such-cc"),
+                                "ND_NOTEBOOK_SNAPSHOT_AFTER": "0"})
+    first, second = out.splitlines()
+    assert first.startswith("True not available: ")
+    assert second == "True in use not available"
+
+
+@pytest.mark.parametrize("helper", [True, False], ids=["helper", "plain"])
+def test_call_reads_error_and_output_with_the_call(compiled, helper):
+    assert native.helper() is not None, native.status
+    module = native._helper if helper else None
+    init = prepared._INIT_EXPORTS["_initialize"]
+    ptr = native.prepare(compiled, init, b"")[0]
+    try:
+        with mock.patch.object(native, "_helper", module):
+            assert native.call(ptr, b"read", b"", 100) == (0, None, 1, b"7")
+            assert native.call(ptr, b"read", b"", 0) == (0, None, 1, None)  # over the limit
+            assert native.call(ptr, b"nope", b"", 100) == (
+                -1, b"Function not found: nope", 0, b"")
+    finally:
+        native.free_all([ptr])
