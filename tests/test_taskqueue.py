@@ -680,6 +680,34 @@ def test_an_attempts_result_and_the_next_dequeue_are_one_transaction(env, tq):
     assert [t["status"] for t in tq.tasks()] == ["completed"] * 3
 
 
+def test_the_next_dequeue_never_picks_the_task_just_retried(tmp_path):
+    # backoffMs 1: the retried task is pending again 1 ms later; the dequeue made with its
+    # result does not pick it (not ready yet), the other task runs first.
+    e = Env(tmp_path, max_concurrency=1, duration=0)
+    tq = e.service()
+    tq.create_queue("q", {"maxRetries": 1, "backoffMs": 1})
+    e.handler = lambda r: fail() if base64.b64decode(r["payload"]) == b"a" else "ok"
+    first = tq.enqueue("q", b"a")
+    second = tq.enqueue("q", b"b")
+    e.clock.run_until_idle()
+    assert [r["taskId"] for _, r in e.calls] == [first, second, first]
+    assert [(t["status"], t["attempt"], t["message"]) for t in tq.tasks()] == [
+        ("failed", 2, "plugin call failed: task failed as instructed"), ("completed", 1, "ok")]
+
+
+def test_a_retry_keeps_the_message_and_a_result_keeps_next_run_at(env, tq):
+    tq.create_queue("q", {"maxRetries": 1, "backoffMs": 1000})
+    env.handler = lambda r: fail() if r["attempt"] == 1 else "second time"
+    task = tq.enqueue("q", b"")
+    env.clock.run_for(0.5)  # the first attempt failed: pending, message untouched
+    row = next(t for t in tq.tasks() if t["task_id"] == task)
+    assert (row["status"], row["message"], row["next_run_at"]) == ("pending", "", T0_MS + 1000)
+    env.clock.run_until_idle()
+    row = next(t for t in tq.tasks() if t["task_id"] == task)
+    assert (row["status"], row["message"], row["next_run_at"]) == (
+        "completed", "second time", T0_MS + 1000)
+
+
 def test_a_close_during_a_call_dequeues_nothing_after_it(tmp_path):
     e = Env(tmp_path, max_concurrency=1, duration=1)
     tq = e.service()
