@@ -124,6 +124,16 @@ def test_turned_off_by_the_environment():
     assert _in_subprocess(PROBE, {"ND_NOTEBOOK_NATIVE": "0"}) == "True off"
 
 
+def test_built_from_scratch_in_a_fresh_cache_without_a_word_on_stdio(tmp_path):
+    # The compiler runs in a child process: nothing reaches this process's stdout/stderr.
+    run = subprocess.run([sys.executable, "-c", textwrap.dedent(PROBE)], capture_output=True,
+                         text=True, timeout=300, check=False,
+                         env={**os.environ, "ND_NOTEBOOK_CACHE_DIR": str(tmp_path)})
+    assert (run.returncode, run.stdout, run.stderr) == (0, "False in use\n", "")
+    built = list((tmp_path / "native").glob("*/*"))
+    assert len(built) == 1 and built[0].name.startswith("_nd_native.")
+
+
 def test_without_a_compiler_plain_calls_serve_every_call(tmp_path):
     # A fresh cache (nothing built) and no compiler: the helper says why, and a plugin's calls
     # (snapshot, prepared instances, inline ones, frees) all run without it.

@@ -22,7 +22,7 @@ import hashlib
 import importlib.machinery
 import importlib.util
 import os
-import shutil
+import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -212,20 +212,41 @@ def _load():
     tag = hashlib.sha256((_CDEF + _SOURCE + sys.version + cffi.__version__
                           + sysconfig.get_platform()).encode()).hexdigest()[:16]
     folder = paths.cache_dir() / "native" / tag
-    name = "_nd_native"
-    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    target = folder / f"{name}{suffix}"
+    target = folder / f"{_NAME}{importlib.machinery.EXTENSION_SUFFIXES[0]}"
     if not target.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        builder = cffi.FFI()
-        builder.cdef(_CDEF)
-        builder.set_source(name, _SOURCE)
-        with tempfile.TemporaryDirectory(dir=folder, prefix="build-") as tmp:
-            built = Path(builder.compile(tmpdir=tmp, verbose=False))
-            staged = Path(tmp) / f"staged{suffix}"
-            shutil.copyfile(built, staged)
-            os.replace(staged, target)  # atomic: another process may build it at once
-    spec = importlib.util.spec_from_file_location(name, target)
+        _build(folder, target)
+    spec = importlib.util.spec_from_file_location(_NAME, target)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+_NAME = "_nd_native"
+
+# Run in a child process: the compiler's own output (and anything distutils prints) stays in
+# its pipes, never in this process's fds 1/2, which a running plugin call may be capturing.
+_BUILD = """
+import os, shutil, sys
+from pathlib import Path
+import cffi
+tmp, target, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+builder = cffi.FFI()
+builder.cdef((tmp / "helper.cdef").read_text())
+builder.set_source(name, (tmp / "helper.c").read_text())
+built = Path(builder.compile(tmpdir=str(tmp), verbose=False))
+staged = tmp / ("staged" + target.suffix)
+shutil.copyfile(built, staged)
+os.replace(staged, target)  # atomic: another process may build it at the same time
+"""
+
+
+def _build(folder: Path, target: Path) -> None:
+    with tempfile.TemporaryDirectory(dir=folder, prefix="build-") as tmp:
+        (Path(tmp) / "helper.cdef").write_text(_CDEF)
+        (Path(tmp) / "helper.c").write_text(_SOURCE)
+        run = subprocess.run([sys.executable, "-c", _BUILD, tmp, str(target), _NAME],
+                             capture_output=True, text=True, timeout=300, check=False)
+    if run.returncode != 0:
+        lines = (run.stderr or run.stdout).strip().splitlines()
+        raise RuntimeError(f"building it failed: {lines[-1] if lines else run.returncode}")
