@@ -6,6 +6,7 @@ Bounds are generous on purpose (only "at least" spacings and "eventually" comple
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 
@@ -171,3 +172,37 @@ def test_enqueue_wakes_a_worker_well_before_the_5_s_poll(make):
     assert env.clock.run_until_idle(max_seconds=30)
     assert env.tq.get(task_id)["status"] == "completed"
     assert time.monotonic() - t < POLL_INTERVAL
+
+
+def _switches(threads) -> dict[str, int]:
+    """Each thread's voluntary context switches so far (Linux: /proc/self/task/*/status)."""
+    counts = {}
+    for thread in threads:
+        with open(f"/proc/self/task/{thread.native_id}/status") as f:
+            line = next(x for x in f if x.startswith("voluntary_ctxt_switches:"))
+        counts[thread.name] = int(line.split()[1])
+    return counts
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux's /proc")
+def test_a_signal_wakes_one_idle_worker_not_all(make):
+    # Navidrome's capacity-1 channel hands a signal to one of the workers waiting on it; the
+    # other three sleep on (each wakes only for its 5 s tick).
+    env = make()
+    env.tq.create_queue("q", {"concurrency": 4})
+    workers = [t for t in threading.enumerate() if t.name.startswith("nd-taskqueue rt q#")]
+    assert len(workers) == 4
+    deadline = time.monotonic() + 10
+    while len(env.tq._queues["q"].waiters) < 4:  # each appends itself, then sleeps
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.05)  # asleep by now
+    before = _switches(workers)
+    env.tq.enqueue("q", b"")
+    while env.tq.has_pending_work():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.05)
+    after = _switches(workers)
+    woken = [name for name in before if after[name] != before[name]]
+    assert len(woken) == 1, (before, after)

@@ -263,7 +263,8 @@ class TaskQueueService:
         else:
             for queue in list(self._queues.values()):
                 with queue.cond:
-                    queue.cond.notify_all()
+                    for worker in queue.workers:
+                        worker.cond.notify()
             deadline = time.monotonic() + SHUTDOWN_TIMEOUT
             current = threading.current_thread()
             for thread in self._threads:
@@ -523,7 +524,7 @@ class TaskQueueService:
                         partial(self._v_advance, worker, _WAKE), label=worker.label)
                 else:
                     worker.mail = _WAKE
-                    queue.cond.notify_all()
+                    worker.cond.notify()  # that worker only, as Go's channel hands it to one
             else:
                 queue.signal = True
 
@@ -598,7 +599,7 @@ class TaskQueueService:
                     remaining = (worker.next_tick_ns - self.clock.now_ns()) / 1e9
                     if remaining <= 0:
                         return self._take_wakeup(worker, tick_fired=True)
-                    queue.cond.wait(remaining)
+                    worker.cond.wait(remaining)
                 return worker.mail
             finally:
                 if worker in queue.waiters:
@@ -807,7 +808,8 @@ class _Queue:
         self.name = name
         self.config = config
         self.limiter = limiter
-        self.cond = threading.Condition(threading.Lock())
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
         self.signal = False  # the capacity-1 channel holds a signal
         self.waiters: collections.deque[_Worker] = collections.deque()
         self.workers: list[_Worker] = []
@@ -822,6 +824,7 @@ class _Worker:
         self.next_tick_ns = 1 << 62  # the ticker starts after the first drain
         self.handle = None  # virtual time: the clock event that resumes this worker
         self.mail = None  # real time: what woke this worker
+        self.cond = threading.Condition(queue.lock)  # ... and how: wakes this worker only
         self.task: _Task | None = None
         self.label = ""
 
