@@ -51,3 +51,12 @@ _ZSTD_LEVEL = 3
 def use_project_caches() -> None:
     """Point Extism's module cache at ``cache_dir()`` unless the user chose one already."""
     os.environ.setdefault("EXTISM_CACHE_CONFIG", str(extism_cache_config()))
+
+
+def names_a_file(text: str) -> bool:
+    """Whether ``text`` is the path of an existing file; False, never an error, for text no path
+    could be (too long for a file name, a NUL byte: JSON or source code given inline)."""
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):
+        return False

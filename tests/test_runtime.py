@@ -258,3 +258,16 @@ def test_a_plugin_compiled_without_memory_files_answers(tmp_path, monkeypatch):
     with Host(tmp_path / "data") as h:
         assert h.load(outcomes_plugin(), name="outcomes").call("nd_echo", {"a": 1}) == {"a": 1}
         assert not list((tmp_path / "data" / "plugins" / "outcomes").glob(".module-*"))
+
+
+def test_a_manifest_is_taken_as_json_text_a_path_string_or_a_path(host, tmp_path):
+    # Long JSON text once reached Path(text).exists(): "File name too long" (OSError).
+    doc = {"name": "m", "author": "a", "version": "1", "description": "x" * 400,
+           "permissions": {"cache": {"reason": "r"}}}
+    text = json.dumps(doc, indent=2)
+    file = tmp_path / "plugin.manifest.json"
+    file.write_text(text)
+    for i, manifest in enumerate((text, str(file), file, text.encode())):
+        plugin = host.load(outcomes_plugin(), manifest=manifest, name=f"m{i}")
+        assert plugin.manifest.description == "x" * 400
+        assert "Cache" in plugin.services

@@ -25,3 +25,18 @@ def test_nd_virtual_host_runs_on_virtual_time(nd_virtual_host):
     start = nd_virtual_host.now()
     nd_virtual_host.run_for(hours=1)
     assert nd_virtual_host.now() - start == 3600
+
+
+def test_nd_build_takes_a_long_one_line_source_as_source(nd_build):
+    # One line longer than any file name: Path(source).exists() once raised OSError here.
+    one_line = '(module (func (export "nd_on_init") (result i32)' + " " * 300 + "(i32.const 0)))"
+    assert nd_build(one_line, lang="wat").startswith(b"\0asm")
+
+
+def test_names_a_file_is_false_for_text_no_path_could_be(tmp_path):
+    from nd_notebook.paths import names_a_file
+
+    file = tmp_path / "x.json"
+    file.write_text("{}")
+    assert names_a_file(str(file)) and not names_a_file(str(tmp_path))
+    assert not names_a_file("x" * 5000) and not names_a_file("a\0b") and not names_a_file("")

@@ -21,7 +21,7 @@ from ..clock import Clock, RealClock, VirtualClock
 from ..context import PluginContext, PluginSettings
 from ..errors import LoadError, ManifestError, NDError, PluginCallError, PluginNotFoundError
 from ..gojson import GoJSONError, go_quote, loads
-from ..paths import use_project_caches
+from ..paths import names_a_file, use_project_caches
 from ..services import CREATION_ORDER, service_class
 from ..viz import FramedEventLog
 from . import interrupt, limits, prepared
@@ -601,9 +601,12 @@ def _apply_permissions(man, permissions, imports, merge_permissions):
 def _coerce_manifest(manifest: Any, Manifest):
     if isinstance(manifest, Manifest):
         return manifest
-    if isinstance(manifest, (str, os.PathLike)) and Path(manifest).exists():
+    if isinstance(manifest, os.PathLike) or (
+            isinstance(manifest, str) and not manifest.lstrip().startswith("{")
+            and names_a_file(manifest)):
         return Manifest.parse(Path(manifest).read_bytes())
     return Manifest.parse(manifest)
+
 
 
 def _coerce_settings(settings) -> PluginSettings:
