@@ -271,3 +271,13 @@ def test_a_manifest_is_taken_as_json_text_a_path_string_or_a_path(host, tmp_path
         plugin = host.load(outcomes_plugin(), manifest=manifest, name=f"m{i}")
         assert plugin.manifest.description == "x" * 400
         assert "Cache" in plugin.services
+
+
+@pytest.mark.parametrize("source", ["missing.wasm", "(module)" + " " * 5000, "a\0b"],
+                         ids=["missing", "long text", "nul byte"])
+def test_a_source_that_is_no_file_is_a_load_error(host, source):
+    from nd_notebook.errors import LoadError
+
+    with pytest.raises(LoadError, match=r"^no such plugin file: .* \(give a path, or the "
+                                        r"module's bytes\)$"):
+        host.load(source, name="nofile")

@@ -363,8 +363,13 @@ class Host:
         if isinstance(source, (bytes, bytearray, memoryview)):
             return bytes(source), None, "plugin"
         path = Path(source)
-        if not path.exists():
-            raise LoadError(f"no such plugin file: {path}")
+        try:
+            found = path.exists()
+        except (OSError, ValueError):  # not a path at all (too long, a NUL byte: inline text?)
+            found = False
+        if not found:
+            shown = str(path) if len(str(path)) <= 200 else str(path)[:200] + "..."
+            raise LoadError(f"no such plugin file: {shown} (give a path, or the module's bytes)")
         if path.suffix == ".ndp":
             try:
                 man, wasm, plugin_id = read_package(path)
