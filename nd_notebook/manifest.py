@@ -19,6 +19,8 @@ import difflib
 import json
 import math
 import re
+import sys
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -552,6 +554,31 @@ def _cross_field_error(go: dict[str, Any]) -> str | None:
 
 # ------------------------------------------------------------------------------------------
 # JSON Schema (config.schema)
+
+def prefetch_schema_support() -> None:
+    """Import jsonschema on a background thread, once per process, so that the first manifest
+    with a config schema does not wait for it. Its import alone takes about a second where
+    Jupyter's ``jsonschema[format-nongpl]`` extras are installed (``rfc3987_syntax`` builds 38
+    grammars when imported); ``Host()`` calls this, a plain ``import nd_notebook`` does not.
+    Python's per-module import lock makes a manifest parsed meanwhile wait for the same import,
+    never run it twice."""
+    global _prefetching
+    if _prefetching or "jsonschema" in sys.modules:
+        return
+    _prefetching = True
+
+    def run() -> None:
+        try:
+            import jsonschema  # noqa: F401
+            import referencing  # noqa: F401
+        except Exception:  # noqa: BLE001, S110 - the parse that needs it will say why
+            pass
+
+    threading.Thread(target=run, name="nd-prefetch-jsonschema", daemon=True).start()
+
+
+_prefetching = False
+
 
 def _validator_class(schema: dict[str, Any]):
     from jsonschema import Draft202012Validator, validators

@@ -281,3 +281,25 @@ def test_a_source_that_is_no_file_is_a_load_error(host, source):
     with pytest.raises(LoadError, match=r"^no such plugin file: .* \(give a path, or the "
                                         r"module's bytes\)$"):
         host.load(source, name="nofile")
+
+
+def test_jsonschema_is_imported_in_the_background_once_a_host_exists(tmp_path):
+    # Its import takes about a second where Jupyter's format extras are installed; a Host
+    # starts it on a thread so the first manifest with a config schema does not wait for it.
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import sys, time
+        import nd_notebook
+        before = "jsonschema" in sys.modules
+        host = nd_notebook.Host({str(tmp_path)!r})
+        deadline = time.monotonic() + 60
+        while "referencing" not in sys.modules and time.monotonic() < deadline:
+            time.sleep(0.01)
+        print(before, "jsonschema" in sys.modules, "referencing" in sys.modules)
+    """)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert (run.returncode, run.stdout) == (0, "False True True\n"), run.stderr

@@ -69,6 +69,9 @@ class Host:
         use_project_caches()
         from .. import versions
         from ..cassette import Cassette
+        from ..manifest import prefetch_schema_support
+
+        prefetch_schema_support()  # jsonschema's import (about 1 s) off the first load's path
 
         # The Navidrome version emulated (nd_notebook/versions.py) and, with cassette=, the
         # recorded http_send exchanges answered instead of the network (nd_notebook/cassette.py).
