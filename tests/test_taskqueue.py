@@ -1116,3 +1116,31 @@ def test_run_until_idle_returns_once_every_task_is_terminal(env, tq):
     assert env.clock.run_until_idle() is True
     assert {tq.get(i)["status"] for i in ids} == {"completed"}
     assert env.clock.now() - T0 == 90
+
+
+def test_a_failed_commit_of_a_result_is_logged_and_rolled_back(env, tq):
+    # The attempt's result and the next dequeue share one transaction: when its COMMIT fails
+    # neither took effect (the task stays running, as when Navidrome's UPDATE fails), the text
+    # is logged, and the worker lives on.
+    tq.create_queue("q", {})
+    first = tq.enqueue("q", b"")
+    second = tq.enqueue("q", b"")
+
+    def deny_commit(action, arg1, arg2, db, trigger):
+        if action == sqlite3.SQLITE_TRANSACTION and arg1 == "COMMIT":
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+    tq._db.set_authorizer(deny_commit)
+    env.clock.run_until_idle()
+    tq._db.set_authorizer(None)
+    assert not tq._db.in_transaction
+    status = {t["task_id"]: (t["status"], t["attempt"]) for t in tq.tasks()}
+    # The second task was dequeued on its own afterwards (the enqueues' signal), and its
+    # result's commit failed the same way.
+    assert status == {first: ("running", 1), second: ("running", 1)}
+    logs = [e for e in env.kinds(events.SERVICE_LOG) if e["level"] == "error"]
+    assert [(e["message"], e["error"]) for e in logs] == [
+        ("Failed to mark task as completed", "not authorized")] * 2
+    assert len(env.calls) == 2
+    assert all(w.state != "stopped" for w in tq._queues["q"].workers)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import sqlite3
 import threading
 import time
@@ -487,8 +488,10 @@ class TaskQueueService:
                 self._sql_logged(failure, sql, params)
                 following = None if self._closed else self._dequeue(queue)
                 self._db.execute("COMMIT")
-            except sqlite3.Error as e:
-                self._db.execute("ROLLBACK")
+            except sqlite3.Error as e:  # the COMMIT failed: neither statement took effect
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
                 self._log("error", failure, error=str(e))
                 return None
         return following
