@@ -33,6 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# Imported now: Host() would import it on a background thread during the first measurement
+# (manifest.prefetch_schema_support).
+import jsonschema  # noqa: F401
+
 REPO = Path(__file__).resolve().parent.parent
 EXPORT = "nd_get_artist_url"
 REQUEST = b'{"id":"a1","name":"Nina Simone","mbid":""}'

@@ -16,6 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# Imported now: Host() would import it on a background thread during the first measurement
+# (manifest.prefetch_schema_support).
+import jsonschema  # noqa: F401
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import extism

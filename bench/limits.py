@@ -29,6 +29,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+# Imported now: Host() would import it on a background thread during the first measurement
+# (manifest.prefetch_schema_support).
+import jsonschema  # noqa: F401
+
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 sys.path.insert(0, str(TESTS))
 

@@ -24,6 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# Imported now: Host() would import it on a background thread during the first measurement
+# (manifest.prefetch_schema_support).
+import jsonschema  # noqa: F401
+
 REPO = Path(__file__).resolve().parent.parent
 
 EMPTY = """package main

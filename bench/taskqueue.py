@@ -35,6 +35,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# Imported now: Host() would import it on a background thread during the first measurement
+# (manifest.prefetch_schema_support).
+import jsonschema  # noqa: F401
+
 from nd_notebook import Host, build
 from nd_notebook.clock import VirtualClock
 from nd_notebook.context import PluginContext, PluginSettings
