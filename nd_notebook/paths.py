@@ -53,10 +53,10 @@ def use_project_caches() -> None:
     os.environ.setdefault("EXTISM_CACHE_CONFIG", str(extism_cache_config()))
 
 
-def names_a_file(text: str) -> bool:
-    """Whether ``text`` is the path of an existing file; False, never an error, for text no path
-    could be (too long for a file name, a NUL byte: JSON or source code given inline)."""
+def path_exists(text: str | os.PathLike) -> bool:
+    """``Path(text).exists()``, but False, never an error, for text no path could be (too long
+    for a file name, a NUL byte: JSON or source code given inline)."""
     try:
-        return Path(text).is_file()
+        return Path(text).exists()
     except (OSError, ValueError):
         return False

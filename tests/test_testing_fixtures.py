@@ -33,10 +33,10 @@ def test_nd_build_takes_a_long_one_line_source_as_source(nd_build):
     assert nd_build(one_line, lang="wat").startswith(b"\0asm")
 
 
-def test_names_a_file_is_false_for_text_no_path_could_be(tmp_path):
-    from nd_notebook.paths import names_a_file
+def test_path_exists_is_false_for_text_no_path_could_be(tmp_path):
+    from nd_notebook.paths import path_exists
 
     file = tmp_path / "x.json"
     file.write_text("{}")
-    assert names_a_file(str(file)) and not names_a_file(str(tmp_path))
-    assert not names_a_file("x" * 5000) and not names_a_file("a\0b") and not names_a_file("")
+    assert path_exists(str(file)) and path_exists(tmp_path) and not path_exists(file.with_name("y"))
+    assert not path_exists("x" * 5000) and not path_exists("a\0b")

@@ -21,7 +21,7 @@ from ..clock import Clock, RealClock, VirtualClock
 from ..context import PluginContext, PluginSettings
 from ..errors import LoadError, ManifestError, NDError, PluginCallError, PluginNotFoundError
 from ..gojson import GoJSONError, go_quote, loads
-from ..paths import names_a_file, use_project_caches
+from ..paths import path_exists, use_project_caches
 from ..services import CREATION_ORDER, service_class
 from ..viz import FramedEventLog
 from . import interrupt, limits, prepared
@@ -366,11 +366,7 @@ class Host:
         if isinstance(source, (bytes, bytearray, memoryview)):
             return bytes(source), None, "plugin"
         path = Path(source)
-        try:
-            found = path.exists()
-        except (OSError, ValueError):  # not a path at all (too long, a NUL byte: inline text?)
-            found = False
-        if not found:
+        if not path_exists(path):
             shown = str(path) if len(str(path)) <= 200 else str(path)[:200] + "..."
             raise LoadError(f"no such plugin file: {shown} (give a path, or the module's bytes)")
         if path.suffix == ".ndp":
@@ -609,12 +605,9 @@ def _apply_permissions(man, permissions, imports, merge_permissions):
 def _coerce_manifest(manifest: Any, Manifest):
     if isinstance(manifest, Manifest):
         return manifest
-    if isinstance(manifest, os.PathLike) or (
-            isinstance(manifest, str) and not manifest.lstrip().startswith("{")
-            and names_a_file(manifest)):
+    if isinstance(manifest, (str, os.PathLike)) and path_exists(manifest):
         return Manifest.parse(Path(manifest).read_bytes())
     return Manifest.parse(manifest)
-
 
 
 def _coerce_settings(settings) -> PluginSettings:

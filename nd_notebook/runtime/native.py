@@ -33,6 +33,7 @@ from extism_sys import ffi as _ffi
 from extism_sys import lib as _lib
 
 from .. import paths
+from .output import format_instance_id
 
 __all__ = ["call", "free_all", "helper", "prepare", "status"]
 
@@ -126,8 +127,7 @@ def helper(*, build: bool = True):
     global _helper, status
     if _helper is not None or status.startswith("not available"):
         return _helper
-    if not build or os.environ.get("ND_NOTEBOOK_NATIVE", "1").strip().lower() in (
-            "0", "false", "off", "no"):
+    if not build or not env_flag("ND_NOTEBOOK_NATIVE"):
         return None
     with _lock:
         if _helper is None and not status.startswith("not available"):
@@ -158,14 +158,23 @@ def prepare(compiled, init: str | None, given: bytes = b""):
     ptr = lib.nd_prepare(compiled.pointer, init.encode() if init else ffi.NULL, given,
                          len(given), id_, rc, err)
     if ptr == ffi.NULL:
-        msg = ffi.string(err[0]).decode("utf-8", "replace")
-        _lib.extism_plugin_new_error_free(_ffi.cast("char *", err[0]))
-        from ..errors import PluginCallFailedError
+        raise creation_failed(_ffi.cast("char *", err[0]))
+    return _ffi.cast("ExtismPlugin *", ptr), format_instance_id(ffi.buffer(id_)[:]), rc[0]
 
-        raise PluginCallFailedError(f"plugin call failed: {msg}")
-    h = ffi.buffer(id_)[:].hex()
-    return (_ffi.cast("ExtismPlugin *", ptr),
-            f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}", rc[0])
+
+def creation_failed(err) -> Exception:
+    """The error for libextism's failure to create an instance (``err``: its message, freed
+    here)."""
+    from ..errors import PluginCallFailedError
+
+    msg = _ffi.string(err).decode("utf-8", "replace")
+    _lib.extism_plugin_new_error_free(err)
+    return PluginCallFailedError(f"plugin call failed: {msg}")
+
+
+def env_flag(name: str) -> bool:
+    """An on/off environment setting, on unless ``0``/``false``/``off``/``no``."""
+    return os.environ.get(name, "1").strip().lower() not in ("0", "false", "off", "no")
 
 
 def call(ptr, export: bytes, data: bytes, limit: int) -> tuple[int, bytes | None, int,

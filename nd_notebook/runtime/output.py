@@ -154,8 +154,13 @@ class _LogSink(ProcessWide):
 
 def instance_id(instance_ptr) -> str:
     """The instance's id as libextism writes it into its log lines."""
-    h = _ffi.buffer(_lib.extism_plugin_id(instance_ptr), 16)[:].hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"  # str(uuid.UUID(...)), faster
+    return format_instance_id(_ffi.buffer(_lib.extism_plugin_id(instance_ptr), 16)[:])
+
+
+def format_instance_id(raw: bytes) -> str:
+    """libextism's 16 id bytes as its log lines write them (``str(uuid.UUID(...))``, faster)."""
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 # -- stdio -----------------------------------------------------------------------------------

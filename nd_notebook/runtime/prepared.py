@@ -98,8 +98,7 @@ def _snapshot_after() -> int:
 
 def snapshots_default() -> bool:
     """``ND_NOTEBOOK_SNAPSHOTS``: ``0``/``false``/``off`` turns prepared instances off."""
-    return os.environ.get("ND_NOTEBOOK_SNAPSHOTS", "1").strip().lower() not in (
-        "0", "false", "off", "no")
+    return native.env_flag("ND_NOTEBOOK_SNAPSHOTS")
 
 
 def prepared_module(wasm: bytes, exports: list[str]) -> tuple[bytes, str | None, str]:
@@ -519,11 +518,7 @@ def _create(compiled):
     err = _ffi.new("char**")
     ptr = _lib.extism_plugin_new_from_compiled(compiled.pointer, err)
     if ptr == _ffi.NULL:
-        msg = _ffi.string(err[0]).decode("utf-8", "replace")
-        _lib.extism_plugin_new_error_free(err[0])
-        from ..errors import PluginCallFailedError
-
-        raise PluginCallFailedError(f"plugin call failed: {msg}")
+        raise native.creation_failed(err[0])
     _lib.extism_plugin_allow_http_response_headers(ptr)  # as Navidrome does
     return ptr
 

@@ -481,13 +481,14 @@ class TaskQueueService:
         with self._db_lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
+                began = True
             except (AttributeError, sqlite3.Error):  # closed (None) or busy: as two statements
-                self._sql_logged(failure, sql, params)
-                return None if self._closed else self._dequeue(queue)
+                began = False
             try:
                 self._sql_logged(failure, sql, params)
                 following = None if self._closed else self._dequeue(queue)
-                self._db.execute("COMMIT")
+                if began:
+                    self._db.execute("COMMIT")
             except sqlite3.Error as e:  # the COMMIT failed: neither statement took effect
                 if self._db.in_transaction:
                     with contextlib.suppress(sqlite3.Error):

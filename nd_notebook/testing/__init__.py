@@ -56,11 +56,11 @@ if pytest is not None:
     def nd_build():
         """``nd_build(source_or_path, lang=None) -> wasm bytes`` (language from the suffix)."""
         from ..build import build
-        from ..paths import names_a_file
+        from ..paths import path_exists
 
         def _build(source: str | Path, lang: str | None = None) -> bytes:
             path = Path(source) if isinstance(source, Path) or (
-                isinstance(source, str) and "\n" not in source and names_a_file(source)) else None
+                isinstance(source, str) and "\n" not in source and path_exists(source)) else None
             if path is not None:
                 lang = lang or {".wat": "wat", ".go": "go"}.get(path.suffix, "go")
                 return build(path.read_text(), lang=lang)
