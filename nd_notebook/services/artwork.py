@@ -7,8 +7,9 @@ Rules (spec 2.3 / 6.6, Navidrome's ``publicurl.ImageURL``):
   ``http://localhost``);
 - the JWT is HS256 over ``{"id": "<kind>-<id>", "iss": "ND"}`` signed with
   ``host.artwork_secret``; kinds ``ar`` (artist), ``al`` (album), ``mf`` (track), ``pl``
-  (playlist). HEAD's artwork id has no ``_<lastUpdate>`` suffix; an id that already carries the
-  function's own prefix (``ar-123`` for an artist) is signed verbatim;
+  (playlist). HEAD's artwork id has no ``_<lastUpdate>`` suffix; the plugin's id is taken
+  verbatim after the prefix (Navidrome builds ``model.ArtworkID{Kind, ID: id}``), so ``ar-123``
+  for an artist is signed as ``ar-ar-123``, which Navidrome parses back to id ``ar-123``;
 - no existence check, no user scope, never an error.
 Claim names are Navidrome's; jwx writes claims in sorted key order, which is the order used here
 (header ``{"alg":"HS256","typ":"JWT"}``). Byte-identical tokens are not claimed: Navidrome's
@@ -62,8 +63,8 @@ class ArtworkService:
 
 
 def artwork_id(kind: str, id: str) -> str:
-    """``<kind>-<id>``; an id already starting with ``<kind>-`` is kept as it is."""
-    return id if id.startswith(kind + "-") else f"{kind}-{id}"
+    """``<kind>-<id>``, the id as given (``model.ArtworkID.String()``)."""
+    return f"{kind}-{id}"
 
 
 def image_url(host: Any, art_id: str, size: int = 0) -> str:
