@@ -92,6 +92,29 @@ def _parse_host(host: str) -> str:
     return _unescape(host, host_mode=True)
 
 
+def parse_query(raw_query: str) -> dict[str, list[str]]:
+    """Go's ``URL.Query()``: ``&``-separated pairs, ``+`` read as a space; a pair holding a
+    ``;`` or a bad ``%`` escape is dropped (``url.ParseQuery`` reports it, ``Query()`` does not),
+    as are empty pairs."""
+    values: dict[str, list[str]] = {}
+    for pair in raw_query.split("&"):
+        if not pair or ";" in pair:
+            continue
+        key, _, value = pair.partition("=")
+        try:
+            key = _unescape(key.replace("+", " "), host_mode=False)
+            value = _unescape(value.replace("+", " "), host_mode=False)
+        except ValueError:
+            continue
+        values.setdefault(_valid(key), []).append(_valid(value))
+    return values
+
+
+def _valid(text: str) -> str:
+    """A Go string's bytes as Python text (invalid UTF-8 as U+FFFD, as Go prints it)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _unescape(text: str, host_mode: bool) -> str:
     """Go's ``unescape`` check: ``%`` needs two hex digits; in a host, only ASCII characters
     a host may hold (and ``%XX`` of a non-ASCII byte or ``%25``)."""

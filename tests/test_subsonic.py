@@ -523,6 +523,22 @@ def test_username_is_mandatory(host, subsonic_wasm):
         {"error": "missing required parameter 'u' (username)"}
 
 
+@pytest.mark.parametrize("query", ["u=admin;x=1", "u=ad%zzmin", "u=admin%", "&&x=1"])
+def test_query_pairs_go_drops_leave_the_username_missing(host, subsonic_wasm, query):
+    # Navidrome reads URL.Query(): Go's ParseQuery skips a pair holding ";" or a bad escape.
+    plugin = load(host, subsonic_wasm)
+    assert call(plugin, f"/rest/ping?{query}") == \
+        {"error": "missing required parameter 'u' (username)"}
+
+
+def test_query_plus_and_escapes_are_decoded_as_go_does(host, subsonic_wasm):
+    admin = next(u for u in host.library.users() if u["is_admin"])
+    plugin = load(host, subsonic_wasm, all_users=False, users=[admin["id"]])
+    # "+" is a space and %41 an "A": neither user exists, and the error names the decoded one.
+    assert call(plugin, "/rest/ping?u=no+such%41&x=1;2") == \
+        {"error": "username no suchA not found"}
+
+
 def test_unparsable_uri_is_an_invalid_url(host, subsonic_wasm):
     plugin = load(host, subsonic_wasm)
     assert call(plugin, "://invalid-url") == \

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import posixpath
 from typing import TYPE_CHECKING, ClassVar
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import quote, urlencode
 
 from .. import gourl
 from ..errors import ServiceError
@@ -56,9 +56,7 @@ class SubsonicAPIService:
     # -- helpers ---------------------------------------------------------------------------
     def _execute(self, uri: str, *, as_json: bool) -> tuple[str, bytes]:
         path, raw_query = parse_go_url(uri)
-        query: dict[str, list[str]] = {}
-        for key, value in parse_qsl(raw_query, keep_blank_values=True):
-            query.setdefault(key, []).append(value)
+        query = gourl.parse_query(raw_query)
         username = (query.get("u") or [""])[0]
         if not username:
             raise ServiceError(MISSING_USERNAME)
