@@ -18,7 +18,7 @@ import math
 import re
 import struct as _struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from .abi.model import Field
 
@@ -44,14 +44,19 @@ def _struct_lookup(name: str):
 # --------------------------------------------------------------------------- decoding
 
 def decode_doc(doc: Any, fields: tuple[Field, ...], type_name: str,
-               lookup: Callable[[str], Any] = _struct_lookup) -> dict[str, Any]:
+               lookup: Callable[[str], Any] = _struct_lookup, *,
+               package: str | None = None) -> dict[str, Any]:
     """Decode a parsed JSON object into ``{field.py: value}`` for ``fields`` (zero values
-    filled), as Go's json.Unmarshal into that struct would."""
+    filled), as Go's json.Unmarshal into the struct ``type_name`` (its qualified Go name,
+    ``host.CacheSetStringRequest``) would. ``package``: the Go package of the structs its
+    fields name, for the type in an error (``host.HTTPRequest``); else their bare names."""
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
         raise GoJSONError(f"json: cannot unmarshal {_json_kind(doc)} into Go value of type {type_name}")
-    return {f.py: v for f, v in zip(fields, _decode_fields(doc, fields, type_name, lookup))}
+    where = _Where(type_name.rpartition(".")[2], (), package)
+    decoded = _decode_fields(doc, fields, where, lookup)
+    return {f.py: decoded[f.json] if f.json in decoded else zero_value(f.type) for f in fields}
 
 
 def loads(raw: bytes | str) -> Any:
@@ -188,7 +193,13 @@ def _loads_deep(text: str) -> Any:
 
 
 class _GoFloat(float):
-    """A JSON number written with a fraction or exponent (Go refuses it for int fields)."""
+    """A JSON number written with a fraction or exponent (Go refuses it for int fields), with
+    its literal text (Go's errors quote it)."""
+
+    def __new__(cls, text):
+        obj = float.__new__(cls, text)
+        obj.text = text if isinstance(text, str) else format_float(obj)
+        return obj
 
 
 def _reject_constant(name: str):
@@ -209,20 +220,54 @@ def _json_kind(v: Any) -> str:
     return "null"
 
 
-def _decode_fields(doc: dict, fields, type_name, lookup):
-    lowered = None
-    for f in fields:
-        if f.json in doc:
-            raw = doc[f.json]
-        else:
-            if lowered is None:
-                lowered = {k.lower(): k for k in doc}
-            key = lowered.get(f.json.lower())
-            raw = doc[key] if key is not None else _MISSING
-        if raw is _MISSING:
-            yield zero_value(f.type)
-        else:
-            yield decode_value(raw, f.type, f"{type_name}.{f.json}", lookup)
+class _Where(NamedTuple):
+    """Go's error context while decoding: the innermost struct, the JSON field names from the
+    top, and the package that qualifies struct types in error texts (None: bare names)."""
+
+    struct: str
+    stack: tuple[str, ...]
+    package: str | None
+
+    def text(self) -> str:
+        return ".".join((self.struct, *self.stack))
+
+    def type_string(self, go_type: str) -> str:
+        """Go's ``reflect.Type.String()`` of a field type."""
+        for prefix in ("*", "[]", "map[string]"):
+            if go_type.startswith(prefix):
+                return prefix + self.type_string(go_type[len(prefix):])
+        if go_type in _INT_RANGES or go_type in _FLOATS or go_type in ("string", "bool"):
+            return go_type
+        name = go_type.rpartition(".")[2]
+        return f"{self.package}.{name}" if self.package else name
+
+
+def _decode_fields(doc: dict, fields, where: _Where, lookup) -> dict[str, Any]:
+    """The struct's fields the document sets, keyed by JSON name, read as Go reads them: keys
+    in document order, each matched exactly or else case-insensitively (the first such field),
+    a later key overwriting an earlier one, ``null`` leaving a non-nillable field as it was, and
+    the first error in document order raised."""
+    exact = {f.json: f for f in fields}
+    folded: dict[str, Field] | None = None
+    out: dict[str, Any] = {}
+    for key, raw in doc.items():
+        f = exact.get(key)
+        if f is None:
+            if folded is None:
+                folded = {}
+                for field in fields:
+                    folded.setdefault(field.json.lower(), field)
+            f = folded.get(key.lower())
+            if f is None:
+                continue  # unknown fields are ignored
+        if raw is None and not _nillable(f.type):
+            continue
+        out[f.json] = _decode(raw, f.type, where._replace(stack=(*where.stack, f.json)), lookup)
+    return out
+
+
+def _nillable(go_type: str) -> bool:
+    return go_type.startswith(("*", "[]", "map[")) or go_type in ("any", "interface{}")
 
 
 _MISSING = object()
@@ -244,13 +289,20 @@ def zero_value(go_type: str) -> Any:
 
 
 def decode_value(raw: Any, go_type: str, where: str, lookup=_struct_lookup) -> Any:
-    """Decode one JSON value into the Python form of ``go_type``."""
+    """Decode one JSON value into the Python form of ``go_type``; ``where`` names it in errors
+    (``Struct.field.path``)."""
+    struct, _, rest = where.partition(".")
+    return _decode(raw, go_type, _Where(struct, tuple(rest.split(".")) if rest else (), None),
+                   lookup)
+
+
+def _decode(raw: Any, go_type: str, where: _Where, lookup) -> Any:
     if go_type in ("any", "interface{}"):
         return raw
     if raw is None:
         return zero_value(go_type) if not go_type.startswith("*") else None
     if go_type.startswith("*"):
-        return decode_value(raw, go_type[1:], where, lookup)
+        return _decode(raw, go_type[1:], where, lookup)
     if go_type == "[]byte":
         if not isinstance(raw, str):
             raise _type_error(raw, go_type, where)
@@ -261,11 +313,11 @@ def decode_value(raw: Any, go_type: str, where: str, lookup=_struct_lookup) -> A
     if go_type.startswith("[]"):
         if not isinstance(raw, list):
             raise _type_error(raw, go_type, where)
-        return [decode_value(v, go_type[2:], where, lookup) for v in raw]
+        return [_decode(v, go_type[2:], where, lookup) for v in raw]
     if go_type.startswith("map[string]"):
         if not isinstance(raw, dict):
             raise _type_error(raw, go_type, where)
-        return {k: decode_value(v, go_type[len("map[string]"):], where, lookup) for k, v in raw.items()}
+        return {k: _decode(v, go_type[len("map[string]"):], where, lookup) for k, v in raw.items()}
     if go_type == "string":
         if not isinstance(raw, str):
             raise _type_error(raw, go_type, where)
@@ -279,28 +331,42 @@ def decode_value(raw: Any, go_type: str, where: str, lookup=_struct_lookup) -> A
             raise _type_error(raw, go_type, where)
         lo, hi = _INT_RANGES[go_type]
         if isinstance(raw, float) or not lo <= raw <= hi:
-            raise GoJSONError(f"json: cannot unmarshal number {_num_text(raw)} into Go struct field "
-                              f"{where} of type {go_type}")
+            raise _number_error(raw, go_type, where)
         return int(raw)
     if go_type in _FLOATS:
         if isinstance(raw, bool) or not isinstance(raw, (int, float)):
             raise _type_error(raw, go_type, where)
-        return float(raw)
-    # a struct
+        value = float(raw)
+        if math.isinf(value) or (go_type == "float32" and abs(value) > _MAX_FLOAT32):
+            raise _number_error(raw, go_type, where)  # ParseFloat / OverflowFloat refuse it
+        return value
+    # a struct: its fields' errors name it as the innermost struct
     st = lookup(go_type)
     if not isinstance(raw, dict):
         raise _type_error(raw, go_type, where)
-    return {f.json: v for f, v in zip(st.fields, _decode_fields(raw, st.fields, go_type, lookup))}
+    decoded = _decode_fields(raw, st.fields, where._replace(struct=st.name), lookup)
+    return {f.json: decoded[f.json] if f.json in decoded else zero_value(f.type)
+            for f in st.fields}
+
+
+_MAX_FLOAT32 = 3.4028234663852886e38
 
 
 def _num_text(v) -> str:
+    """The number as the document wrote it (Go quotes the literal: ``number 1e2``)."""
+    if isinstance(v, _GoFloat):
+        return v.text
     return format_float(v) if isinstance(v, float) else str(v)
 
 
-def _type_error(raw, go_type, where):
-    kind = _json_kind(raw)
-    return GoJSONError(f"json: cannot unmarshal {kind} into Go struct field {where} of type "
-                       f"{go_type.split('.')[-1] if not go_type.startswith(('[', 'map', '*')) else go_type}")
+def _number_error(raw, go_type: str, where: _Where) -> GoJSONError:
+    return GoJSONError(f"json: cannot unmarshal number {_num_text(raw)} into Go struct field "
+                       f"{where.text()} of type {where.type_string(go_type)}")
+
+
+def _type_error(raw, go_type: str, where: _Where) -> GoJSONError:
+    return GoJSONError(f"json: cannot unmarshal {_json_kind(raw)} into Go struct field "
+                       f"{where.text()} of type {where.type_string(go_type)}")
 
 
 def _b64_error(raw: str):

@@ -120,7 +120,7 @@ def test_deep_request_gets_go_depth_error_in_band(kv):
 
 def test_deep_request_within_go_limit_is_decoded_then_refused_by_type(kv):
     assert call(kv, "kvstore_list", nested(9000)) == {
-        "error": "json: cannot unmarshal array into Go value of type kvstore.KVStoreListRequest"}
+        "error": "json: cannot unmarshal array into Go value of type host.KVStoreListRequest"}
 
 
 def test_deep_request_is_recorded_as_text_so_the_frame_displays(kv):

@@ -63,7 +63,9 @@ class _Binding:
         error = None
         try:
             request = loads(raw)  # recorded as the plugin sent it (bytes stay base64)
-            kwargs = decode_doc(request, row.params, f"{row.service.lower()}.{row.pdk_name}Request")
+            # Navidrome's generated request structs live in its Go package "host".
+            kwargs = decode_doc(request, row.params, f"host.{row.pdk_name}Request",
+                                package="host")
             faults = getattr(self.ctx.host, "faults", None)  # host.faults rules, see faults.py
             fault = faults.inject(self.ctx.plugin_id, row.import_name, request) if faults else None
             if fault is not None:

@@ -1,0 +1,99 @@
+"""Host-function requests decoded as Navidrome's ``json.Unmarshal`` into its generated request
+structs (Go package ``host``) decodes them, through real wasm: the error text names the
+innermost struct and the JSON field path from the top, quotes a number as the document wrote
+it and reports the first error in document order; keys are read in document order, the last
+one matching a field winning, and ``null`` leaves a field as it was."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from watplugins import host_call_plugin
+
+from nd_notebook import Host
+
+FUNCTIONS = ("cache_setstring", "cache_getstring", "cache_setfloat", "config_get", "http_send",
+             "matcher_matchsongs")
+
+
+@pytest.fixture(scope="module")
+def wasm() -> bytes:
+    return host_call_plugin(*FUNCTIONS)
+
+
+@pytest.fixture
+def plugin(tmp_path, wasm):
+    with Host(tmp_path, clock="virtual") as host:
+        yield host.load(wasm, name="dec", permissions="auto")
+
+
+def call(plugin, function: str, request: str) -> dict:
+    return json.loads(plugin.call(f"call_{function}", request, raw=True))
+
+
+def error(plugin, function: str, request: str) -> str:
+    return call(plugin, function, request)["error"]
+
+
+def test_a_field_error_names_the_request_struct_without_its_package(plugin):
+    assert error(plugin, "cache_setstring", '{"key":5}') == (
+        "json: cannot unmarshal number into Go struct field CacheSetStringRequest.key of type "
+        "string")
+
+
+def test_a_request_that_is_no_object_names_the_host_package_type(plugin):
+    assert error(plugin, "config_get", "[1]") == (
+        "json: cannot unmarshal array into Go value of type host.ConfigGetRequest")
+
+
+def test_a_nested_field_error_names_the_inner_struct_and_the_whole_path(plugin):
+    assert error(plugin, "http_send", '{"request":{"url":"http://127.0.0.1/","method":5}}') == (
+        "json: cannot unmarshal number into Go struct field HTTPRequest.request.method of type "
+        "string")
+
+
+def test_a_struct_field_of_the_wrong_kind_names_its_qualified_type(plugin):
+    assert error(plugin, "http_send", '{"request":[]}') == (
+        "json: cannot unmarshal array into Go struct field HTTPSendRequest.request of type "
+        "host.HTTPRequest")
+
+
+def test_an_error_inside_a_list_element_keeps_the_lists_field_name(plugin):
+    assert error(plugin, "matcher_matchsongs", '{"songs":[{"name":"x"},{"name":5}]}') == (
+        "json: cannot unmarshal number into Go struct field SongRef.songs.name of type string")
+
+
+@pytest.mark.parametrize("literal", ["1e2", "1.50", "2.0", "-0.0", "1E+3"])
+def test_a_number_refused_for_an_int_is_quoted_as_written(plugin, literal):
+    assert error(plugin, "cache_setstring", f'{{"key":"k","value":"v","ttlSeconds":{literal}}}') \
+        == (f"json: cannot unmarshal number {literal} into Go struct field "
+            "CacheSetStringRequest.ttlSeconds of type int64")
+
+
+def test_a_float_beyond_float64_is_refused_with_its_literal(plugin):
+    assert error(plugin, "cache_setfloat", '{"key":"k","value":1e400}') == (
+        "json: cannot unmarshal number 1e400 into Go struct field CacheSetFloatRequest.value of "
+        "type float64")
+
+
+def test_the_first_error_in_document_order_is_reported(plugin):
+    assert error(plugin, "cache_setstring", '{"ttlSeconds":"x","key":5}') == (
+        "json: cannot unmarshal string into Go struct field CacheSetStringRequest.ttlSeconds of "
+        "type int64")
+
+
+def test_the_last_key_matching_a_field_wins_whatever_its_case(plugin):
+    assert call(plugin, "cache_setstring", '{"key":"first","KEY":"second","value":"v"}') == {}
+    assert call(plugin, "cache_getstring", '{"key":"second"}') == {"value": "v", "exists": True}
+    assert call(plugin, "cache_getstring", '{"key":"first"}') == {}
+
+
+def test_an_exact_key_after_a_folded_one_wins_too(plugin):
+    assert call(plugin, "cache_setstring", '{"Key":"first","key":"second","value":"v"}') == {}
+    assert call(plugin, "cache_getstring", '{"key":"second"}') == {"value": "v", "exists": True}
+
+
+def test_null_leaves_a_string_field_as_an_earlier_key_set_it(plugin):
+    assert call(plugin, "cache_setstring", '{"key":"kept","KEY":null,"value":"v"}') == {}
+    assert call(plugin, "cache_getstring", '{"key":"kept"}') == {"value": "v", "exists": True}
