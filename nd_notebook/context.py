@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +34,10 @@ class PluginContext:
 
     ``call_export(name, input)`` runs an export on a fresh instance and returns the decoded
     output, raising ``PluginCallError`` with Navidrome's text; services use it for callbacks
-    (``nd_task_execute``, ``nd_scheduler_callback``...).
+    (``nd_task_execute``, ``nd_scheduler_callback``...). A service thread whose calls must die
+    when the service stops (Navidrome cancels the service context) runs within
+    ``cancellable_thread()``; ``cancel_thread(thread)`` then cancels its running call and any
+    it starts later (runtime/interrupt.py; no-ops for a context made without a Host).
     """
 
     plugin_id: str
@@ -45,6 +50,8 @@ class PluginContext:
     call_export: Callable[[str, Any], Any]
     has_export: Callable[[str], bool]
     host: Any = None  # the owning Host (library, users, loop...)
+    cancellable_thread: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+    cancel_thread: Callable[[threading.Thread], None] = lambda thread: None
 
     def permission(self, key: str) -> dict[str, Any] | None:
         """The options object of a declared permission, or None when not declared."""

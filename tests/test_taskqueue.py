@@ -807,6 +807,74 @@ def test_negative_delay_means_no_rate_limit(tmp_path):
     e.close()
 
 
+@pytest.mark.parametrize("delay_ms", [9_223_372_036_855, 2**62])
+def test_delay_whose_go_duration_wraps_negative_means_no_rate_limit(tmp_path, delay_ms):
+    # time.Duration(delayMs) * time.Millisecond wraps below zero in int64, and rate.Every of
+    # a duration <= 0 is rate.Inf.
+    e = Env(tmp_path, max_concurrency=2, duration=1)
+    tq = e.service()
+    tq.create_queue("q", {"concurrency": 2, "delayMs": delay_ms})
+    for _ in range(3):
+        tq.enqueue("q", b"")
+    e.clock.run_until_idle()
+    assert e.starts() == [0, 0, 1]
+    e.close()
+
+
+def test_delay_just_below_the_wrap_still_limits(tmp_path):
+    e = Env(tmp_path, max_concurrency=2, duration=1)
+    tq = e.service()
+    tq.create_queue("q", {"concurrency": 2, "delayMs": 9_223_372_036_854})
+    tq.enqueue("q", b"")
+    waiting = tq.enqueue("q", b"")
+    e.clock.run_for(10)
+    assert e.starts() == [0]
+    assert tq.get(waiting)["status"] == "running"  # holding its worker, waiting for a token
+    e.close()
+
+
+def test_a_virtual_clock_restarted_on_the_same_folder_draws_fresh_task_ids(tmp_path):
+    first = Env(tmp_path, max_concurrency=1)
+    tq = first.service()
+    tq.create_queue("q", {"retentionMs": 600_000})
+    stored = tq.enqueue("q", b"one")
+    first.clock.run_until_idle()
+    first.close()
+    second = Env(tmp_path, max_concurrency=1)  # same seed: the same ids come up again
+    assert second.clock.new_id() == stored
+    second = Env(tmp_path, max_concurrency=1)
+    tq = second.service()
+    tq.create_queue("q", {"retentionMs": 600_000})
+    fresh = tq.enqueue("q", b"two")
+    assert fresh != stored and len(fresh) == 22
+    assert tq.get(stored) == {"status": "completed", "message": "done", "attempt": 1}
+    second.clock.run_until_idle()
+    assert tq.get(fresh) == {"status": "completed", "message": "done", "attempt": 1}
+    second.close()
+
+
+def test_a_clock_behind_the_stored_tasks_dequeues_by_created_at(tmp_path):
+    # Session 1 stores A at T0+5 s; session 2's clock restarts at T0 and stores B (older by
+    # created_at). Both are ready at the same next_run_at: Navidrome runs B first.
+    first = Env(tmp_path, max_concurrency=1)
+    tq = first.service()
+    tq.create_queue("q", {})
+    first.clock.run_for(5)
+    a = tq.enqueue("q", b"a")
+    first.close()  # before A ran: it stays pending
+    with first.db() as db:
+        db.execute("UPDATE tasks SET next_run_at = ? WHERE id = ?", (T0_MS + 10_000, a))
+    second = Env(tmp_path, max_concurrency=1, seed=1)
+    tq = second.service()
+    tq.create_queue("q", {})
+    b = tq.enqueue("q", b"b")
+    with second.db() as db:
+        db.execute("UPDATE tasks SET next_run_at = ? WHERE id = ?", (T0_MS + 10_000, b))
+    second.clock.run_until_idle()
+    assert [r["taskId"] for _, r in second.calls] == [b, a]
+    second.close()
+
+
 def test_poll_picks_up_a_task_that_became_ready_without_a_signal(env):
     first = env.service()
     first.create_queue("q", {})

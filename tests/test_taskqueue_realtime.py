@@ -6,12 +6,16 @@ Bounds are generous on purpose (only "at least" spacings and "eventually" comple
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import sqlite3
 import threading
 import time
 
 import pytest
+from watplugins import _ENV, _HELPERS, wat
 
+from nd_notebook import Host, events
 from nd_notebook.clock import RealClock
 from nd_notebook.context import PluginContext, PluginSettings
 from nd_notebook.errors import PluginCallFailedError
@@ -206,3 +210,46 @@ def test_a_signal_wakes_one_idle_worker_not_all(make):
     after = _switches(workers)
     woken = [name for name in before if after[name] != before[name]]
     assert len(woken) == 1, (before, after)
+
+
+SPINNING_WORKER = """(module
+""" + _ENV + """
+  (import "extism:host/user" "task_createqueue" (func $createqueue (param i64) (result i64)))
+  (import "extism:host/user" "task_enqueue" (func $enqueue (param i64) (result i64)))
+""" + _HELPERS + """
+  (func (export "call_task_createqueue") (result i32)
+    (local $r i64)
+    (local.set $r (call $createqueue (call $input_block)))
+    (call $output_set (local.get $r) (call $length (local.get $r)))
+    (i32.const 0))
+  (func (export "call_task_enqueue") (result i32)
+    (local $r i64)
+    (local.set $r (call $enqueue (call $input_block)))
+    (call $output_set (local.get $r) (call $length (local.get $r)))
+    (i32.const 0))
+  (func (export "nd_task_execute") (result i32) (loop $l (br $l)) (i32.const 0))
+)"""
+
+
+def test_unloading_kills_a_running_task_call_and_reverts_its_attempt(tmp_path):
+    # Navidrome's Close cancels the service context: the call dies at once, and the worker
+    # whose call returned after the cancellation puts its task back, the attempt not counted.
+    with Host(tmp_path / "data", clock="real") as host:
+        plugin = host.load(wat(SPINNING_WORKER), name="spin", permissions="auto")
+        assert plugin.call("call_task_createqueue", {"name": "q", "config": {}}, raw=True) == b"{}"
+        task_id = json.loads(plugin.call("call_task_enqueue", {"queueName": "q", "payload": ""},
+                                         raw=True))["result"]
+        tasks = plugin.services["Task"]
+        deadline = time.monotonic() + 60
+        while tasks.get(task_id)["status"] != "running" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert tasks.get(task_id) == {"status": "running", "message": "", "attempt": 1}
+        host.unload("spin")
+        db = sqlite3.connect(tmp_path / "data" / "plugins" / "spin" / "taskqueue.db")
+        assert db.execute("SELECT status, attempt, message FROM tasks").fetchall() == \
+            [("pending", 0, "")]
+        db.close()
+        reverted = host.events.select(events.TASK_REVERTED, "spin")
+        assert [(e["task_id"], e["reason"]) for e in reverted] == [(task_id, "interrupted")]
+        logs = [e["message"] for e in host.events.select(events.SERVICE_LOG, "spin")]
+        assert "TaskQueue shutdown timed out" not in logs

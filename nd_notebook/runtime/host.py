@@ -401,14 +401,19 @@ class Host:
                 raise PluginCallError(f"plugin {plugin_id} not loaded", export=export)
             out = plugin.call(export, input, raw=True)
             try:
-                return loads(out) if out else None
+                doc = loads(out) if out else None
             except GoJSONError as e:
                 raise PluginCallError(str(e), export=export) from None
+            if export in _NO_OUTPUT and (problem := no_output_error(doc)) is not None:
+                raise PluginCallError(problem, export=export)
+            return doc
 
         ctx = PluginContext(plugin_id=plugin_id, data_dir=data_dir,
                             permissions=dict(man.permissions), config=config, settings=settings,
                             clock=self.clock, events=self.events, call_export=call_export,
-                            has_export=lambda n: n in info.exported_functions, host=self)
+                            has_export=lambda n: n in info.exported_functions, host=self,
+                            cancellable_thread=interrupt.cancellable_thread,
+                            cancel_thread=interrupt.cancel_thread)
         services = self._create_services(ctx, man)
         undefined = [n for n in info.imported_functions(abi.USER_NAMESPACE)
                      if n in _KNOWN_IMPORTS and abi.host_function(n).service not in services]

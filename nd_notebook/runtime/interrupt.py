@@ -22,6 +22,11 @@ passes the byte on to the previous wakeup fd (an asyncio loop's, say). Per call 
 - Calls on other threads are not cancelled: an interrupt belongs to the main thread. But
   libextism's cancel bumps the epoch of the plugin's engine, so a call of the *same* plugin
   running on another thread at that moment fails too (with ``timeout``).
+
+A service thread may also make its calls cancellable by the service itself
+(:func:`cancellable_thread`, :func:`cancel_thread`): a TaskQueue worker's call dies when the
+service closes, as Navidrome's does when it cancels the service context. A call entered after
+its thread was cancelled is cancelled at once.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from extism_sys import lib as _lib
 from ..errors import PluginCallFailedError, PluginCallInterrupted, RunInterrupted
 from .processwide import ProcessWide
 
-__all__ = ["deferred", "guard", "interrupted_error"]
+__all__ = ["cancel_thread", "cancellable_thread", "deferred", "guard", "interrupted_error"]
 
 _MAIN_THREAD = threading.main_thread()
 
@@ -49,8 +54,34 @@ def guard(instance_ptr) -> Guard | _NoGuard:
     """``with guard(instance.plugin) as g:`` around the C call of an export; afterwards
     ``g.interrupted`` says whether an interrupt cancelled it (or arrived as it ended)."""
     if threading.current_thread() is not _MAIN_THREAD:
-        return _NO_GUARD
+        return _ThreadGuard(instance_ptr) if getattr(_local, "cancellable", False) else _NO_GUARD
     return Guard(_Watcher.get(), instance_ptr)
+
+
+@contextlib.contextmanager
+def cancellable_thread() -> Iterator[None]:
+    """Within it, the current (non-main) thread's plugin calls can be cancelled by
+    :func:`cancel_thread`."""
+    ident = threading.get_ident()
+    _local.cancellable = True
+    try:
+        yield
+    finally:
+        _local.cancellable = False
+        with _cancel_lock:  # a later thread may get the same ident
+            _running.pop(ident, None)
+            _stopped.discard(ident)
+
+
+def cancel_thread(thread: threading.Thread) -> None:
+    """Cancel the plugin call ``thread`` is running, and every call it starts from now on."""
+    with _cancel_lock:
+        if not thread.is_alive():
+            return
+        _stopped.add(thread.ident)
+        handle = _running.get(thread.ident)
+        if handle is not None:
+            _lib.extism_plugin_cancel(handle)
 
 
 def interrupted_error(g: Guard, *, export: str, plugin_id: str) -> BaseException:
@@ -144,6 +175,35 @@ class _NoGuard:
 
 
 _NO_GUARD = _NoGuard()
+
+_local = threading.local()
+_cancel_lock = threading.Lock()
+_running: dict[int | None, object] = {}  # thread ident -> cancel handle of its running call
+_stopped: set[int | None] = set()  # threads cancel_thread was called for
+
+
+class _ThreadGuard:
+    """A call on a cancellable thread, registered while it runs (no interrupt reaches it)."""
+
+    __slots__ = ("handle", "ident")
+    interrupted = cancelled = False
+
+    def __init__(self, instance_ptr):
+        self.handle = _lib.extism_plugin_cancel_handle(instance_ptr)
+        self.ident = threading.get_ident()
+
+    def __enter__(self) -> Self:
+        with _cancel_lock:
+            _running[self.ident] = self.handle
+            if self.ident in _stopped:
+                _lib.extism_plugin_cancel(self.handle)
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        with _cancel_lock:  # after this nobody touches the handle (freed with the call)
+            _running.pop(self.ident, None)
+        return False
+
 
 
 class _Run:

@@ -48,6 +48,8 @@ CLEANUP_INTERVAL = 300.0  # seconds
 POLL_INTERVAL = 5.0
 _POLL_NS = 5_000_000_000
 _CLEANUP_NS = 300_000_000_000
+_ID_DRAWS = 16  # new ids tried when one is already stored
+_ID_TAKEN = "UNIQUE constraint failed: tasks.id"
 SHUTDOWN_TIMEOUT = 10.0
 
 PENDING, RUNNING, COMPLETED, FAILED, CANCELLED = (
@@ -105,6 +107,15 @@ class TaskQueueService:
         # mattn/go-sqlite3's default: durable across a process crash, not across power loss.
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._db_lock = threading.RLock()
+        # Navidrome dequeues by (next_run_at, created_at). While no stored task was created
+        # after this clock's now (always so for a fresh database or a clock that moved on),
+        # created_at grows with rowid, and (next_run_at, rowid) picks the same task straight
+        # from idx_tasks_dequeue instead of sorting every tie (a bulk enqueue shares one ms).
+        # A clock behind the stored rows (a virtual clock restarted on an old data folder)
+        # gets Navidrome's order as written.
+        newest = self._db.execute("SELECT MAX(created_at) FROM tasks").fetchone()[0]
+        self._tie_order = ("rowid" if newest is None or newest <= self.clock.now_ms()
+                           else "created_at, rowid")
         self._lock = threading.RLock()
         self._queues: dict[str, _Queue] = {}
         self._closed = False
@@ -162,7 +173,10 @@ class TaskQueueService:
                 UPDATE tasks SET status = ?, updated_at = ? WHERE queue_name = ? AND status = ?
                 RETURNING id, attempt
             """, (PENDING, self.clock.now_ms(), name, RUNNING), fetch="all")
-            queue = _Queue(name, cfg, _Limiter(cfg.delay_ms) if cfg.delay_ms > 0 else None)
+            # rate.Every of a duration <= 0 (delayMs 0, or so large that Go's int64
+            # nanoseconds wrap) is rate.Inf: no limit.
+            limited = go_duration_ms(cfg.delay_ms) > 0
+            queue = _Queue(name, cfg, _Limiter(cfg.delay_ms) if limited else None)
             self._queues[name] = queue
             self.ctx.emit(events.QUEUE_CREATED, queue=name, concurrency=cfg.concurrency,
                           requested_concurrency=requested, max_retries=cfg.max_retries,
@@ -190,13 +204,22 @@ class TaskQueueService:
         if payload is not None and len(payload) > MAX_PAYLOAD_SIZE:
             raise ServiceError(f"payload size {len(payload)} exceeds maximum of "
                                f"{MAX_PAYLOAD_SIZE} bytes")
-        task_id = self.clock.new_id()
         now = self.clock.now_ms()
-        self._sql("enqueuing task", """
-            INSERT INTO tasks (id, queue_name, payload, status, attempt, max_retries,
-                               next_run_at, created_at, updated_at)
-            VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?)
-        """, (task_id, queue_name, payload, PENDING, queue.config.max_retries, now, now, now))
+        for draw in range(_ID_DRAWS):
+            task_id = self.clock.new_id()
+            try:
+                self._sql("enqueuing task", """
+                    INSERT INTO tasks (id, queue_name, payload, status, attempt, max_retries,
+                                       next_run_at, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?)
+                """, (task_id, queue_name, payload, PENDING, queue.config.max_retries, now, now,
+                      now))
+                break
+            except ServiceError as e:
+                # A seeded virtual clock draws the ids of an earlier session on the same data
+                # folder again; Navidrome's random ids never meet. Draw another.
+                if draw == _ID_DRAWS - 1 or not str(e).endswith(_ID_TAKEN):
+                    raise
         self.ctx.emit(events.TASK_ENQUEUED, queue=queue_name, task_id=task_id, attempt=0,
                       payload_size=len(payload or b""))
         self._notify(queue)
@@ -266,8 +289,11 @@ class TaskQueueService:
                 with queue.cond:
                     for worker in queue.workers:
                         worker.cond.notify()
-            deadline = time.monotonic() + SHUTDOWN_TIMEOUT
             current = threading.current_thread()
+            for thread in self._threads:  # a running call dies; its task goes back to pending
+                if thread is not current:
+                    self.ctx.cancel_thread(thread)
+            deadline = time.monotonic() + SHUTDOWN_TIMEOUT
             for thread in self._threads:
                 if thread is not current:
                     thread.join(max(0.0, deadline - time.monotonic()))
@@ -378,17 +404,14 @@ class TaskQueueService:
         return not self._closed
 
     def _dequeue(self, queue: _Queue) -> _Task | None:
-        # Navidrome orders by (next_run_at, created_at). created_at grows with insertion order,
-        # which is rowid order, so (next_run_at, rowid) picks the same task, straight from
-        # idx_tasks_dequeue instead of sorting every tie (all of a bulk enqueue in one ms).
         now = self.clock.now_ms()
         try:
-            row = self._sql("dequeuing task", """
+            row = self._sql("dequeuing task", f"""
                 UPDATE tasks SET status = ?, attempt = attempt + 1, updated_at = ?
                 WHERE id = (
                     SELECT id FROM tasks
                     WHERE queue_name = ? AND status = ? AND next_run_at <= ?
-                    ORDER BY next_run_at, rowid LIMIT 1
+                    ORDER BY next_run_at, {self._tie_order} LIMIT 1
                 )
                 RETURNING id, payload, attempt, max_retries
             """, (RUNNING, now, queue.name, PENDING, now), fetch="one")
@@ -563,6 +586,11 @@ class TaskQueueService:
         thread.start()
 
     def _r_run(self, worker: _Worker) -> None:
+        # Its plugin calls die when the service closes (Navidrome cancels the service context).
+        with self.ctx.cancellable_thread():
+            self._r_loop(worker)
+
+    def _r_loop(self, worker: _Worker) -> None:
         value = None
         try:
             while True:
@@ -753,6 +781,12 @@ class TaskQueueService:
         return f"taskqueue {self.ctx.plugin_id} {what}"
 
 
+def go_duration_ms(ms: int) -> int:
+    """``time.Duration(ms) * time.Millisecond`` in Go's int64 nanoseconds (wrapping)."""
+    value = (ms * 1_000_000) & 0xFFFFFFFFFFFFFFFF
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
 def backoff_ms(base_ms: int, attempt: int) -> int:
     """Navidrome's ``backoffMs << (attempt-1)`` in int64, capped at one hour (overflow too)."""
     value = (base_ms << max(attempt - 1, 0)) & 0xFFFFFFFFFFFFFFFF
@@ -797,7 +831,7 @@ class _Limiter:
     """``rate.NewLimiter(rate.Every(delay), 1)``: first token now, then one per ``delay``."""
 
     def __init__(self, delay_ms: int):
-        self.interval_ns = delay_ms * 1_000_000
+        self.interval_ns = go_duration_ms(delay_ms)
         self.next_free_ns: int | None = None
 
     def reserve(self, now_ns: int) -> int:
