@@ -244,6 +244,46 @@ def test_successful_now_playing_is_none(host):
     assert s.scrobbler.now_playing(username="ann", position=3) is None
 
 
+@pytest.mark.parametrize("output", ["{}", '{"anything": [1, 2]}', "null"])
+def test_no_output_export_tolerates_any_object_or_null(host, output):
+    s = scrobbler(host, nd_scrobbler_now_playing=("out", output))
+    assert s.scrobbler.now_playing(username="ann", position=3) is None
+
+
+@pytest.mark.parametrize("output, cause", [
+    ("[1]", "json: cannot unmarshal array into Go value of type struct {}"),
+    ('"done"', "json: cannot unmarshal string into Go value of type struct {}"),
+    ("5", "json: cannot unmarshal number into Go value of type struct {}"),
+    ("ok", "invalid character 'o' looking for beginning of value"),
+])
+def test_no_output_export_decodes_its_output_into_an_empty_struct(host, output, cause):
+    # callPluginFunctionNoOutput decodes a non-empty output into struct{}; the scrobbler maps
+    # that error like any other (no marker: unrecoverable).
+    s = scrobbler(host, nd_scrobbler_scrobble=("out", output))
+    with pytest.raises(ScrobblerUnrecoverable) as e:
+        s.scrobbler.scrobble(username="ann", timestamp=1)
+    assert e.value.cause == cause
+
+
+def test_on_init_output_that_is_no_object_is_logged_as_its_failure(host):
+    p = load(host, nd_on_init=("out", "5"))
+    [log] = [e for e in host.events.select("plugin_log", "p") if e["export"] == "nd_on_init"]
+    assert log["message"] == ("nd_on_init failed: json: cannot unmarshal number into Go value "
+                              "of type struct {}")
+    assert p.id in host.plugins  # only logged: the plugin stays loaded
+
+
+def test_scheduler_callback_output_that_is_no_object_fails_the_callback(tmp_path):
+    with Host(tmp_path / "v", clock="virtual") as h:
+        p = h.load(answers(nd_scheduler_callback=("out", "[1]")), name="cb",
+                   permissions="scheduler")
+        p.services["Scheduler"].schedule_one_time(5, "", "once")
+        h.run_for(10)
+        finished = h.events.select("schedule_callback_finished", "cb")
+        assert [(e["outcome"], e["error"]) for e in finished] == [
+            ("error", "json: cannot unmarshal array into Go value of type struct {}")]
+
+
 def test_playback_report_not_implemented_is_ignored(host):
     s = scrobbler(host, nd_scrobbler_playback_report=("rc", -2),
                   nd_scrobbler_scrobble=("rc", 0))

@@ -17,7 +17,7 @@ subclasses with Navidrome's texts) and returns plain Python data.
 
 from __future__ import annotations
 
-from .codec import decode_output, invoke, request
+from .codec import decode_output, invoke, no_output_error, request
 from .errors import (
     AgentNotFound,
     ScrobblerError,
@@ -38,6 +38,7 @@ __all__ = [
     "decode_output",
     "invoke",
     "map_scrobbler_error",
+    "no_output_error",
     "parse_lyrics",
     "request",
     "typed_call",

@@ -57,6 +57,13 @@ def invoke(call: Call, export: str, req: dict[str, Any] | None) -> Any:
 def decode_output(row: abi.Export, out: bytes | None) -> Any:
     """Decode raw output bytes as Navidrome decodes them into ``row.output``."""
     if row.output is None:
+        if out:
+            try:
+                problem = no_output_error(loads(out))
+            except GoJSONError as e:
+                problem = str(e)
+            if problem is not None:
+                raise PluginCallError(problem, export=row.name)
         return None
     if not out:
         return zero_value(row.output) if not _is_struct(row.output) else _zero_struct(row)
@@ -75,6 +82,15 @@ def decode_output(row: abi.Export, out: bytes | None) -> Any:
         if doc is not None:  # a type mismatch: Go's first error in document order, its wording
             text = unmarshal_error(doc, row.output, lookup_in(package)) or text
         raise PluginCallError(text, export=row.name) from None
+
+
+def no_output_error(doc: Any) -> str | None:
+    """An export without an output is called with ``struct{}`` as its output type
+    (``callPluginFunctionNoOutput``): a non-empty output must still decode into it, so only an
+    object (any fields) or ``null`` passes. Go's error for anything else, or None."""
+    if doc is None or isinstance(doc, dict):
+        return None
+    return f"json: cannot unmarshal {_kind(doc)} into Go value of type struct {{}}"
 
 
 def lookup_in(package: str) -> Callable[[str], abi.Struct]:

@@ -16,6 +16,7 @@ import extism
 from extism.extism import CompiledPlugin
 
 from .. import abi, events
+from ..capabilities.codec import decode_output, no_output_error
 from ..cellout import show_under_cell
 from ..clock import Clock, RealClock, VirtualClock
 from ..context import PluginContext, PluginSettings
@@ -211,8 +212,8 @@ class Host:
 
             warn_builtin_http(self, plugin)
         if init and plugin.has_export("nd_on_init"):
-            try:
-                plugin.call("nd_on_init", {})
+            try:  # its output decoded as Navidrome does (into struct{})
+                decode_output(abi.export("nd_on_init"), plugin.call("nd_on_init", {}, raw=True))
             except PluginCallError as e:  # Navidrome only logs it; the plugin stays loaded
                 self.events.emit(events.PLUGIN_LOG, plugin_id, level="error",
                                  message=f"nd_on_init failed: {e}", export="nd_on_init",
@@ -514,6 +515,7 @@ class Host:
 
 
 _KNOWN_IMPORTS = frozenset(f.import_name for f in abi.HOST_FUNCTIONS)
+_NO_OUTPUT = frozenset(e.name for e in abi.EXPORTS if e.output is None)
 
 
 @contextlib.contextmanager
