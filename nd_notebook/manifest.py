@@ -604,7 +604,14 @@ def _schema_problem(schema: dict[str, Any]) -> str | None:
     uri = "urn:nd-notebook:config-schema"
     resource = Resource.from_contents(schema, default_specification=_specification(cls))
     resolver = Registry().with_resource(uri, resource).resolver(uri)
-    for ref in _local_refs(schema):
+    ids = set(_ids(schema))
+    for ref in _refs(schema):
+        if not ref.startswith("#"):
+            # Navidrome's compiler loads no remote (or relative) document: only a resource the
+            # schema itself declares with "$id" can be named.
+            if ref.partition("#")[0] not in ids:
+                return f"$ref {ref!r} cannot be resolved (no remote or relative schemas)"
+            continue
         try:
             resolver.lookup(ref)
         except Unresolvable:
@@ -618,17 +625,26 @@ def _specification(cls):
     return specification_with(cls.META_SCHEMA["$schema"])
 
 
-def _local_refs(node: Any) -> Iterable[str]:
-    """Every ``$ref`` pointing inside the document (``#...``)."""
+def _refs(node: Any) -> Iterable[str]:
+    """Every ``$ref`` of the document."""
+    yield from _keyword_values(node, "$ref")
+
+
+def _ids(node: Any) -> Iterable[str]:
+    """Every ``$id`` the document declares (an embedded resource a ``$ref`` may name)."""
+    yield from _keyword_values(node, "$id")
+
+
+def _keyword_values(node: Any, keyword: str) -> Iterable[str]:
     if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#"):
-            yield ref
+        value = node.get(keyword)
+        if isinstance(value, str):
+            yield value
         for value in node.values():
-            yield from _local_refs(value)
+            yield from _keyword_values(value, keyword)
     elif isinstance(node, list):
         for value in node:
-            yield from _local_refs(value)
+            yield from _keyword_values(value, keyword)
 
 
 def _leaf_errors(error):

@@ -277,6 +277,22 @@ def test_config_schema_with_dangling_ref_does_not_compile():
                      "cannot be resolved")
 
 
+@pytest.mark.parametrize("ref", ["https://example.com/s.json", "other.json",
+                                 "other.json#/$defs/x"])
+def test_config_schema_naming_another_document_does_not_compile(ref):
+    # Navidrome's compiler has no loader for remote or relative documents.
+    error = parse_error({**BASE, "config": {"schema": {"$ref": ref}}})
+    assert error == (f"validating manifest: invalid config schema: $ref {ref!r} cannot be "
+                     "resolved (no remote or relative schemas)")
+
+
+def test_config_schema_may_name_a_resource_it_embeds():
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+              "$defs": {"name": {"$id": "name.json", "type": "string"}},
+              "properties": {"who": {"$ref": "name.json"}}}
+    assert manifest(config={"schema": schema}).config_schema == schema
+
+
 def test_config_schema_and_ui_schema_are_read():
     schema = {"type": "object", "properties": {"apiKey": {"type": "string"}}}
     m = manifest(config={"schema": schema, "uiSchema": {"type": "VerticalLayout"}})
