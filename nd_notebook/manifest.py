@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import json
 import math
 import re
@@ -254,7 +255,8 @@ def validate_config(manifest: Manifest, config: Any) -> list[dict[str, str]]:
     ``config`` is the JSON text Navidrome receives, or an already-decoded value. ``""``,
     ``"{}"``, ``None`` and ``{}`` are always valid (defaults come from the schema). Raises
     ``ManifestError("plugin has no configurable options")`` without ``config.schema``.
-    Messages are the Python ``jsonschema`` texts (Navidrome's validator words them otherwise).
+    Messages are the Python ``jsonschema`` texts (Navidrome's validator words them otherwise);
+    patterns match as Go's regexp does (goregex.py).
     """
     schema = manifest.config_schema
     if schema is None:
@@ -583,7 +585,48 @@ _prefetching = False
 def _validator_class(schema: dict[str, Any]):
     from jsonschema import Draft202012Validator, validators
 
-    return validators.validator_for(schema, default=Draft202012Validator)
+    return _with_go_regexp(validators.validator_for(schema, default=Draft202012Validator))
+
+
+@functools.cache
+def _with_go_regexp(base):
+    """``base`` with Go's regexp (goregex.py) for ``pattern``, ``patternProperties`` and the
+    ``regex`` format, as Navidrome's validator compiles them."""
+    from jsonschema import ValidationError, validators
+
+    from . import goregex
+
+    def pattern(validator, regex, instance, schema):
+        if validator.is_type(instance, "string") and not goregex.search(regex, instance):
+            yield ValidationError(f"{instance!r} does not match {regex!r}")
+
+    def pattern_properties(validator, patterns, instance, schema):
+        if not validator.is_type(instance, "object"):
+            return
+        for regex, subschema in patterns.items():
+            for key, value in instance.items():
+                if goregex.search(regex, key):
+                    yield from validator.descend(value, subschema, path=key, schema_path=regex)
+
+    keywords = {"pattern": pattern}
+    if "patternProperties" in base.VALIDATORS:
+        keywords["patternProperties"] = pattern_properties
+    return validators.extend(base, keywords, format_checker=_go_regex_checker(base))
+
+
+@functools.cache
+def _go_regex_checker(base=None):
+    """``base``'s format checker (none: no other format) with Go's regexp for ``regex``."""
+    from jsonschema import FormatChecker
+
+    from . import goregex
+
+    checker = FormatChecker(formats=())
+    if base is not None:
+        checker.checkers = dict(base.FORMAT_CHECKER.checkers)
+    checker.checks("regex", raises=goregex.GoRegexError)(
+        lambda value: not isinstance(value, str) or bool(goregex.compile(value)))
+    return checker
 
 
 def _schema_problem(schema: dict[str, Any]) -> str | None:
@@ -594,7 +637,8 @@ def _schema_problem(schema: dict[str, Any]) -> str | None:
         return f"unsupported $schema {schema['$schema']!r}"
     cls = _validator_class(schema)
     try:
-        cls.check_schema(schema)
+        # Patterns checked with Go's regexp (the only format asserted on the schema itself).
+        cls.check_schema(schema, format_checker=_go_regex_checker())
     except SchemaError as e:
         where = "/" + "/".join(str(p) for p in e.absolute_path)
         return f"at {where!r}: {e.message}"

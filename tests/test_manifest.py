@@ -1057,3 +1057,55 @@ def test_config_map_matches_go(go_oracle):
 def test_go_quote_matches_strconv_quote(go_oracle):
     cases = [c.encode() for c in QUOTE_CASES]
     assert [go_quote(c) for c in QUOTE_CASES] == [r["ok"] for r in go_oracle("quote", cases)]
+
+
+# -- patterns are Go's regexp (RE2 syntax), not Python's ------------------------------------
+
+def pattern_schema(pattern: str) -> dict:
+    return {"type": "object", "properties": {"x": {"type": "string", "pattern": pattern}}}
+
+
+@pytest.mark.parametrize("pattern", [r"^\p{L}+$", r"^\PN*$", r"(?i)^abc$", r"^\QA.B\E$",
+                                     r"\\C"])
+def test_config_schema_pattern_go_accepts_compiles(pattern):
+    assert manifest(config={"schema": pattern_schema(pattern)}).config_schema
+
+
+@pytest.mark.parametrize("pattern", [r"(?=a)b", r"(?<!a)b", r"(a)\1", r"\C", r"a{1001}"])
+def test_config_schema_pattern_go_refuses_does_not_compile(pattern):
+    error = parse_error({**BASE, "config": {"schema": pattern_schema(pattern)}})
+    assert error == ("validating manifest: invalid config schema: at '/properties/x/pattern': "
+                     f"{pattern!r} is not a 'regex'")
+
+
+def test_pattern_property_go_refuses_does_not_compile():
+    schema = {"type": "object", "patternProperties": {"(?!x)": {}}}
+    error = parse_error({**BASE, "config": {"schema": schema}})
+    assert error == ("validating manifest: invalid config schema: at '/patternProperties': "
+                     "'(?!x)' is not a 'regex'")
+
+
+@pytest.mark.parametrize("pattern, value, valid", [
+    (r"^[a-z]+$", "abc\n", False),  # Go's $ is the end of the text, not before a final newline
+    (r"^\d+$", "\u0661\u0662", False),  # Go's \d is 0-9 only
+    (r"^\d+$", "12", True),
+    (r"^\p{L}+$", "Gr\u00fc\u00dfe", True),
+    (r"^\w+$", "\u00e9t\u00e9", False),  # Go's \w is ASCII
+])
+def test_config_values_are_matched_by_go_regexp(pattern, value, valid):
+    m = manifest(config={"schema": pattern_schema(pattern)})
+    errors = validate_config(m, {"x": value})
+    assert errors == ([] if valid else [{"field": "x",
+                                         "message": f"{value!r} does not match {pattern!r}"}])
+
+
+def test_pattern_properties_keys_are_matched_by_go_regexp():
+    m = manifest(config={"schema": {"type": "object",
+                                    "patternProperties": {r"^\p{Lu}": {"type": "integer"}}}})
+    assert validate_config(m, {"\u00c9t\u00e9": "x", "ab": "y"}) == [
+        {"field": "\u00c9t\u00e9", "message": "'x' is not of type 'integer'"}]
+
+
+def test_a_refused_pattern_prints_nothing(capfd):
+    parse_error({**BASE, "config": {"schema": pattern_schema(r"(?=a)b")}})
+    assert capfd.readouterr() == ("", "")
