@@ -285,3 +285,53 @@ def test_go_duration_error(text, message):
 
 def test_upcoming_lists_datetimes():
     assert [d.hour for d in cron.upcoming("0 */6 * * *", 3, start=T0)] == [6, 12, 18]
+
+
+# -- daylight saving: robfig's walk, not croniter's ------------------------------------------
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def fires_in_new_york(expression: str, start: datetime, n: int) -> list[str]:
+    schedule = cron.parse(f"TZ=America/New_York {expression}")
+    t, out = start.timestamp(), []
+    for _ in range(n):
+        t = schedule.next(t)
+        out.append(datetime.fromtimestamp(t, NEW_YORK).strftime("%m-%d %H:%M %Z"))
+    return out
+
+
+def test_a_time_inside_the_spring_forward_gap_is_skipped_that_day():
+    # 2026-03-08 02:00 EST -> 03:00 EDT: robfig adds whole hours and never sees hour 2.
+    assert fires_in_new_york("30 2 * * *", datetime(2026, 3, 7, 12, tzinfo=NEW_YORK), 2) == \
+        ["03-09 02:30 EDT", "03-10 02:30 EDT"]
+
+
+def test_a_yearly_time_inside_the_gap_waits_a_year():
+    schedule = cron.parse("TZ=America/New_York 15 2 8 3 *")
+    t = schedule.next(datetime(2026, 3, 7, 12, tzinfo=NEW_YORK).timestamp())
+    assert datetime.fromtimestamp(t, NEW_YORK).strftime("%Y-%m-%d %H:%M %Z") == \
+        "2027-03-08 02:15 EST"
+
+
+def test_an_hour_range_across_the_gap_resumes_after_it():
+    assert fires_in_new_york("36 1-3 1-7 * */2", datetime(2026, 3, 7, 12, tzinfo=NEW_YORK), 2) == \
+        ["03-08 01:36 EST", "03-08 03:36 EDT"]
+
+
+def test_a_time_inside_the_fall_back_overlap_fires_twice():
+    # 2026-11-01 02:00 EDT -> 01:00 EST: hour 1 happens twice.
+    assert fires_in_new_york("30 1 * * *", datetime(2026, 10, 31, 12, tzinfo=NEW_YORK), 3) == \
+        ["11-01 01:30 EDT", "11-01 01:30 EST", "11-02 01:30 EST"]
+
+
+def test_hourly_over_the_fall_back_counts_absolute_hours():
+    assert fires_in_new_york("0 * * * *", datetime(2026, 11, 1, 0, 30, tzinfo=NEW_YORK), 4) == \
+        ["11-01 01:00 EDT", "11-01 01:00 EST", "11-01 02:00 EST", "11-01 03:00 EST"]
+
+
+def test_daily_midnight_is_kept_across_both_changes():
+    assert fires_in_new_york("0 0 * * *", datetime(2026, 3, 7, 12, tzinfo=NEW_YORK), 2) == \
+        ["03-08 00:00 EST", "03-09 00:00 EDT"]
+    assert fires_in_new_york("0 0 * * *", datetime(2026, 10, 31, 12, tzinfo=NEW_YORK), 2) == \
+        ["11-01 00:00 EDT", "11-02 00:00 EST"]

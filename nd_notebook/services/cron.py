@@ -11,9 +11,12 @@ Two dialects:
   parse time, and a bare Go duration (``5m``) meaning ``@every 5m``.
 
 Parsing (and every error text) follows robfig's parser, Go's ``time.ParseDuration`` and
-Navidrome's ``~`` layer; the times a spec schedule fires at come from ``croniter``, fed the
-parsed fields in a form that keeps robfig's day-of-month/day-of-week rule. ``@every`` keeps
-robfig's ``ConstantDelaySchedule`` (whole seconds, at least 1 s).
+Navidrome's ``~`` layer; the times a spec schedule fires at follow robfig's
+``SpecSchedule.Next`` step by step (month, day, hour, minute, second; Go's ``time.Date`` for
+wall times in the schedule's zone; a 5-year search limit), because the edge cases are in that
+walk: on a spring-forward day a time inside the skipped hour is never matched (croniter
+would fire at the end of the gap), on a fall-back day an hour-1 schedule fires twice.
+``@every`` keeps robfig's ``ConstantDelaySchedule`` (whole seconds, at least 1 s).
 
     >>> parse("*/15 * * * *").next(1767225600)      # 2026-01-01T00:15:00Z
     1767226500.0
@@ -21,13 +24,12 @@ robfig's ``ConstantDelaySchedule`` (whole seconds, at least 1 s).
 
 from __future__ import annotations
 
+import calendar
 import math
 import random
 import re
 from datetime import datetime, timezone, tzinfo
 from typing import Any
-
-from croniter import CroniterError, croniter
 
 from ..gojson import go_quote
 
@@ -126,7 +128,6 @@ class SpecSchedule(Schedule):
         self.location = location
         self.expression = expression
         self._never = any(b & ~_STAR == 0 for b in bits)
-        self._croniter = _croniter_spec(bits)
 
     def values(self, field: str) -> list[int]:
         """The allowed values of ``field`` (``second`` ... ``dow``)."""
@@ -137,16 +138,92 @@ class SpecSchedule(Schedule):
         raise KeyError(field)
 
     def next(self, after: float, tz: tzinfo | None = None) -> float | None:
+        """robfig's ``Next``: the first time after ``after`` the fields match, in the
+        schedule's zone (else ``tz``, else UTC); None when nothing matches within 5 years."""
         if self._never:
             return None
         zone = self.location or tz or timezone.utc
-        start = datetime.fromtimestamp(math.floor(after), zone)
-        try:
-            it = croniter(self._croniter, start, day_or=True, second_at_beginning=True,
-                          max_years_between_matches=5)
-            return float(it.get_next(float))
-        except CroniterError:
-            return None
+        t = math.floor(after) + 1  # the upcoming whole second
+        added = False
+        year_limit = _wall(t, zone).year + 5
+        while True:  # robfig's WRAP label
+            w = _wall(t, zone)
+            if w.year > year_limit:
+                return None
+            wrapped = False
+            while not self.month >> w.month & 1:
+                if not added:
+                    added = True
+                    t = _go_date(w.year, w.month, 1, 0, 0, 0, zone)
+                w = _wall(t, zone)
+                t = _go_date(w.year, w.month + 1, w.day, w.hour, w.minute, w.second, zone)
+                w = _wall(t, zone)
+                if w.month == 1:
+                    wrapped = True
+                    break
+            if wrapped:
+                continue
+            while not self._day_matches(w):
+                if not added:
+                    added = True
+                    t = _go_date(w.year, w.month, w.day, 0, 0, 0, zone)
+                w = _wall(t, zone)
+                t = _go_date(w.year, w.month, w.day + 1, w.hour, w.minute, w.second, zone)
+                w = _wall(t, zone)
+                if w.hour:  # midnight moved by a DST change: back to it
+                    t += (24 - w.hour) * 3600 if w.hour > 12 else -w.hour * 3600
+                    w = _wall(t, zone)
+                if w.day == 1:
+                    wrapped = True
+                    break
+            if wrapped:
+                continue
+            for name, unit, top in (("hour", 3600, None), ("minute", 60, 60), ("second", 1, 1)):
+                bits = getattr(self, name)
+                while not bits >> getattr(w, name) & 1:
+                    if not added:
+                        added = True
+                        if name == "hour":
+                            t = _go_date(w.year, w.month, w.day, w.hour, 0, 0, zone)
+                        else:  # Truncate(time.Minute / time.Second)
+                            t -= t % top
+                    t += unit
+                    w = _wall(t, zone)
+                    if getattr(w, name) == 0:
+                        wrapped = True
+                        break
+                if wrapped:
+                    break
+            if not wrapped:
+                return float(t)
+
+    def _day_matches(self, w: datetime) -> bool:
+        dom = bool(self.dom >> w.day & 1)
+        dow = bool(self.dow >> (w.isoweekday() % 7) & 1)  # Go's Weekday: Sunday is 0
+        if self.dom & _STAR or self.dow & _STAR:
+            return dom and dow
+        return dom or dow
+
+
+def _wall(t: int, zone: tzinfo) -> datetime:
+    """The wall clock of the instant ``t`` (Unix seconds) in ``zone``."""
+    return datetime.fromtimestamp(t, zone)
+
+
+def _go_date(year: int, month: int, day: int, hour: int, minute: int, second: int,
+             zone: tzinfo) -> int:
+    """Go's ``time.Date`` in ``zone`` as Unix seconds: fields normalised (month 13 is next
+    January, day 32 the next month's first), then the zone's offset looked up at the wall time
+    read as UTC and looked up again at the instant that gives: a wall time inside a
+    spring-forward gap lands an hour early, one in a fall-back overlap on its first instance."""
+    year, month = year + (month - 1) // 12, (month - 1) % 12 + 1
+    unix = calendar.timegm((year, month, day, hour, minute, second))
+    offset = _offset(unix, zone)
+    return unix - _offset(unix - offset, zone)
+
+
+def _offset(t: int, zone: tzinfo) -> int:
+    return int(datetime.fromtimestamp(t, zone).utcoffset().total_seconds())
 
 
 # -- the two dialects ------------------------------------------------------------------------
@@ -356,24 +433,6 @@ def _load_location(name: str) -> tzinfo | None:
         return ZoneInfo(name)
     except (KeyError, ValueError, OSError):
         raise CronError(f"provided bad location {name}: unknown time zone {name}") from None
-
-
-def _croniter_spec(bits: tuple[int, ...]) -> str:
-    """The six fields for croniter (seconds first), keeping robfig's day rule.
-
-    robfig matches a day when dom AND dow match if either field carries the star bit, else
-    when dom OR dow matches. croniter ORs two restricted fields and ignores a ``*`` one.
-    """
-    text = []
-    full = []
-    for value, (_, lo, hi, _) in zip(bits, _BOUNDS):
-        values = [str(i) for i in range(lo, hi + 1) if value >> i & 1]
-        full.append(len(values) == hi - lo + 1)
-        text.append("*" if full[-1] else ",".join(values) or str(lo))
-    dom_star, dow_star = bits[3] & _STAR, bits[5] & _STAR
-    if not (dom_star or dow_star) and (full[3] or full[5]):
-        text[3] = text[5] = "*"  # OR with an unrestricted side: every day
-    return " ".join(text)
 
 
 # -- Go helpers ------------------------------------------------------------------------------
