@@ -303,3 +303,21 @@ def test_jsonschema_is_imported_in_the_background_once_a_host_exists(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, check=False)
     assert (run.returncode, run.stdout) == (0, "False True True\n"), run.stderr
+
+
+def test_a_bad_config_is_reported_before_the_package_is_read(host, tmp_path):
+    # Navidrome parses the config stored for the plugin before it opens the package.
+    broken = tmp_path / "broken.wasm"
+    broken.write_bytes(b"not wasm at all")
+    with pytest.raises(LoadError) as e:
+        host.load(broken, config="[1]")
+    assert str(e.value) == ("parsing plugin config: json: cannot unmarshal array into Go value "
+                            "of type map[string]interface {}")
+
+
+def test_a_broken_module_with_a_good_config_is_an_invalid_wasm_module(host, tmp_path):
+    broken = tmp_path / "broken.wasm"
+    broken.write_bytes(b"not wasm at all")
+    with pytest.raises(LoadError) as e:
+        host.load(broken, config={"a": 1})
+    assert str(e.value).startswith("invalid wasm module: ")

@@ -169,6 +169,10 @@ class Host:
                             "make a new Host")
         caps = self.limits.for_plugin(max_memory, max_output)  # the Host's unless given
         limits.check_timeout_ms(self.timeout_ms)  # it may have been set since
+        try:  # Navidrome parses the plugin's config (its DB row) before opening the package
+            config_values = config_map(config or {})
+        except ManifestError as e:
+            raise LoadError(str(e)) from None
         wasm, pkg_manifest, plugin_id = self._read_source(source, read_package)
         plugin_id = name if name is not None else plugin_id  # name="" is an invalid id
         try:
@@ -202,7 +206,7 @@ class Host:
         with self._lock:
             if plugin_id in self.plugins:
                 self.unload(plugin_id)
-            plugin = self._instantiate(plugin_id, wasm, man, info, config_map(config or {}),
+            plugin = self._instantiate(plugin_id, wasm, man, info, config_values,
                                        settings, started, caps)
             self.plugins[plugin_id] = plugin
         self.events.emit(events.PLUGIN_LOADED, plugin_id, capabilities=plugin.capabilities,
