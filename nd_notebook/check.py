@@ -46,7 +46,7 @@ def check_package(path: str | os.PathLike, navidrome: str = "head") -> CheckRepo
     say = report.lines.append
     say(f"check {path.name} (navidrome={target.name})")
     try:
-        man, wasm, plugin_id = read_package(path)
+        man, wasm, plugin_id = read_package(path, version=target)
     except NDError as e:
         return _fail(report, f"package: {e}")
     say(f"  manifest      ok: {man.name} {man.version} by {man.author}")
@@ -116,10 +116,13 @@ def _oldest(path: Path, plugin_id: str, man, info) -> str | None:
 
 
 def _plausible(t: versions.Target, man, imports: list[str]) -> bool:
-    """Cheap necessary conditions: every import defined and permitted at ``t``."""
+    """Cheap necessary conditions: the manifest as ``t`` reads it, every import defined and
+    permitted at ``t``."""
+    from .manifest import Manifest
+
     try:
         t.check_imports(imports)
-        seen = t.manifest(man)
+        seen = t.manifest(Manifest.parse(man.raw, version=t))
     except NDError:
         return False
     return all(seen.has_permission(k) for k in abi.required_permissions(imports))

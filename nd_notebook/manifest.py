@@ -73,10 +73,14 @@ class Manifest:
         self._permissions = _effective_permissions(go.get("permissions"), raw.get("permissions"))
 
     @classmethod
-    def parse(cls, data: bytes | bytearray | str | Mapping[str, Any] | Manifest) -> Manifest:
+    def parse(cls, data: bytes | bytearray | str | Mapping[str, Any] | Manifest, *,
+              version: Any = None) -> Manifest:
         """Parse and validate like Navidrome's ``ParseManifest``; raise ``ManifestError``.
 
         ``data`` is the file's bytes, its text, or an already-decoded JSON object.
+        ``version``: the Navidrome version (``versions.Target``) whose generated types decode
+        it; default HEAD. An older one knows fewer permission keys (the others are ignored,
+        with their cross-field rules) and, before bf79d2f3a, decodes ``experimental``.
         """
         if isinstance(data, Manifest):
             return data
@@ -98,7 +102,7 @@ class Manifest:
                                 f"nd-notebook's limit of {MAX_MANIFEST_DEPTH}")
         try:
             node = _load_nodes(raw_bytes)
-            go = _decode_top(node, _MANIFEST)
+            go = _decode_top(node, _manifest_type_of(version))
         except _Abort as e:
             raise ManifestError(f"parsing manifest JSON: {e.error}") from None
         except RecursionError:
@@ -513,6 +517,28 @@ _MANIFEST = _struct(
     _Generated("Manifest", required=("author", "name", "version"),
                min_length=("author", "name", "version")),
 )
+
+
+# Seed only (removed at HEAD by bf79d2f3a): the wazero threads feature.
+_EXPERIMENTAL = _struct("Experimental", {
+    "threads": _ptr(_struct("ThreadsFeature", {"reason": _ptr(_STRING)}))})
+
+
+def _manifest_type_of(version: Any) -> _GoType:
+    if version is None or version.is_head:
+        return _MANIFEST
+    return _manifest_type(frozenset(version.permissions), not version.has("bf79d2f3a"))
+
+
+@functools.cache
+def _manifest_type(permission_keys: frozenset[str], experimental: bool) -> _GoType:
+    """The generated ``Manifest`` of a version knowing ``permission_keys``."""
+    fields = dict(_MANIFEST.fields)
+    fields["permissions"] = _ptr(_struct("Permissions", {
+        k: _ptr(t) for k, t in _PERMISSION_TYPES.items() if k in permission_keys}))
+    if experimental:
+        fields["experimental"] = _ptr(_EXPERIMENTAL)
+    return _struct("Manifest", fields, _MANIFEST.generated)
 
 
 def _effective_permissions(go_perms: dict[str, Any] | None,

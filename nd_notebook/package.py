@@ -49,13 +49,15 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # earliest zip timestamp: fixed, so output i
 _FILE_MODE = 0o100644
 
 
-def read_package(path: str | os.PathLike) -> tuple[Manifest, bytes, str]:
+def read_package(path: str | os.PathLike, *, version: Any = None
+                 ) -> tuple[Manifest, bytes, str]:
     """Open a package like Navidrome's loader: ``(manifest, wasm bytes, plugin id)``.
 
     The plugin id is the file name without ``.ndp`` (not the manifest's ``name``); it is not
     validated here (``validate_plugin_id``). Every failure is a ``PackageError`` whose text
     is what Navidrome reports, e.g. ``opening package: package missing plugin.wasm`` or
-    ``opening package: parsing manifest: parsing manifest JSON: ...``.
+    ``opening package: parsing manifest: parsing manifest JSON: ...``. ``version``: the
+    Navidrome version whose types read the manifest (``Manifest.parse``; default HEAD).
     """
     path = Path(path)
     try:
@@ -70,7 +72,7 @@ def read_package(path: str | os.PathLike) -> tuple[Manifest, bytes, str]:
                                          MAX_MANIFEST_BYTES)
             wasm = _read_entry(zf, wasm_entry, "reading wasm",
                                min(MAX_WASM_BYTES, MAX_TOTAL_BYTES - len(manifest_bytes)))
-        manifest = _parse(manifest_bytes)
+        manifest = _parse(manifest_bytes, version)
     except PackageError as e:
         raise PackageError(f"opening package: {e}") from None
     return manifest, wasm, plugin_id_from_path(path)
@@ -133,19 +135,21 @@ def plugin_id_from_path(path: str | os.PathLike) -> str:
     return Path(path).name.removesuffix(PACKAGE_EXTENSION)
 
 
-def validate_plugin_id(plugin_id: str) -> None:
+def validate_plugin_id(plugin_id: str, *, navidrome_rule: bool = True) -> None:
     """Navidrome's plugin-ID rule (HEAD): raise ``PackageError('invalid plugin ID "<id>"')``.
 
     Refused: empty, ``.``, ``..``, absolute or containing ``/`` or ``\\``, ending with ``.``
     or a space. Also refused here, with the same text, what cannot name its data folder
     (Navidrome fails later with an OS error): a NUL byte, more than 255 bytes, text that is
-    not a file name (a lone surrogate), anything but a string.
+    not a file name (a lone surrogate), anything but a string. With ``navidrome_rule=False``
+    (versions before 77726af59) only what cannot name a folder inside the data folder is
+    refused (empty, ``.``, ``..``, a path separator, a NUL byte, too long, not text).
     """
     if not isinstance(plugin_id, str):
         raise PackageError(f"invalid plugin ID {go_quote(str(plugin_id))}")
-    if (plugin_id in ("", ".", "..") or "/" in plugin_id or "\\" in plugin_id
-            or plugin_id.endswith((".", " ")) or "\x00" in plugin_id
-            or len(_fs_name(plugin_id)) > MAX_PLUGIN_ID_BYTES):
+    if (plugin_id in ("", ".", "..") or "/" in plugin_id or "\x00" in plugin_id
+            or len(_fs_name(plugin_id)) > MAX_PLUGIN_ID_BYTES
+            or (navidrome_rule and ("\\" in plugin_id or plugin_id.endswith((".", " "))))):
         raise PackageError(f"invalid plugin ID {go_quote(plugin_id)}")
 
 
@@ -232,8 +236,8 @@ def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, what: str, limit: in
         raise PackageError(f"{what}: {e}") from None
 
 
-def _parse(manifest_bytes: bytes) -> Manifest:
+def _parse(manifest_bytes: bytes, version: Any = None) -> Manifest:
     try:
-        return Manifest.parse(manifest_bytes)
+        return Manifest.parse(manifest_bytes, version=version)
     except ManifestError as e:
         raise PackageError(f"parsing manifest: {e}") from None

@@ -6,6 +6,7 @@ loads on."""
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 from test_cassette import local_server
@@ -117,6 +118,53 @@ def test_seed_ignores_permission_keys_it_does_not_know(tmp_path):
             {**manifest, "permissions": {"matcher": {}, "library": {}}}))
         assert plugin.permissions == {"library": {"filesystem": False}}
         assert "Matcher" not in plugin.services
+
+
+@pytest.mark.parametrize("permissions", [{"matcher": {}}, {"scrobbleRetriever": 5},
+                                         {"storage": "yes", "cache": {}}])
+def test_seed_reads_a_package_without_head_only_rules_or_types(tmp_path, permissions):
+    # Seed's generated Permissions has no matcher/storage/scrobbleRetriever field: the keys
+    # are skipped by its decoder, so neither their types nor their cross-field rules apply.
+    manifest = {"name": "m", "author": "a", "version": "1", "permissions": permissions}
+    package = write_package(tmp_path / "m.ndp", manifest, lifecycle_plugin())
+    with Host(tmp_path / "seed", navidrome="seed") as host:
+        plugin = host.load(package)
+        assert set(plugin.permissions) <= {"cache"}
+    with Host(tmp_path / "head") as host, pytest.raises(LoadError):
+        host.load(package)
+
+
+def test_seed_decodes_experimental_and_head_ignores_it(tmp_path):
+    manifest = {"name": "m", "author": "a", "version": "1", "experimental": {"threads": "x"}}
+    package = write_package(tmp_path / "m.ndp", manifest, lifecycle_plugin())
+    with Host(tmp_path / "seed", navidrome="seed") as host, pytest.raises(LoadError) as e:
+        host.load(package)
+    assert str(e.value) == (
+        "opening package: parsing manifest: parsing manifest JSON: json: cannot unmarshal "
+        "string into Go struct field Experimental.experimental.threads of type "
+        "plugins.ThreadsFeature")
+    good = {**manifest, "experimental": {"threads": {"reason": "workers"}}}
+    with Host(tmp_path / "seed2", navidrome="seed") as host:
+        assert host.load(write_package(tmp_path / "g.ndp", good, lifecycle_plugin()))
+    with Host(tmp_path / "head") as host:
+        assert host.load(package)
+
+
+@pytest.mark.parametrize("plugin_id", ["abc.", "trailing ", "back\\slash"])
+def test_plugin_id_rule_applies_from_77726af59(tmp_path, plugin_id):
+    with Host(tmp_path / "before", navidrome="2026-08-02") as host:
+        assert host.load(lifecycle_plugin(), name=plugin_id).id == plugin_id
+    with Host(tmp_path / "after", navidrome="2026-08-03") as host, \
+            pytest.raises(LoadError) as e:
+        host.load(lifecycle_plugin(), name=plugin_id)
+    assert str(e.value) == f"invalid plugin ID {json.dumps(plugin_id)}"
+
+
+@pytest.mark.parametrize("plugin_id", ["", ".", "..", "a/b"])
+def test_an_id_that_cannot_name_a_data_folder_is_refused_on_every_version(tmp_path, plugin_id):
+    with Host(tmp_path, navidrome="seed") as host, pytest.raises(LoadError) as e:
+        host.load(lifecycle_plugin(), name=plugin_id)
+    assert str(e.value) == f"invalid plugin ID {json.dumps(plugin_id)}"
 
 
 def test_unknown_permission_is_ignored_so_the_import_fails_at_seed(tmp_path):

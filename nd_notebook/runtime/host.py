@@ -175,13 +175,13 @@ class Host:
             raise LoadError(str(e)) from None
         wasm, pkg_manifest, plugin_id = self._read_source(source, read_package)
         plugin_id = name if name is not None else plugin_id  # name="" is an invalid id
-        try:
-            validate_plugin_id(plugin_id)
+        try:  # Navidrome's ID rule since 77726af59; before it, what cannot name a data folder
+            validate_plugin_id(plugin_id, navidrome_rule=self.navidrome.has("77726af59"))
         except NDError as e:
             raise LoadError(str(e)) from None
 
         if manifest is not None:
-            man = _coerce_manifest(manifest, Manifest)
+            man = _coerce_manifest(manifest, Manifest, self.navidrome)
         else:
             man = pkg_manifest or default_manifest(plugin_id)
         try:
@@ -376,7 +376,7 @@ class Host:
             raise LoadError(f"no such plugin file: {shown} (give a path, or the module's bytes)")
         if path.suffix == ".ndp":
             try:
-                man, wasm, plugin_id = read_package(path)
+                man, wasm, plugin_id = read_package(path, version=self.navidrome)
             except NDError as e:
                 raise LoadError(str(e)) from None
             return wasm, man, plugin_id
@@ -386,7 +386,8 @@ class Host:
 
             try:
                 built = build_detailed(path)
-                man = Manifest.parse(built.manifest.read_bytes()) if built.manifest else None
+                man = (Manifest.parse(built.manifest.read_bytes(), version=self.navidrome)
+                       if built.manifest else None)
             except NDError as e:
                 raise LoadError(f"building {path}: {e}") from None
             return built.wasm, man, path.resolve().name
@@ -613,12 +614,12 @@ def _apply_permissions(man, permissions, imports, merge_permissions):
     return man
 
 
-def _coerce_manifest(manifest: Any, Manifest):
+def _coerce_manifest(manifest: Any, Manifest, version):
     if isinstance(manifest, Manifest):
         return manifest
     if isinstance(manifest, (str, os.PathLike)) and path_exists(manifest):
-        return Manifest.parse(Path(manifest).read_bytes())
-    return Manifest.parse(manifest)
+        return Manifest.parse(Path(manifest).read_bytes(), version=version)
+    return Manifest.parse(manifest, version=version)
 
 
 def _coerce_settings(settings) -> PluginSettings:
