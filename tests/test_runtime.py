@@ -321,3 +321,30 @@ def test_a_broken_module_with_a_good_config_is_an_invalid_wasm_module(host, tmp_
     with pytest.raises(LoadError) as e:
         host.load(broken, config={"a": 1})
     assert str(e.value).startswith("invalid wasm module: ")
+
+
+def test_a_service_creation_error_comes_before_the_modules_errors(host, tmp_path):
+    # Navidrome creates the services (HEAD: a creation error fails the load) before compiling.
+    manifest = {"name": "n", "author": "a", "version": "1",
+                "permissions": {"kvstore": {"maxSize": "lots"}}}
+    expected = ('creating KVStore service: invalid maxSize "lots": strconv.ParseFloat: '
+                'parsing "": invalid syntax')
+    for module in (b"not wasm at all", host_call_plugin("task_get")):
+        with pytest.raises(LoadError) as e:
+            host.load(module, name="kv", manifest=manifest)
+        assert str(e.value) == expected
+
+
+def test_the_settings_gate_comes_before_the_modules_errors(host):
+    manifest = {"name": "n", "author": "a", "version": "1", "permissions": {"users": {}}}
+    with pytest.raises(LoadError) as e:
+        host.load(b"not wasm at all", name="u", manifest=manifest,
+                  settings={"all_users": False})
+    assert str(e.value) == ("users permission requires configuration: select users or enable "
+                            "'all users' access")
+
+
+def test_auto_permissions_read_the_module_first(host):
+    with pytest.raises(LoadError) as e:
+        host.load(b"not wasm at all", name="auto", permissions="auto")
+    assert str(e.value).startswith("invalid wasm module: ")

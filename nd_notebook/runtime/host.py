@@ -184,24 +184,26 @@ class Host:
             man = _coerce_manifest(manifest, Manifest, self.navidrome)
         else:
             man = pkg_manifest or default_manifest(plugin_id)
+        # Navidrome's order: the enable-time gates on the admin settings, then the services
+        # (a creation error fails the load), then the module's compile (a broken module, an
+        # import no service defines). permissions="auto" needs the module's imports first.
+        info = _module_info(wasm) if permissions == "auto" else None
         try:
-            info = module_info(wasm)
-        except WasmFormatError as e:
-            raise LoadError(f"invalid wasm module: {e}") from None
-        imports = info.imported_functions("extism:host/user")
-        try:
-            man = _apply_permissions(man, permissions, imports, merge_permissions)
+            man = _apply_permissions(man, permissions, _imports(info), merge_permissions)
         except (ManifestError, ValueError) as e:
             raise LoadError(str(e)) from None
         man = self.navidrome.manifest(man)  # permission keys the version does not know: ignored
-        self.navidrome.check_imports(imports)
-        _check_imports(plugin_id, imports, man)
-
         settings = _coerce_settings(settings)
         try:
             man.validate_settings(settings)
         except ManifestError as e:
             raise LoadError(str(e)) from None
+        if self.navidrome.has("205c85da5"):  # before it a creation error was only logged
+            _check_service_options(man)
+        info = info or _module_info(wasm)
+        imports = _imports(info)
+        self.navidrome.check_imports(imports)
+        _check_imports(plugin_id, imports, man)
 
         with self._lock:
             if plugin_id in self.plugins:
@@ -598,6 +600,33 @@ def _check_imports(plugin_id: str, imports: list[str], man) -> None:
     lines.append(f'fix: add {fix} to "permissions" in manifest.json '
                  f"(in a notebook: --permissions {','.join(missing)} or --permissions auto)")
     raise LoadError("\n".join(lines))
+
+
+def _module_info(wasm: bytes):
+    try:
+        return module_info(wasm)
+    except WasmFormatError as e:
+        raise LoadError(f"invalid wasm module: {e}") from None
+
+
+def _imports(info) -> list[str]:
+    return info.imported_functions(abi.USER_NAMESPACE) if info is not None else []
+
+
+def _check_service_options(man) -> None:
+    """The creation errors a declared service's permission options alone cause (a KVStore's
+    invalid ``maxSize``), raised before the module is looked at, as Navidrome creates the
+    services before it compiles."""
+    declared = {p.service for p in abi.PERMISSIONS if man.has_permission(p.key) and p.service}
+    for name in CREATION_ORDER:
+        check = getattr(service_class(name), "check_options", None) if name in declared else None
+        if check is None:
+            continue
+        key = next(p.key for p in abi.PERMISSIONS if p.service == name)
+        try:
+            check(man.permissions.get(key))
+        except NDError as e:
+            raise LoadError(f"creating {name} service: {e}") from None
 
 
 def _apply_permissions(man, permissions, imports, merge_permissions):

@@ -60,6 +60,11 @@ class KVStoreService:
     1 MiB). An invalid value fails construction with ``invalid maxSize "<v>": <reason>``.
     """
 
+    @staticmethod
+    def check_options(options: dict[str, Any] | None) -> None:
+        """Raise the creation error the permission's options cause (an invalid maxSize)."""
+        _max_size_from(options)
+
     def __init__(self, ctx: PluginContext):
         self._clock: Clock = ctx.clock
         self.max_size = _max_size_from(ctx.permission("kvstore"))
