@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import abi, versions
-from .errors import NDError
+from .errors import NDError, explained
 
 __all__ = ["CheckReport", "check_package"]
 
@@ -100,7 +100,7 @@ def _load_error(path: Path, target: versions.Target, plugin_id: str) -> str | No
         try:
             host.load(path, name=plugin_id, init=False)
         except NDError as e:
-            return str(e)
+            return explained(e)
     return None
 
 

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "run", None) is None:
         parser.print_help()
         return 2
-    from .errors import NDError
+    from .errors import NDError, explained
 
     try:
         return args.run(args)
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nd-notebook {args.command}: {e}", file=sys.stderr)
         return 2
     except NDError as e:
-        print(f"nd-notebook {args.command}: {type(e).__name__}: {e}", file=sys.stderr)
+        print(f"nd-notebook {args.command}: {type(e).__name__}: {explained(e)}", file=sys.stderr)
         return 1
 
 

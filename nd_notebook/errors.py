@@ -12,6 +12,12 @@ class NDError(Exception):
         return [f"{type(self).__name__}: {self}", *getattr(self, "__notes__", ())]
 
 
+def explained(err: BaseException) -> str:
+    """``str(err)`` followed by its notes (``add_note``: nd-notebook's hints, kept out of the
+    message so that it stays exactly Navidrome's text)."""
+    return "\n".join([str(err), *getattr(err, "__notes__", ())])
+
+
 class ServiceError(NDError):
     """A host service failed; its text travels in-band to the plugin as ``{"error": text}``.
 

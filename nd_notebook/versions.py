@@ -204,7 +204,10 @@ class Target:
             c = self.introduced_by("services", abi.host_function(n).service) or change
             lines.append(f"{n} is new in Navidrome {c.commit} ({_when(c)}); this host emulates "
                          f"navidrome={self.name!r}")
-        raise LoadError("\n".join(lines))
+        error = LoadError(lines[0])  # libextism's text; the rest is nd-notebook's advice
+        for line in lines[1:]:
+            error.add_note(line)
+        raise error
 
     def known_exports(self, exports) -> list[str]:
         """``exports`` without the capability exports this version does not call."""

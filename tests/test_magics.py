@@ -15,7 +15,7 @@ from IPython.testing import globalipapp
 from IPython.utils.capture import capture_output
 
 from nd_notebook import Host
-from nd_notebook.errors import LoadError, NotImplementedByPluginError
+from nd_notebook.errors import LoadError, NotImplementedByPluginError, explained
 
 # The issue's done condition: config, cache and kvstore through host.*, a metadata method.
 BIO_CELL = """\
@@ -236,8 +236,8 @@ def test_permission_options_reach_the_manifest(ip):
 def test_missing_permission_names_it_and_the_fix(ip):
     with pytest.raises(LoadError) as err:
         ip.run_cell_magic("ndplugin", "probe", wat_cell("cache_getstring"))
-    assert "'cache' permission" in str(err.value)
-    assert "--permissions cache" in str(err.value)
+    assert "'cache' permission" in explained(err.value)
+    assert "--permissions cache" in explained(err.value)
     assert "probe" not in ip.user_ns
 
 
@@ -245,6 +245,7 @@ def test_missing_permission_is_shown_without_traceback(ip):
     out = run_cell(ip, "%%ndplugin probe\n" + wat_cell("kvstore_get"))
     assert out.startswith("LoadError: Unable to create Extism plugin: unknown import: "
                           "extism:host/user::kvstore_get has not been defined")
+    assert "--permissions kvstore" in out  # the advice, shown from the error's notes
     assert "Traceback" not in out
 
 

@@ -584,8 +584,10 @@ def _check_imports(plugin_id: str, imports: list[str], man) -> None:
     """Refuse a module importing host functions of services its manifest does not permit."""
     unknown = [n for n in imports if n not in _KNOWN_IMPORTS]
     if unknown:
-        raise LoadError(f"Unable to create Extism plugin: unknown import: extism:host/user::"
-                        f"{unknown[0]} has not been defined (not a Navidrome host function)")
+        error = LoadError("Unable to create Extism plugin: unknown import: extism:host/user::"
+                          f"{unknown[0]} has not been defined")
+        error.add_note(f"{unknown[0]} is not a Navidrome host function")
+        raise error
     needed = abi.required_permissions(imports)
     missing = {k: v for k, v in needed.items() if not man.has_permission(k)}
     if not missing:
@@ -599,7 +601,10 @@ def _check_imports(plugin_id: str, imports: list[str], man) -> None:
                      f"declare the '{key}' permission")
     lines.append(f'fix: add {fix} to "permissions" in manifest.json '
                  f"(in a notebook: --permissions {','.join(missing)} or --permissions auto)")
-    raise LoadError("\n".join(lines))
+    error = LoadError(lines[0])  # libextism's text; the rest is nd-notebook's advice
+    for line in lines[1:]:
+        error.add_note(line)
+    raise error
 
 
 def _module_info(wasm: bytes):
