@@ -160,6 +160,43 @@ def test_agent_songs_carry_duration_in_milliseconds(host):
     assert [(s["name"], s["durationMs"]) for s in songs] == [("a", 215500), ("b", 999)]
 
 
+@pytest.mark.parametrize("ref, artists", [
+    # the single artist folded into a one-element list (songRefToAgentSong)
+    ('{"name":"Solo","artist":"Drake","artistMbid":"m-drake"}',
+     [{"id": "", "name": "Drake", "mbid": "m-drake"}]),
+    ('{"name":"Solo","artistMbid":"m-drake"}', [{"id": "", "name": "", "mbid": "m-drake"}]),
+    ('{"name":"Solo"}', None),
+    # refs given: each mapped to {id, name, mbid}, the single artist ignored
+    (('{"name":"Collab","artist":"Drake","artists":[{"id":"id-drake","name":"Drake",'
+      '"mbid":"m-drake","sortName":"drake","role":"main"},{"name":"Future","mbid":"m-future"}]}'),
+     [{"id": "id-drake", "name": "Drake", "mbid": "m-drake"},
+      {"id": "", "name": "Future", "mbid": "m-future"}]),
+])
+def test_agent_songs_carry_artists_as_navidrome_folds_them(host, ref, artists):
+    p = load(host, nd_get_similar_songs_by_track=("out", f'{{"songs":[{ref}]}}'))
+    agent = MetadataAgent("p", lambda e, i: p.call(e, i, raw=True))
+    [song] = agent.similar_songs_by_track(id="t", name="x", count=1)
+    assert song["artists"] == artists
+
+
+@pytest.mark.parametrize("ref, ms", [('{"name":"a","durationMs":247333,"duration":99}', 247333),
+                                     ('{"name":"a","duration":210.5}', 210500),
+                                     ('{"name":"a","duration":-1}', 0)])
+def test_agent_song_duration_prefers_ms_and_clamps_negative_seconds(host, ref, ms):
+    p = load(host, nd_get_similar_songs_by_track=("out", f'{{"songs":[{ref}]}}'))
+    agent = MetadataAgent("p", lambda e, i: p.call(e, i, raw=True))
+    [song] = agent.similar_songs_by_track(id="t", name="x", count=1)
+    assert song["durationMs"] == ms
+
+
+def test_not_implemented_is_not_found_with_its_reason_attached(host):
+    p = load(host, nd_get_artist_mbid=("rc", -2))
+    with pytest.raises(AgentNotFound) as e:
+        MetadataAgent("p", lambda e, i: p.call(e, i, raw=True)).artist_mbid(id="a", name="x")
+    assert str(e.value) == "not found"
+    assert str(e.value.__cause__) == "function not implemented: nd_get_artist_mbid"
+
+
 # --------------------------------------------------------------------------- agents chain
 
 def chain(host, *plugins, order=None):

@@ -42,7 +42,8 @@ def fetch(call: Call, export: str, req: dict[str, Any] | None = None, *,
     try:
         result = invoke(call, export, req)
     except (NotImplementedByPluginError, FunctionNotFoundError) as e:
-        raise AgentNotFound(agent=agent, export=export, cause=e) from None
+        # Not found for the chain; the reason (not implemented, not exported) stays attached.
+        raise AgentNotFound(agent=agent, export=export, cause=e) from e
     if result is None:
         raise AgentNotFound(agent=agent, export=export)
     key = KEY_FIELDS[export]
@@ -135,11 +136,24 @@ def image(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def song(ref: dict[str, Any]) -> dict[str, Any]:
-    """A SongRef as ``agents.Song``: duration in milliseconds, ``durationMs`` preferred (HEAD)
-    over ``duration`` seconds x 1000."""
-    out = {k: v for k, v in ref.items() if k not in ("duration", "durationMs")}
+    """A SongRef as Navidrome's ``songRefToAgentSong`` makes an ``agents.Song``: the duration
+    in milliseconds (``durationMs`` preferred (HEAD) over ``duration`` seconds x 1000; a
+    negative one is 0), and ``artists`` as ``[{id, name, mbid}]``: the refs the plugin gave
+    (other fields dropped), else its single ``artist``/``artistMbid`` folded into one, else
+    None."""
+    out = {k: v for k, v in ref.items() if k not in ("duration", "durationMs", "artists")}
     ms = ref.get("durationMs") or 0
-    if not ms:
-        ms = int(float(ref.get("duration") or 0.0) * 1000)
+    if ms <= 0:
+        seconds = float(ref.get("duration") or 0.0)
+        ms = int(seconds * 1000) if seconds > 0 else 0
     out["durationMs"] = ms
+    refs = ref.get("artists") or []
+    if refs:
+        out["artists"] = [{"id": a.get("id") or "", "name": a.get("name") or "",
+                           "mbid": a.get("mbid") or ""} for a in refs]
+    elif ref.get("artist") or ref.get("artistMbid"):
+        out["artists"] = [{"id": "", "name": ref.get("artist") or "",
+                           "mbid": ref.get("artistMbid") or ""}]
+    else:
+        out["artists"] = None
     return out
