@@ -146,6 +146,20 @@ def test_relative_replace_of_another_module_is_honoured(tmp_path):
     assert call(build(folder), "word", b"") == b"sibling"
 
 
+def test_go_mod_of_the_old_layout_with_host_as_its_own_module_builds(tmp_path):
+    # Navidrome's examples once required and replaced .../pdk/go/host as a module of its own;
+    # the bundled PDK has that package inside its one module.
+    folder = write(tmp_path / "old", {
+        "go.mod": (f"module example.com/old\n\ngo 1.25\n\nrequire (\n\t{PDK}/host v0.0.0\n"
+                   f"\tgithub.com/extism/go-pdk v1.1.3\n)\n\n"
+                   f"replace {PDK}/host => ../../pdk/go/host\n"),
+        "main.go": ('package main\n\nimport (\n\t"github.com/extism/go-pdk"\n\n'
+                    f'\t"{PDK}/host"\n)\n\n//go:wasmexport old\nfunc old() int32 {{\n'
+                    '\tvar user host.User\n\tpdk.OutputString("old layout" + user.UserName)\n'
+                    f'\treturn 0\n}}\n\nfunc main() {{}}\n// {uuid.uuid4()}\n')})
+    assert call(build(folder), "old", b"") == b"old layout"
+
+
 def test_error_in_a_sub_package_names_its_file_in_the_folder(project):
     (project / "greeting" / "greeting.go").write_text(GREETING_GO.replace('"hello "', "hi"))
     with pytest.raises(CompileError) as info:
@@ -200,6 +214,14 @@ def test_adapted_go_mod_keeps_line_numbers_and_replaces_the_pdk(tmp_path):
     assert lines[6] == f"// (replaced by nd-notebook) replace {PDK} => ../../pdk/go"
     assert f"replace {PDK} => {pdk_dir().as_posix()}" in lines
     assert lines.count(f"require {PDK} v0.0.0") == 1  # already required: not added twice
+
+
+def test_adapted_go_mod_drops_require_and_replace_below_the_pdk_module(tmp_path):
+    text = adapt_go_mod(f"module m\n\nrequire {PDK}/host v0.0.0\n\n"
+                        f"replace {PDK}/host => ../../pdk/go/host\n", tmp_path)
+    lines = text.splitlines()
+    assert lines[2] == f"// (replaced by nd-notebook) require {PDK}/host v0.0.0"
+    assert lines[4] == f"// (replaced by nd-notebook) replace {PDK}/host => ../../pdk/go/host"
 
 
 def test_adapted_go_mod_makes_relative_replace_targets_absolute(tmp_path):

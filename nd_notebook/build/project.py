@@ -190,12 +190,18 @@ def adapt_go_mod(text: str, folder: Path) -> str:
     """The folder's go.mod with the bundled PDK's replace directives appended.
 
     Lines keep their numbers: replaces of the PDK modules are commented out, relative replace
-    targets become absolute (the build runs in a copy), and the additions go at the end.
+    targets become absolute (the build runs in a copy), and the additions go at the end. A
+    module path below the PDK's (``.../pdk/go/host``: Navidrome's examples once made ``host``
+    a module of its own) is the bundled PDK's package: its require and replace go too.
     """
     from ..pdk import EXTISM_DIR, EXTISM_MODULE
     from . import pdk_dir
 
     ours = {PDK_MODULE, EXTISM_MODULE}
+
+    def below_ours(module: str) -> bool:
+        return module.startswith(PDK_MODULE + "/")
+
     required: set[str] = set()
     out, block = [], None
     for line in text.splitlines():
@@ -209,9 +215,11 @@ def adapt_go_mod(text: str, folder: Path) -> str:
             body = body.strip() if not block else body
             if verb == "require" and body:
                 required.add(body.split()[0])
+                if below_ours(body.split()[0]):
+                    line = f"// (replaced by nd-notebook) {line.strip()}"
             elif verb == "replace" and "=>" in body:
                 old, new = (s.strip() for s in body.split("=>", 1))
-                if old.split()[0] in ours:
+                if old.split()[0] in ours or below_ours(old.split()[0]):
                     line = f"// (replaced by nd-notebook) {line.strip()}"
                 elif new.split()[0].startswith(("./", "../")) and len(new.split()) == 1:
                     target = (folder / new).resolve().as_posix()
