@@ -103,7 +103,8 @@ class NDPluginMagics(Magics):
     @argument("--permissions", metavar="LIST|auto", default=None,
               help="permissions added to the manifest, e.g. "
                    "'cache,kvstore:maxSize=10KB,http:requiredHosts=api.example.com'; "
-                   "'auto' grants exactly what the module imports")
+                   "'auto' grants exactly what the module imports (and 'users' for a "
+                   "scrobbler)")
     @argument("--manifest", metavar="VAR_OR_PATH", default=None,
               help="manifest: a variable holding a dict or Manifest, or a manifest.json path "
                    "(default: a minimal manifest named after NAME)")

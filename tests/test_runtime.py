@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from watplugins import host_call_plugin, outcomes_plugin
+from watplugins import host_call_plugin, outcomes_plugin, wat
 
 from nd_notebook import Host, events
 from nd_notebook.errors import (
@@ -352,3 +352,12 @@ def test_auto_permissions_read_the_module_first(host):
     with pytest.raises(LoadError) as e:
         host.load(b"not wasm at all", name="auto", permissions="auto")
     assert str(e.value).startswith("invalid wasm module: ")
+
+
+def test_auto_permissions_grant_users_to_a_scrobbler_that_imports_nothing(host):
+    # Navidrome requires 'users' of any plugin with the Scrobbler capability.
+    scrobbler = wat('(module (memory (export "memory") 1)'
+                    ' (func (export "nd_scrobbler_scrobble") (result i32) (i32.const 0)))')
+    plugin = host.load(scrobbler, name="scr", permissions="auto")
+    assert plugin.permissions == {"users": {}}
+    assert plugin.capabilities == ["Scrobbler"]

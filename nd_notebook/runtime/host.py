@@ -155,7 +155,7 @@ class Host:
 
         ``manifest``: dict, Manifest, path to manifest.json, or None (the package's own, or a
         default one). ``permissions``: extra permissions merged into the manifest, or ``"auto"``
-        for exactly what the module imports. ``config``: the plugin's configuration object.
+        for exactly what the module imports (and ``users`` for a Scrobbler). ``config``: the plugin's configuration object.
         ``settings``: Navidrome's admin settings (users/libraries scope; default: all).
         A plugin already loaded under the same id is unloaded first.
         ``max_memory`` / ``max_output``: this plugin's caps in place of the Host's.
@@ -189,7 +189,7 @@ class Host:
         # import no service defines). permissions="auto" needs the module's imports first.
         info = _module_info(wasm) if permissions == "auto" else None
         try:
-            man = _apply_permissions(man, permissions, _imports(info), merge_permissions)
+            man = _apply_permissions(man, permissions, info, merge_permissions)
         except (ManifestError, ValueError) as e:
             raise LoadError(str(e)) from None
         man = self.navidrome.manifest(man)  # permission keys the version does not know: ignored
@@ -634,11 +634,15 @@ def _check_service_options(man) -> None:
             raise LoadError(f"creating {name} service: {e}") from None
 
 
-def _apply_permissions(man, permissions, imports, merge_permissions):
-    """``"auto"``: exactly what the imports need (plus what those permissions require);
-    a spec string or dict: merged into the manifest's permissions."""
+def _apply_permissions(man, permissions, info, merge_permissions):
+    """``"auto"``: exactly what the imports need (plus what those permissions require, and
+    ``users`` for a Scrobbler, whose capability requires it); a spec string or dict: merged
+    into the manifest's permissions."""
     if permissions == "auto":
-        needed = abi.required_permissions(imports, transitive=True)
+        needed = list(abi.required_permissions(_imports(info), transitive=True))
+        scrobbler = abi.capability("Scrobbler").exports
+        if set(info.exported_functions).intersection(scrobbler) and "users" not in needed:
+            needed.append("users")
         return merge_permissions(man, {k: {} for k in needed}, replace=True)
     if permissions:
         from ..manifest import parse_permission_spec
