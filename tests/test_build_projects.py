@@ -160,6 +160,26 @@ def test_go_mod_of_the_old_layout_with_host_as_its_own_module_builds(tmp_path):
     assert call(build(folder), "old", b"") == b"old layout"
 
 
+def test_go_mod_with_an_older_go_line_and_the_upstream_pdks_indirect_requires_builds(tmp_path):
+    # A go.mod written against the upstream PDK (go 1.23, testify and friends listed as
+    # indirect): offline, Go could only raise the go line itself by loading all of them.
+    folder = write(tmp_path / "older", {
+        "go.mod": (f"module example.com/older\n\ngo 1.23\n\nrequire {PDK} v0.0.0\n\n"
+                   "require (\n\tgithub.com/davecgh/go-spew v1.1.1 // indirect\n"
+                   "\tgithub.com/stretchr/testify v1.11.1 // indirect\n)\n"),
+        "main.go": ('package main\n\nimport "github.com/navidrome/navidrome/plugins/pdk/go/pdk"'
+                    '\n\n//go:wasmexport older\nfunc older() int32 {\n'
+                    '\tpdk.OutputString("built")\n\treturn 0\n}\n\nfunc main() {}\n'
+                    f'// {uuid.uuid4()}\n')})
+    assert call(build(folder), "older", b"") == b"built"
+
+
+def test_adapted_go_mod_raises_an_older_go_line_in_place(tmp_path):
+    lines = adapt_go_mod("module m\n\ngo 1.23\n", tmp_path).splitlines()
+    assert lines[2] == "go 1.24  // raised by nd-notebook from 1.23 (the bundled PDK's)"
+    assert adapt_go_mod("module m\n\ngo 1.25.1\n", tmp_path).splitlines()[2] == "go 1.25.1"
+
+
 def test_error_in_a_sub_package_names_its_file_in_the_folder(project):
     (project / "greeting" / "greeting.go").write_text(GREETING_GO.replace('"hello "', "hi"))
     with pytest.raises(CompileError) as info:

@@ -158,7 +158,7 @@ def _project_hints(output: str, goproxy: str, vendored: bool) -> list[str]:
                          "run `go mod vendor` in the plugin folder again")
         else:
             hints += [
-                f"missing Go module: {which}. To provide it:",
+                f"missing Go module: {which}. To provide {'them' if len(missing) > 1 else 'it'}:",
                 (f"  - with network: through the module proxy GOPROXY (now {goproxy or 'unset'};"
                  " Go's default is https://proxy.golang.org,direct)"),
                 "  - offline: a vendor/ folder in the plugin (`go mod vendor`), used as is",

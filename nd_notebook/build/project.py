@@ -192,10 +192,12 @@ def adapt_go_mod(text: str, folder: Path) -> str:
     Lines keep their numbers: replaces of the PDK modules are commented out, relative replace
     targets become absolute (the build runs in a copy), and the additions go at the end. A
     module path below the PDK's (``.../pdk/go/host``: Navidrome's examples once made ``host``
-    a module of its own) is the bundled PDK's package: its require and replace go too.
+    a module of its own) is the bundled PDK's package: its require and replace go too. A ``go``
+    line older than the bundled PDK's is raised to it: else Go, with ``-mod=mod``, raises it
+    itself and needs the whole module graph (indirect requires an upstream PDK left behind).
     """
     from ..pdk import EXTISM_DIR, EXTISM_MODULE
-    from . import pdk_dir
+    from . import GO_MOD_GO_VERSION, pdk_dir
 
     ours = {PDK_MODULE, EXTISM_MODULE}
 
@@ -213,7 +215,10 @@ def adapt_go_mod(text: str, folder: Path) -> str:
         else:
             verb, body = (block, code) if block else (code.split(" ", 1) + [""])[:2]
             body = body.strip() if not block else body
-            if verb == "require" and body:
+            if verb == "go" and _go_version(body) < _go_version(GO_MOD_GO_VERSION):
+                line = line.replace(body, GO_MOD_GO_VERSION, 1) + (
+                    f"  // raised by nd-notebook from {body} (the bundled PDK's)")
+            elif verb == "require" and body:
                 required.add(body.split()[0])
                 if below_ours(body.split()[0]):
                     line = f"// (replaced by nd-notebook) {line.strip()}"
@@ -233,6 +238,12 @@ def adapt_go_mod(text: str, folder: Path) -> str:
     out += [f"replace {PDK_MODULE} => {pdk_dir().as_posix()}",
             f"replace {EXTISM_MODULE} => {EXTISM_DIR.as_posix()}", ""]
     return "\n".join(out)
+
+
+def _go_version(text: str) -> tuple[int, ...]:
+    """``1.23.4`` as ``(1, 23, 4)``; anything else sorts first."""
+    parts = re.findall(r"\d+", text.split("rc")[0].split("beta")[0])
+    return tuple(int(p) for p in parts) if parts else ()
 
 
 def _compile(folder: Path, files: list[str], tc, gotc, flags, vendored: bool,
