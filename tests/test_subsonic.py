@@ -57,14 +57,14 @@ def one_track(library, **where) -> dict:
 
 def test_ping_answers_the_navidrome_envelope(lib):
     assert ask(lib, "ping") == {"status": "ok", "version": "1.16.1", "type": "navidrome",
-                                "serverVersion": "0.58.0 (nd-notebook)", "openSubsonic": True}
+                                "serverVersion": "0.60.0 (nd-notebook)", "openSubsonic": True}
 
 
 def test_default_format_is_xml_as_navidrome(lib):
     content_type, body = ask(lib, "ping", fmt="")
     assert content_type == "application/xml"
     assert body == (b'<subsonic-response xmlns="http://subsonic.org/restapi" status="ok" '
-                    b'version="1.16.1" type="navidrome" serverVersion="0.58.0 (nd-notebook)" '
+                    b'version="1.16.1" type="navidrome" serverVersion="0.60.0 (nd-notebook)" '
                     b'openSubsonic="true"></subsonic-response>')
 
 

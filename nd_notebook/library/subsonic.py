@@ -32,7 +32,9 @@ from xml.sax.saxutils import escape as _xml_escape
 from ..gojson import dumps, format_float
 
 API_VERSION = "1.16.1"
-SERVER_VERSION = "0.58.0 (nd-notebook)"
+# The first Navidrome with this plugin API (its PDK) is 0.60.0; a plugin checking the server's
+# version must not find an older one.
+SERVER_VERSION = "0.60.0 (nd-notebook)"
 XMLNS = "http://subsonic.org/restapi"
 IGNORED_ARTICLES = "The El La Los Las Le Les Os As O A"
 
