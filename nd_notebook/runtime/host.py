@@ -503,7 +503,7 @@ class Host:
 
     def _create_services(self, ctx: PluginContext, man) -> dict[str, Any]:
         services: dict[str, Any] = {}
-        declared = {p.service for p in abi.PERMISSIONS if man.has_permission(p.key) and p.service}
+        declared = _declared_services(man)
         for name in CREATION_ORDER:
             if name != "Config" and name not in declared:
                 continue
@@ -618,11 +618,16 @@ def _imports(info) -> list[str]:
     return info.imported_functions(abi.USER_NAMESPACE) if info is not None else []
 
 
+def _declared_services(man) -> set[str]:
+    """The services whose permission the manifest declares."""
+    return {p.service for p in abi.PERMISSIONS if man.has_permission(p.key) and p.service}
+
+
 def _check_service_options(man) -> None:
     """The creation errors a declared service's permission options alone cause (a KVStore's
     invalid ``maxSize``), raised before the module is looked at, as Navidrome creates the
     services before it compiles."""
-    declared = {p.service for p in abi.PERMISSIONS if man.has_permission(p.key) and p.service}
+    declared = _declared_services(man)
     for name in CREATION_ORDER:
         check = getattr(service_class(name), "check_options", None) if name in declared else None
         if check is None:

@@ -155,7 +155,7 @@ class SpecSchedule(Schedule):
                 if not added:
                     added = True
                     t = _go_date(w.year, w.month, 1, 0, 0, 0, zone)
-                w = _wall(t, zone)
+                    w = _wall(t, zone)
                 t = _go_date(w.year, w.month + 1, w.day, w.hour, w.minute, w.second, zone)
                 w = _wall(t, zone)
                 if w.month == 1:
@@ -167,7 +167,7 @@ class SpecSchedule(Schedule):
                 if not added:
                     added = True
                     t = _go_date(w.year, w.month, w.day, 0, 0, 0, zone)
-                w = _wall(t, zone)
+                    w = _wall(t, zone)
                 t = _go_date(w.year, w.month, w.day + 1, w.hour, w.minute, w.second, zone)
                 w = _wall(t, zone)
                 if w.hour:  # midnight moved by a DST change: back to it
