@@ -18,6 +18,10 @@ Prints:
                     nd-notebook call path), on one and on two threads: the fastest any
                     fresh-instance call can be on this machine, as a ratio to the bare call
                     rate and as the least wall time of the virtual run
+- floor, 4 threads: four threads that each make (one C helper call), call and free instances
+                    of the snapshot module, then also each attempt's SQLite transaction as
+                    the task queue runs it: the ceiling of 4 workers with nothing else of
+                    nd-notebook (no events, capture, JSON or call path)
 - virtual time:     simulated seconds per wall second for 10,000 tasks with retries (a third
                     fail twice, backoff 1 s, 4 workers, each call modelled as 0.5 s), with a
                     Python stand-in for the plugin (the service's own cost) and with the real
@@ -101,6 +105,7 @@ def main() -> None:
         rates = {q: real_time_rate(Path(tmp) / q, wasm, q, args.tasks) for q in ("c1", "c4")}
         after = bare_call_rate(Path(tmp) / "bare2", wasm, args.tasks)
         floor = instance_floor(Path(tmp) / "floor", wasm, args.tasks)
+        bare_4, sql_4 = attempt_floor(Path(tmp) / "attempts", wasm, 2 * args.tasks)
         ready_ms, export_ms = ready_call_cost(Path(tmp) / "ready", wasm)
         bare = (before + after) / 2
         print(f"bare call               {bare:9.1f} calls/s  (baseline: {before:.1f} before, "
@@ -124,6 +129,11 @@ def main() -> None:
               f"{rate_2 / bare:.2f}); {attempts} attempts need at least "
               f"{attempts / max(rate_1, rate_2):.1f} s; kernel CPU per call {kernel_1:.3f} ms "
               f"on one thread, {kernel_2:.3f} ms on two")
+        print(f"floor, 4 threads: libextism alone (create and reseed in one helper call, call, "
+              f"free) {bare_4:.0f} calls/s (ratio {bare_4 / bare:.2f}); with each attempt's "
+              f"SQLite transaction as the task queue runs it {sql_4:.0f}/s (ratio "
+              f"{sql_4 / bare:.2f}): the most 4 workers could reach with no events, no "
+              f"output capture, no JSON and no call path")
         print(f"on an instance prepared ahead, nothing else running: plugin.call {ready_ms:.3f} ms, "
               f"the export alone in libextism {export_ms:.3f} ms: nd-notebook's call path "
               f"{ready_ms - export_ms:.3f} ms")
@@ -213,6 +223,69 @@ def instance_floor(folder: Path, wasm: bytes, n: int) -> tuple[float, float, flo
         both = 2 * (n // 2) / (time.perf_counter() - started)
         kernel_2 = (kernel_seconds() - kernel) / (2 * (n // 2)) * 1000
         return statistics.median(times) * 1000, n / sum(times), both, kernel_1, kernel_2
+
+
+def attempt_floor(folder: Path, wasm: bytes, n: int) -> tuple[float, float]:
+    """(calls/s, attempts/s) on 4 threads at once: each makes a snapshot instance as a call
+    finding none ready does (runtime/native.py's create and reseed in one call), calls the
+    export and frees the instance; for the attempts/s each then records its result and
+    dequeues the next task in the task queue's own transaction (a TaskQueueService whose
+    workers never run). Nothing else of nd-notebook runs: no events of the call, no log or
+    stdout capture, no JSON, no call slots."""
+    import threading
+
+    from nd_notebook.runtime import native
+    from nd_notebook.runtime.prepared import RESEED_EXPORT
+
+    request = (b'{"queueName":"c1","taskId":"xxxxxxxxxxxxxxxxxxxxxx","payload":"",'
+               b'"attempt":1}')
+    clock = VirtualClock()  # never run: the service's own workers stay idle
+    ctx = PluginContext(plugin_id="bench", data_dir=folder / "data",
+                        permissions={"taskqueue": {"maxConcurrency": 4}}, config={},
+                        settings=PluginSettings(), clock=clock, events=EventLog(clock.now),
+                        call_export=lambda export, request: "ok",
+                        has_export=lambda name: True)
+    service = TaskQueueService(ctx)
+    service.create_queue("q", {"concurrency": 1})
+    for _ in range(n + 8):
+        service.enqueue("q", b"")
+    queue = service._queues["q"]
+    record = "UPDATE tasks SET status = ?, message = ?, updated_at = ? WHERE id = ?"
+    try:
+        with Host(folder / "host", clock="real") as host:
+            plugin = warmed(host, wasm)
+            lane = plugin.instances._lanes[0]
+            for _ in range(40):  # its touch list (runtime/pagetouch.py)
+                plugin.call("nd_task_execute", {"queueName": "c1", "taskId": "x" * 22,
+                                                "payload": "", "attempt": 1})
+            touch = plugin.instances.touch.input if plugin.instances.touch else b""
+            if native.helper() is None:
+                raise SystemExit(f"the C helper is needed: {native.status}")
+
+            def worker(count: int, sql: bool) -> None:
+                task = service._dequeue(queue) if sql else None
+                for _ in range(count):
+                    ptr, _id, _rc = native.prepare(lane.compiled, RESEED_EXPORT, touch)
+                    native.call(ptr, b"nd_task_execute", request, 1 << 20)
+                    native.free_all([ptr])
+                    if sql:
+                        task = service._record_and_dequeue(
+                            queue, "Failed to mark task as completed", record,
+                            ("completed", "ok", clock.now_ms(), task.id))
+
+            def rate(sql: bool) -> float:
+                count = n // 4 - (1 if sql else 0)
+                threads = [threading.Thread(target=worker, args=(count, sql)) for _ in range(4)]
+                started = time.perf_counter()
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                return 4 * count / (time.perf_counter() - started)
+
+            return rate(False), rate(True)
+    finally:
+        service.close()
 
 
 def ready_call_cost(folder: Path, wasm: bytes, n: int = 200) -> tuple[float, float]:
