@@ -97,3 +97,29 @@ def test_an_exact_key_after_a_folded_one_wins_too(plugin):
 def test_null_leaves_a_string_field_as_an_earlier_key_set_it(plugin):
     assert call(plugin, "cache_setstring", '{"key":"kept","KEY":null,"value":"v"}') == {}
     assert call(plugin, "cache_getstring", '{"key":"kept"}') == {"value": "v", "exists": True}
+
+
+# Functions without parameters: Navidrome's generated wrapper calls the service without reading
+# the request block, so whatever the plugin sent (not JSON, nothing) gets the normal answer.
+NO_PARAMS = ("storage_getstoragepath", "users_getusers", "users_getadmins",
+             "library_getalllibraries", "kvstore_getstorageused")
+
+
+@pytest.fixture(scope="module")
+def no_params_wasm() -> bytes:
+    return host_call_plugin(*NO_PARAMS)
+
+
+@pytest.mark.parametrize("request_bytes", [b"not json", b"", b"[1]"],
+                         ids=["not-json", "empty", "array"])
+def test_a_function_without_parameters_never_reads_its_request(tmp_path, no_params_wasm,
+                                                                request_bytes):
+    with Host(tmp_path, clock="virtual") as host:
+        plugin = host.load(no_params_wasm, name="noparams", permissions="auto")
+        answers = {f: json.loads(plugin.call(f"call_{f}", request_bytes, raw=True))
+                   for f in NO_PARAMS}
+        expected = {f: json.loads(plugin.call(f"call_{f}", b"{}", raw=True)) for f in NO_PARAMS}
+    assert answers == expected
+    assert answers["storage_getstoragepath"] == {"result": "/storage"}
+    assert [u["userName"] for u in answers["users_getusers"]["result"]]
+    assert "error" not in answers["library_getalllibraries"]

@@ -62,10 +62,13 @@ class _Binding:
         request: Any = None
         error = None
         try:
-            request = loads(raw)  # recorded as the plugin sent it (bytes stay base64)
-            # Navidrome's generated request structs live in its Go package "host".
-            kwargs = decode_doc(request, row.params, f"host.{row.pdk_name}Request",
-                                package="host")
+            if row.params:
+                request = loads(raw)  # recorded as the plugin sent it (bytes stay base64)
+                # Navidrome's generated request structs live in its Go package "host".
+                kwargs = decode_doc(request, row.params, f"host.{row.pdk_name}Request",
+                                    package="host")
+            else:  # Navidrome's generated wrapper never reads it: anything is accepted
+                kwargs = {}
             faults = getattr(self.ctx.host, "faults", None)  # host.faults rules, see faults.py
             fault = faults.inject(self.ctx.plugin_id, row.import_name, request) if faults else None
             if fault is not None:
@@ -136,6 +139,8 @@ def _trampoline(current, inputs, n_inputs, outputs, n_outputs, user_data):
             block = plugin.memory_at_offset(offset) if offset else None
             too_large = binding.too_large(block.length) if block is not None else None
             raw = b"" if block is None or too_large else bytes(plugin.memory(block))
+            if not binding.row.params:  # never read by Navidrome: no limit (kept for the log)
+                too_large = None
         except Exception:  # noqa: BLE001 - not an Extism block: read as empty (length 0), so the
             too_large, raw = None, b""  # guest gets the in-band decode error, not a 0 (empty)
         response = binding.refuse(too_large) if too_large else binding.dispatch(raw)
