@@ -140,9 +140,10 @@ class MusicLibrary(LibraryChanges):
         return self._one("SELECT * FROM library WHERE id = ?", (id,))
 
     def users(self) -> list[dict]:
-        """Every user in table (rowid) order: Navidrome's ``GetAll()`` without a sort option,
-        so the admin created first comes first."""
-        return self.query("SELECT * FROM user ORDER BY rowid")
+        """Every user in id order: Navidrome's ``GetAll()`` without a sort option groups by
+        ``user.id`` with no ORDER BY, and SQLite reads the groups from the id's index. (User
+        ids are random on Navidrome, so the admin created first need not come first.)"""
+        return self.query("SELECT * FROM user ORDER BY id")
 
     def user(self, id: str) -> dict | None:
         return self._one("SELECT * FROM user WHERE id = ?", (id,))

@@ -2,7 +2,8 @@
 
 Scope (spec 2.3): every user when the admin enabled "all users", otherwise the users whose ID
 is in the plugin's users list. Order: the datastore's ``GetAll()`` order, which has no sort
-option, i.e. table (rowid) order: the order users were created in, as ``MusicLibrary.users()``.
+option: its query groups by ``user.id`` and SQLite reads the groups by id, so users come in id
+order (``MusicLibrary.users()``).
 Only ``userName``, ``name`` and ``isAdmin`` leave the host (never ids, emails or passwords).
 An empty result is ``None`` (the ``result`` field is then absent).
 """
