@@ -73,6 +73,18 @@ def test_unknown_user_is_not_found(plugin):
         "error": 'scrobbleRetriever: user "nobody" not found'}
 
 
+def test_user_names_in_errors_are_quoted_as_go_does(host, plugin):
+    assert plugin.call("call_scrobbleretriever_getscrobblecount",
+                       json.dumps({"username": 'a"b\\c\n', "options": {}})) == {
+        "error": 'scrobbleRetriever: user "a\\"b\\\\c\\n" not found'}
+    alice = host.library.user_by_name("alice")["id"]
+    host.library.add_user('zo"e')
+    scoped = host.load(WASM, name="q", permissions="auto",
+                       settings={"all_users": False, "users": [alice]})
+    assert scoped.call("call_scrobbleretriever_getfirsttimestamp", '{"username":"zo\\"e"}') == {
+        "error": 'scrobbleRetriever: plugin is not allowed to act as user "zo\\"e"'}
+
+
 def test_user_outside_the_scope_is_not_allowed(host):
     alice = host.library.user_by_name("alice")["id"]
     plugin = host.load(WASM, name="p", permissions="auto",
@@ -151,6 +163,7 @@ def test_max_items_out_of_bounds_means_5000(host, plugin, max_items):
     result = _page(plugin, {"maxItems": max_items}, username="heavy")
     assert len(result["scrobbles"]) == 5000
     assert result["next"]["fromTimestamp"] == 5000
+    assert result["next"]["maxItems"] == 5000  # the clamped options are what next advances
 
 
 def test_count_without_range_counts_everything(plugin):

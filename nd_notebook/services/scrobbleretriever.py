@@ -7,7 +7,7 @@ Rules (spec 2.3):
 - ``maxItems`` < 1 or > 5000 means 5000; order is ``(submission_time, id)`` ascending, or
   descending with ``descending``;
 - pagination: ``maxItems + 1`` rows are fetched; when the extra row exists, ``next`` is the input
-  options with ``fromTimestamp`` (ascending) or ``toTimestamp`` (descending) set to that row's
+  options (``maxItems`` as clamped) with ``fromTimestamp`` (ascending) or ``toTimestamp`` (descending) set to that row's
   timestamp and ``offset`` = how many rows of this page share it (plus the incoming offset when
   the whole page shares it); no ``next`` on the last page;
 - first/last timestamps are ``None`` without scrobbles (a timestamp 0 is still a value).
@@ -18,14 +18,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ServiceError
+from ..gojson import go_quote
 
 if TYPE_CHECKING:
     from ..context import PluginContext
 
 PREFIX = "scrobbleRetriever: "
 NO_USER_SCOPE = "plugin is not authorized to scope by user"
-USER_NOT_FOUND = 'user "{u}" not found'
-USER_NOT_ALLOWED = 'plugin is not allowed to act as user "{u}"'
+USER_NOT_FOUND = "user {u} not found"  # {u}: the name as Go's %q writes it
+USER_NOT_ALLOWED = "plugin is not allowed to act as user {u}"
 MAX_ITEMS = 5000
 
 
@@ -53,6 +54,7 @@ class ScrobbleRetrieverService:
         limit = options.get("maxItems") or 0
         if limit < 1 or limit > MAX_ITEMS:
             limit = MAX_ITEMS
+        options["maxItems"] = limit  # Navidrome clamps the options it then advances as next
         offset = max(options.get("offset") or 0, 0)
         rows = self._library().scrobbles(user_id, from_ts=options.get("fromTimestamp"),
                                          to_ts=options.get("toTimestamp"),
@@ -88,9 +90,9 @@ class ScrobbleRetrieverService:
             raise ServiceError(PREFIX + NO_USER_SCOPE)
         user = self._library().user_by_name(username)
         if user is None:
-            raise ServiceError(PREFIX + USER_NOT_FOUND.format(u=username))
+            raise ServiceError(PREFIX + USER_NOT_FOUND.format(u=go_quote(username)))
         if not settings.all_users and user["id"] not in settings.users:
-            raise ServiceError(PREFIX + USER_NOT_ALLOWED.format(u=username))
+            raise ServiceError(PREFIX + USER_NOT_ALLOWED.format(u=go_quote(username)))
         return user["id"]
 
     def close(self) -> None:
