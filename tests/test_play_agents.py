@@ -49,6 +49,37 @@ func (s) PlaybackReport(req scrobbler.PlaybackReportRequest) error {
 func init() { scrobbler.Register(s{}) }
 """
 
+# Authorizes every other question: yes for now-playing, no for the scrobble that follows.
+FICKLE = """
+package main
+
+import (
+	"github.com/navidrome/navidrome/plugins/pdk/go/host"
+	"github.com/navidrome/navidrome/plugins/pdk/go/scrobbler"
+)
+
+type s struct{}
+
+func (s) IsAuthorized(req scrobbler.IsAuthorizedRequest) (bool, error) {
+	_, asked, err := host.KVStoreGet("asked")
+	if err != nil {
+		return false, err
+	}
+	if asked {
+		return false, host.KVStoreDelete("asked")
+	}
+	return true, host.KVStoreSet("asked", []byte("1"))
+}
+
+func (s) NowPlaying(req scrobbler.NowPlayingRequest) error { return nil }
+
+func (s) Scrobble(req scrobbler.ScrobbleRequest) error { return nil }
+
+func (s) PlaybackReport(req scrobbler.PlaybackReportRequest) error { return nil }
+
+func init() { scrobbler.Register(s{}) }
+"""
+
 AGENT = """
 package main
 
@@ -124,6 +155,23 @@ def test_play_sends_now_playing_then_the_scrobble_with_the_start_time(host, peop
                    "scrobble": "ok", "scrobble_error": None}
     assert kv(plugin, "np:ann") == f"{track['title']}@12"
     assert kv(plugin, "sc:ann") == f"{track['id']}|{track['artist']}|1700000000|"
+
+
+def test_play_asks_is_authorized_before_now_playing_and_again_before_the_scrobble(
+        host, people, scrobbler_wasm):
+    load_scrobbler(host, scrobbler_wasm)
+    host.play("ann", host.library.tracks()[0]["id"])
+    assert list(host.events.frame("plugin_call", "scrob")["export"]) == [
+        "nd_scrobbler_is_authorized", "nd_scrobbler_now_playing",
+        "nd_scrobbler_is_authorized", "nd_scrobbler_scrobble"]
+
+
+def test_a_user_authorized_for_now_playing_only_is_not_scrobbled(host, people):
+    load_scrobbler(host, nd_notebook.build(FICKLE), name="fickle")
+    [row] = host.play("ann", host.library.tracks()[0]["id"])
+    assert (row["authorized"], row["now_playing"]) == (True, "ok")
+    assert (row["scrobble"], row["scrobble_error"]) == (None,
+                                                        "not sent: is_authorized returned false")
 
 
 def test_play_records_the_play_in_the_library(host, people, scrobbler_wasm):

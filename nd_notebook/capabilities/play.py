@@ -7,8 +7,9 @@ scrobble (``submission=true``). Navidrome then:
    users scope holds the user and which says the user is authorized;
 2. records the play in its database (play counts and dates of track, album and artist, the
    scrobble history row): ``library.record_play``;
-3. sends ``nd_scrobbler_scrobble`` (timestamp = start of play, Unix seconds) to the same
-   plugins.
+3. sends ``nd_scrobbler_scrobble`` (timestamp = start of play, Unix seconds) to every
+   Scrobbler plugin whose users scope holds the user and which says, asked again, that the user
+   is authorized (``nd_scrobbler_is_authorized`` is called before each of the two sends).
 
 A track whose artist is ``[Unknown Artist]`` is recorded but not sent to any plugin. The
 report has one row per Scrobbler plugin. Not emulated: Navidrome buffers scrobbles per plugin
@@ -35,28 +36,31 @@ def play(library, plugins: Iterable[ScrobblerPlugin], user: str | dict, track: s
     u = find_user(library, user)
     info, in_library = track_info(library, track)
     timestamp = int(at)
-    rows = []
     send = info.get("artist") != UNKNOWN_ARTIST
-    targets = []
-    for plugin in plugins:
+    entries = []
+    for plugin in plugins:  # Navidrome's now-playing dispatch: ask, then send
         ok, why = plugin.authorization(u["id"], u["user_name"]) if send else (False, None)
         row = {"plugin": plugin.id, "user": u["user_name"], "track": info.get("id", ""),
                "timestamp": timestamp, "authorized": ok,
                "reason": why if send else "track artist is [Unknown Artist]: not sent",
                "now_playing": None, "now_playing_error": None,
                "scrobble": None, "scrobble_error": None}
-        rows.append(row)
+        entries.append((plugin, row))
         if ok:
-            targets.append((plugin, row))
-    for plugin, row in targets:
-        row["now_playing"], row["now_playing_error"] = _outcome(
-            plugin.now_playing, u["user_name"], info, position)
+            row["now_playing"], row["now_playing_error"] = _outcome(
+                plugin.now_playing, u["user_name"], info, position)
     if in_library:
         library.record_play(u["id"], info["id"], timestamp)
-    for plugin, row in targets:
-        row["scrobble"], row["scrobble_error"] = _outcome(
-            plugin.scrobble, u["user_name"], info, timestamp)
-    return rows
+    for plugin, row in entries:  # the scrobble dispatch asks each plugin again
+        if not send:
+            continue
+        ok, why = plugin.authorization(u["id"], u["user_name"])
+        if ok:
+            row["scrobble"], row["scrobble_error"] = _outcome(
+                plugin.scrobble, u["user_name"], info, timestamp)
+        elif row["authorized"]:  # authorized for now-playing only
+            row["scrobble_error"] = f"not sent: {why}"
+    return [row for _, row in entries]
 
 
 def report_playback(library, plugins: Iterable[ScrobblerPlugin], user: str | dict,
