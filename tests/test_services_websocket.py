@@ -8,9 +8,11 @@ close and unload.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable
 
@@ -18,6 +20,7 @@ import pytest
 from watplugins import host_call_plugin
 
 from nd_notebook import Host, build, events
+from nd_notebook.errors import PluginCallError
 from nd_notebook.services.websocket import close_error_text, is_host_allowed
 from nd_notebook.wsserver import serve
 
@@ -420,6 +423,58 @@ def test_server_close_1000_1001_1005_calls_on_close_with_its_code(client, server
     server.close_client(code, reason)
     assert wait_log(client, 1) == [line]
     wait_until(lambda: client.websocket_service.connections() == [])
+
+
+class HoldingServer:
+    """A bare WebSocket server on 127.0.0.1 that, after the handshake, sends a text frame and
+    a close frame, then keeps the TCP connection open until it is stopped."""
+
+    def __init__(self, close_payload: bytes):
+        self._payload = close_payload
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"ws://127.0.0.1:{self._listener.getsockname()[1]}/"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self._listener.accept()
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            key = re.search(rb"(?i)sec-websocket-key: *(\S+)", request).group(1)
+            accept = base64.b64encode(hashlib.sha1(
+                key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+            conn.sendall(b"\x81\x04last" + bytes([0x88, len(self._payload)]) + self._payload)
+            self._stop.wait(60)  # the TCP connection stays open
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._listener.close()
+        self._thread.join(5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("payload", "line"), [
+    (b"\x03\xe8bye", "close:1000:bye"),
+    (b"\x0f\xa0x", "error:websocket: close 4000: x"),
+])
+def test_a_close_frame_is_reported_at_once_while_the_server_keeps_tcp_open(client, payload,
+                                                                           line):
+    # gorilla's ReadMessage returns the close as soon as the frame is read.
+    server = HoldingServer(payload)
+    try:
+        go_connect(client, server.url)
+        assert wait_log(client, 2) == ["text:last", line]
+        wait_until(lambda: client.websocket_service.connections() == [])
+        with pytest.raises(PluginCallError) as e:
+            client.call("test_send", {"id": "a", "text": "late"})
+        assert str(e.value).endswith('connection ID "a" not found')
+    finally:
+        server.stop()
 
 
 @pytest.mark.slow

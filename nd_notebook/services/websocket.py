@@ -8,8 +8,8 @@ Rules (spec 2.3 / 3.2 / 6.3, Navidrome's ``plugins/host_websocket.go`` on gorill
 - One reader thread per connection delivers every message synchronously, in order, one at a
   time, to ``nd_websocket_on_text_message`` / ``nd_websocket_on_binary_message`` on a fresh
   instance. A close frame 1000/1001/1005 from the peer gives ``nd_websocket_on_close`` with the
-  peer's code and reason; any other end gives ``nd_websocket_on_error`` with gorilla's error
-  text. The connection stays listed until that callback returns (as in Navidrome, so a
+  peer's code and reason as soon as it is read (the peer may keep TCP open); any other end gives
+  ``nd_websocket_on_error`` with gorilla's error text. The connection stays listed until that callback returns (as in Navidrome, so a
   reconnect under the same id from inside ``on_close`` fails with "already exists").
 - ``close_connection`` removes the connection, sends the close frame, closes the socket, then
   calls ``nd_websocket_on_close`` itself with the plugin's own code and reason.
@@ -51,6 +51,7 @@ from websockets.exceptions import (
     InvalidURI,
     ProtocolError,
 )
+from websockets.frames import Frame, Opcode
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
@@ -327,6 +328,19 @@ class _Connection:
                 "bytes_in": self.bytes_in, "bytes_out": self.bytes_out}
 
 
+class _GorillaConnection(ClientConnection):
+    """A client connection that ends as soon as the peer's close frame is read (its echo sent),
+    as gorilla's ``ReadMessage`` returns the close at once: websockets' client would wait for
+    the server to drop the TCP connection first, and a server that keeps it open would hold
+    the plugin's ``on_close`` back indefinitely. Messages read before the close are still
+    delivered first."""
+
+    def process_event(self, event) -> None:
+        super().process_event(event)
+        if isinstance(event, Frame) and event.opcode is Opcode.CLOSE:
+            self.close_socket()
+
+
 def _dial(url: str, host: str, scheme: str, headers: dict[str, str]) -> ClientConnection:
     """gorilla's ``Dialer.DialContext`` (no proxy, no compression), errors as Go prints them."""
     if "@" in _authority(url):
@@ -345,7 +359,8 @@ def _dial(url: str, host: str, scheme: str, headers: dict[str, str]) -> ClientCo
         return ws_connect(url, additional_headers=extra,
                           user_agent_header=None if "User-Agent" in extra else GO_USER_AGENT,
                           compression=None, open_timeout=HANDSHAKE_TIMEOUT, ping_interval=None,
-                          close_timeout=CLOSE_TIMEOUT, max_size=None, **_VERSION_OPTIONS)
+                          close_timeout=CLOSE_TIMEOUT, max_size=None,
+                          create_connection=_GorillaConnection, **_VERSION_OPTIONS)
     except InvalidURI:
         reason = "malformed ws or wss URL"
     except InvalidHandshake:
