@@ -238,8 +238,9 @@ class _Where(NamedTuple):
                 return prefix + self.type_string(go_type[len(prefix):])
         if go_type in _INT_RANGES or go_type in _FLOATS or go_type in ("string", "bool"):
             return go_type
-        name = go_type.rpartition(".")[2]
-        return f"{self.package}.{name}" if self.package else name
+        if "." in go_type:  # a type of another package (types.SongRef): named as it is
+            return go_type
+        return f"{self.package}.{go_type}" if self.package else go_type
 
 
 def _decode_fields(doc: dict, fields, where: _Where, lookup) -> dict[str, Any]:
@@ -344,7 +345,9 @@ def _decode(raw: Any, go_type: str, where: _Where, lookup) -> Any:
     st = lookup(go_type)
     if not isinstance(raw, dict):
         raise _type_error(raw, go_type, where)
-    decoded = _decode_fields(raw, st.fields, where._replace(struct=st.name), lookup)
+    package, _, _ = go_type.rpartition(".")  # its fields' types live in its own package
+    inner = where._replace(struct=st.name, package=package or where.package)
+    decoded = _decode_fields(raw, st.fields, inner, lookup)
     return {f.json: decoded[f.json] if f.json in decoded else zero_value(f.type)
             for f in st.fields}
 

@@ -123,3 +123,16 @@ def test_a_function_without_parameters_never_reads_its_request(tmp_path, no_para
     assert answers["storage_getstoragepath"] == {"result": "/storage"}
     assert [u["userName"] for u in answers["users_getusers"]["result"]]
     assert "error" not in answers["library_getalllibraries"]
+
+
+def test_a_type_of_another_package_keeps_its_own_package_name(plugin):
+    # MatcherMatchSongsRequest.Songs is []types.SongRef, and SongRef's Artists []types.ArtistRef.
+    assert error(plugin, "matcher_matchsongs", '{"songs":{}}') == (
+        "json: cannot unmarshal object into Go struct field MatcherMatchSongsRequest.songs of "
+        "type []types.SongRef")
+    assert error(plugin, "matcher_matchsongs", '{"songs":[{"artists":{}}]}') == (
+        "json: cannot unmarshal object into Go struct field SongRef.songs.artists of type "
+        "[]types.ArtistRef")
+    assert error(plugin, "matcher_matchsongs", '{"opts":[]}') == (
+        "json: cannot unmarshal array into Go struct field MatcherMatchSongsRequest.opts of type "
+        "host.MatchOptions")
