@@ -426,11 +426,15 @@ def test_server_close_1000_1001_1005_calls_on_close_with_its_code(client, server
 
 
 class HoldingServer:
-    """A bare WebSocket server on 127.0.0.1 that, after the handshake, sends a text frame and
-    a close frame, then keeps the TCP connection open until it is stopped."""
+    """A bare WebSocket server on 127.0.0.1 that, after the handshake (its answer with
+    ``answer_headers`` added), sends a text frame and the close frame ``close_payload`` (if
+    any), then keeps the TCP connection open until it is stopped. ``request``: what the client
+    sent."""
 
-    def __init__(self, close_payload: bytes):
+    def __init__(self, close_payload: bytes | None = None, answer_headers: bytes = b""):
         self._payload = close_payload
+        self._answer = answer_headers
+        self.request = b""
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"ws://127.0.0.1:{self._listener.getsockname()[1]}/"
         self._stop = threading.Event()
@@ -443,12 +447,16 @@ class HoldingServer:
             request = b""
             while b"\r\n\r\n" not in request:
                 request += conn.recv(4096)
+            self.request = request
             key = re.search(rb"(?i)sec-websocket-key: *(\S+)", request).group(1)
             accept = base64.b64encode(hashlib.sha1(
                 key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
             conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
-            conn.sendall(b"\x81\x04last" + bytes([0x88, len(self._payload)]) + self._payload)
+                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n"
+                         + self._answer + b"\r\n")
+            conn.sendall(b"\x81\x04last")
+            if self._payload is not None:
+                conn.sendall(bytes([0x88, len(self._payload)]) + self._payload)
             self._stop.wait(60)  # the TCP connection stays open
 
     def stop(self) -> None:
@@ -473,6 +481,32 @@ def test_a_close_frame_is_reported_at_once_while_the_server_keeps_tcp_open(clien
         with pytest.raises(PluginCallError) as e:
             client.call("test_send", {"id": "a", "text": "late"})
         assert str(e.value).endswith('connection ID "a" not found')
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("answer", [
+    b"Sec-WebSocket-Protocol: chat\r\n",
+    b"Sec-WebSocket-Extensions: permessage-deflate\r\n",
+], ids=["subprotocol-not-asked-for", "extension-not-offered"])
+def test_a_handshake_answer_gorilla_accepts_connects(client, answer):
+    # gorilla checks Upgrade, Connection and Sec-WebSocket-Accept only (compression off).
+    server = HoldingServer(answer_headers=answer)
+    try:
+        assert go_connect(client, server.url) == "a"
+        assert wait_log(client, 1) == ["text:last"]
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_a_url_fragment_is_left_out_of_the_request(client):
+    server = HoldingServer()
+    try:
+        assert go_connect(client, server.url + "path?q=1#part") == "a"
+        assert wait_log(client, 1) == ["text:last"]
+        assert server.request.startswith(b"GET /path?q=1 HTTP/1.1\r\n")
     finally:
         server.stop()
 

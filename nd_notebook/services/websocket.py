@@ -329,11 +329,20 @@ class _Connection:
 
 
 class _GorillaConnection(ClientConnection):
-    """A client connection that ends as soon as the peer's close frame is read (its echo sent),
-    as gorilla's ``ReadMessage`` returns the close at once: websockets' client would wait for
-    the server to drop the TCP connection first, and a server that keeps it open would hold
-    the plugin's ``on_close`` back indefinitely. Messages read before the close are still
-    delivered first."""
+    """A client connection that takes the handshake answers gorilla takes, and ends as soon as
+    the peer's close frame is read (its echo sent), as gorilla's ``ReadMessage`` returns the
+    close at once: websockets' client would wait for the server to drop the TCP connection
+    first, and a server that keeps it open would hold the plugin's ``on_close`` back
+    indefinitely. Messages read before the close are still delivered first."""
+
+    def __init__(self, sock, protocol, *args, **kwargs):
+        # gorilla checks a 101 answer's Upgrade, Connection and Sec-WebSocket-Accept only: it
+        # takes any Sec-WebSocket-Protocol the server names, requested or not, and, with
+        # compression off, ignores Sec-WebSocket-Extensions (websockets refuses both).
+        protocol.process_subprotocol = lambda headers: next(
+            iter(headers.get_all("Sec-WebSocket-Protocol")), None)
+        protocol.process_extensions = lambda headers: []
+        super().__init__(sock, protocol, *args, **kwargs)
 
     def process_event(self, event) -> None:
         super().process_event(event)
@@ -355,6 +364,7 @@ def _dial(url: str, host: str, scheme: str, headers: dict[str, str]) -> ClientCo
         if key != "Host" and _TOKEN.fullmatch(key):
             extra[key] = value.replace("\r", " ").replace("\n", " ")
     address = host if re.search(r":\d*$", host) else f"{host}:{443 if scheme == 'wss' else 80}"
+    url = url.split("#", 1)[0]  # Go's RequestURI() leaves the fragment out; websockets refuses it
     try:
         return ws_connect(url, additional_headers=extra,
                           user_agent_header=None if "User-Agent" in extra else GO_USER_AGENT,
