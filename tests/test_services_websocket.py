@@ -427,12 +427,11 @@ def test_server_close_1000_1001_1005_calls_on_close_with_its_code(client, server
 
 class HoldingServer:
     """A bare WebSocket server on 127.0.0.1 that, after the handshake (its answer with
-    ``answer_headers`` added), sends a text frame and the close frame ``close_payload`` (if
-    any), then keeps the TCP connection open until it is stopped. ``request``: what the client
-    sent."""
+    ``answer_headers`` added), sends a text frame "last" and then the raw bytes ``then``, and
+    keeps the TCP connection open until it is stopped. ``request``: what the client sent."""
 
-    def __init__(self, close_payload: bytes | None = None, answer_headers: bytes = b""):
-        self._payload = close_payload
+    def __init__(self, then: bytes = b"", answer_headers: bytes = b""):
+        self._then = then
         self._answer = answer_headers
         self.request = b""
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -454,9 +453,7 @@ class HoldingServer:
             conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                          b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n"
                          + self._answer + b"\r\n")
-            conn.sendall(b"\x81\x04last")
-            if self._payload is not None:
-                conn.sendall(bytes([0x88, len(self._payload)]) + self._payload)
+            conn.sendall(b"\x81\x04last" + self._then)
             self._stop.wait(60)  # the TCP connection stays open
 
     def stop(self) -> None:
@@ -473,7 +470,7 @@ class HoldingServer:
 def test_a_close_frame_is_reported_at_once_while_the_server_keeps_tcp_open(client, payload,
                                                                            line):
     # gorilla's ReadMessage returns the close as soon as the frame is read.
-    server = HoldingServer(payload)
+    server = HoldingServer(close_frame(payload))
     try:
         go_connect(client, server.url)
         assert wait_log(client, 2) == ["text:last", line]
@@ -481,6 +478,32 @@ def test_a_close_frame_is_reported_at_once_while_the_server_keeps_tcp_open(clien
         with pytest.raises(PluginCallError) as e:
             client.call("test_send", {"id": "a", "text": "late"})
         assert str(e.value).endswith('connection ID "a" not found')
+    finally:
+        server.stop()
+
+
+def close_frame(payload: bytes) -> bytes:
+    return bytes([0x88, len(payload)]) + payload
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("then", "line"), [
+    (close_frame(b"\x03\xec"), "error:websocket: bad close code 1004"),
+    (close_frame(b"\x03\xed"), "error:websocket: bad close code 1005"),
+    (close_frame(b"\x03\xe8\xff"), "error:websocket: invalid utf8 payload in close frame"),
+    (close_frame(b"\x03"), "close:1005:"),  # gorilla reads a code from 2 bytes only
+    (b"\x89\x7e\x00\x7e" + bytes(126), "error:websocket: control frame length > 125"),
+    (b"\x09\x00", "error:websocket: control frame not final"),
+    (b"\x80\x01x", "error:websocket: continuation after final message frame"),
+    (b"\x01\x01a\x81\x01b", "error:websocket: message start before final message frame"),
+    (b"\x81\x81abcd\x00", "error:websocket: incorrect mask flag"),
+], ids=["code-1004", "code-1005", "reason-not-utf8", "one-byte-close", "long-ping",
+        "fragmented-ping", "stray-continuation", "new-message-mid-fragment", "masked"])
+def test_frames_gorilla_refuses_end_the_connection_with_its_text(client, then, line):
+    server = HoldingServer(then)
+    try:
+        go_connect(client, server.url)
+        assert wait_log(client, 2) == ["text:last", line]
     finally:
         server.stop()
 

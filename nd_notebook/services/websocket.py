@@ -25,7 +25,10 @@ Known differences from gorilla: dial errors name the address as written in the U
 the resolved one) and a DNS failure omits Go's resolver address; a ``Host`` handshake header is
 not sent (gorilla would use it as the request host); a text frame holding invalid UTF-8 ends the
 connection (websockets checks it, gorilla delivers it); a close code RFC 6455 forbids on the
-wire, or a reason over 123 bytes, closes the socket without a close frame.
+wire, or a reason over 123 bytes, closes the socket without a close frame; a frame with an
+unknown opcode or a reserved bit set ends the connection with websockets' text (``invalid
+opcode``, ``reserved bits must be 0``; gorilla names the value it read); the close frame echoed
+to a peer's close repeats its reason (gorilla echoes the code alone).
 
 Why the sync client with a reader thread per connection: it is Navidrome's own shape (a read
 goroutine per connection that calls the plugin synchronously), it needs no event loop shared
@@ -36,6 +39,8 @@ network events arrive in wall time on their own threads.
 from __future__ import annotations
 
 import base64
+import contextlib
+import dataclasses
 import inspect
 import re
 import socket
@@ -92,6 +97,20 @@ _CLOSE_NAMES = {1000: "normal", 1001: "going away", 1002: "protocol error",
                 1010: "mandatory extension missing", 1011: "internal server error",
                 1015: "TLS handshake error"}
 _ON_CLOSE_CODES = (1000, 1001, 1005)
+# The close codes gorilla accepts in a received frame (its validReceivedCloseCodes; also
+# 3000-4999).
+_RECEIVABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011,
+                                     1012, 1013, 1014})
+# websockets' protocol-error texts and gorilla's for the same frames (advanceFrame). An unknown
+# opcode or a set reserved bit keeps websockets' text: gorilla names the value, which is not
+# kept.
+_GORILLA_PROTOCOL_ERRORS = {
+    "control frame too long": "control frame length > 125",
+    "fragmented control frame": "control frame not final",
+    "unexpected continuation frame": "continuation after final message frame",
+    "expected a continuation frame": "message start before final message frame",
+    "incorrect masking": "incorrect mask flag",
+}
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP header name
 
 # Options of newer websockets releases: no proxy from the environment (gorilla's Dialer has
@@ -342,6 +361,36 @@ class _GorillaConnection(ClientConnection):
         protocol.process_subprotocol = lambda headers: next(
             iter(headers.get_all("Sec-WebSocket-Protocol")), None)
         protocol.process_extensions = lambda headers: []
+        # gorilla's reading of a close frame: a 1-byte payload is "no status" (1005); a code it
+        # does not accept, or a reason that is not UTF-8, is a protocol error in its words.
+        self.gorilla_error: str | None = None
+        recv_frame = protocol.recv_frame
+
+        def read_close_as_gorilla(frame: Frame) -> None:
+            if frame.opcode is Opcode.CLOSE:
+                data = bytes(frame.data)
+                if len(data) == 1:
+                    frame = dataclasses.replace(frame, data=b"")
+                elif len(data) >= 2:
+                    code = int.from_bytes(data[:2], "big")
+                    if code not in _RECEIVABLE_CLOSE_CODES and not 3000 <= code <= 4999:
+                        self.gorilla_error = f"bad close code {code}"
+                    elif not _is_utf8(data[2:]):
+                        self.gorilla_error = "invalid utf8 payload in close frame"
+            recv_frame(frame)
+
+        protocol.recv_frame = read_close_as_gorilla
+        # gorilla returns a protocol error at once, its close frame written; websockets would
+        # wait for the server to drop TCP. Shutting the reading side lets its reader end right
+        # after it sent that frame.
+        fail = protocol.fail
+
+        def fail_at_once(*args, **kwargs) -> None:
+            fail(*args, **kwargs)
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RD)
+
+        protocol.fail = fail_at_once
         super().__init__(sock, protocol, *args, **kwargs)
 
     def process_event(self, event) -> None:
@@ -409,6 +458,9 @@ def _send_close(ws: ClientConnection, code: int, reason: str) -> None:
 
 def _read_error(conn: _Connection, exc: Exception) -> str:
     """What gorilla's ``ReadMessage`` error says for an end other than a 1000/1001/1005 close."""
+    problem = getattr(conn.ws, "gorilla_error", None)
+    if problem is not None:  # a close frame gorilla refuses (_GorillaConnection)
+        return f"websocket: {problem}"
     rcvd = getattr(exc, "rcvd", None)
     if rcvd is not None:
         return close_error_text(int(rcvd.code), rcvd.reason)
@@ -418,7 +470,8 @@ def _read_error(conn: _Connection, exc: Exception) -> str:
         return f"read tcp {local}->{remote}: read: connection reset by peer"
     sent = getattr(exc, "sent", None)
     if sent is not None and int(sent.code) not in (1000, 1001) and sent.reason:
-        return f"websocket: {sent.reason}"  # a protocol error websockets detected
+        # a protocol error websockets detected, in gorilla's words where they are known
+        return f"websocket: {_GORILLA_PROTOCOL_ERRORS.get(sent.reason, sent.reason)}"
     return close_error_text(1006, "unexpected EOF")
 
 
@@ -427,6 +480,14 @@ def _write_error(conn: _Connection, exc: Exception) -> str:
         return "websocket: close sent"
     local, remote = conn.addresses
     return f"write tcp {local}->{remote}: write: broken pipe"
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def close_error_text(code: int, text: str) -> str:
