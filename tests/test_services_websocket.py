@@ -523,6 +523,23 @@ def test_a_handshake_answer_gorilla_accepts_connects(client, answer):
         server.stop()
 
 
+def test_handshake_headers_are_written_as_gos_request_writer_writes_them(wat):
+    server = HoldingServer()
+    try:
+        assert connect(wat, server.url, "a", headers={
+            "Content-Length": "5", "Transfer-Encoding": "chunked", "Trailer": "X",
+            "X-Pad": "  v \t", "X-Name": "Beyoncé 日本", "User-Agent": ""}) == {
+            "newConnectionId": "a"}
+        wait_until(lambda: server.request)
+    finally:
+        server.stop()
+    lines = server.request.split(b"\r\n")
+    assert b"X-Pad: v" in lines
+    assert "X-Name: Beyoncé 日本".encode() in lines  # UTF-8 bytes, as Go writes the string
+    assert not [line for line in lines if line.split(b":")[0].lower() in (
+        b"content-length", b"transfer-encoding", b"trailer", b"user-agent")]
+
+
 @pytest.mark.slow
 def test_a_url_fragment_is_left_out_of_the_request(client):
     server = HoldingServer()

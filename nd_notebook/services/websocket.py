@@ -111,6 +111,8 @@ _GORILLA_PROTOCOL_ERRORS = {
     "expected a continuation frame": "message start before final message frame",
     "incorrect masking": "incorrect mask flag",
 }
+# Keys Go's request writer never takes from the header map (reqWriteExcludeHeader).
+_GO_WRITES_ITSELF = frozenset({"Host", "Content-Length", "Transfer-Encoding", "Trailer"})
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP header name
 
 # Options of newer websockets releases: no proxy from the environment (gorilla's Dialer has
@@ -408,15 +410,21 @@ def _dial(url: str, host: str, scheme: str, headers: dict[str, str]) -> ClientCo
         key = canonical_header_key(key)
         if key in _RESERVED_HEADERS:
             raise ServiceError(f"failed to connect: websocket: duplicate header not allowed: {key}")
-        # Go's request writer skips a key that is not a token and turns newlines into spaces;
-        # gorilla would send "Host" as the request's host, which is not emulated.
-        if key != "Host" and _TOKEN.fullmatch(key):
-            extra[key] = value.replace("\r", " ").replace("\n", " ")
+        # Go's request writer skips a key that is not a token and the framing keys it writes
+        # itself, turns newlines into spaces, trims the value, and writes its UTF-8 bytes
+        # (websockets writes header text as Latin-1); gorilla would send "Host" as the request's
+        # host, which is not emulated.
+        if key not in _GO_WRITES_ITSELF and _TOKEN.fullmatch(key):
+            value = value.replace("\r", " ").replace("\n", " ").strip(" \t")
+            extra[key] = value.encode("utf-8", "replace").decode("latin-1")
+    # A blank User-Agent sends none (Go's default is only for a request without one).
+    user_agent = extra.pop("User-Agent", None) if extra.get("User-Agent") == "" else None
     address = host if re.search(r":\d*$", host) else f"{host}:{443 if scheme == 'wss' else 80}"
     url = url.split("#", 1)[0]  # Go's RequestURI() leaves the fragment out; websockets refuses it
     try:
         return ws_connect(url, additional_headers=extra,
-                          user_agent_header=None if "User-Agent" in extra else GO_USER_AGENT,
+                          user_agent_header=(None if "User-Agent" in extra or user_agent == ""
+                                             else GO_USER_AGENT),
                           compression=None, open_timeout=HANDSHAKE_TIMEOUT, ping_interval=None,
                           close_timeout=CLOSE_TIMEOUT, max_size=None,
                           create_connection=_GorillaConnection, **_VERSION_OPTIONS)
