@@ -428,12 +428,14 @@ def test_server_close_1000_1001_1005_calls_on_close_with_its_code(client, server
 class HoldingServer:
     """A bare WebSocket server on 127.0.0.1 that, after the handshake (its answer with
     ``answer_headers`` added), sends a text frame "last" and then the raw bytes ``then``, and
-    keeps the TCP connection open until it is stopped. ``request``: what the client sent."""
+    keeps the TCP connection open until it is stopped. ``request``: the client's handshake;
+    ``received``: its frames after it."""
 
     def __init__(self, then: bytes = b"", answer_headers: bytes = b""):
         self._then = then
         self._answer = answer_headers
         self.request = b""
+        self.received = b""  # the client's frames after the handshake
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"ws://127.0.0.1:{self._listener.getsockname()[1]}/"
         self._stop = threading.Event()
@@ -454,7 +456,17 @@ class HoldingServer:
                          b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n"
                          + self._answer + b"\r\n")
             conn.sendall(b"\x81\x04last" + self._then)
-            self._stop.wait(60)  # the TCP connection stays open
+            conn.settimeout(0.05)
+            while not self._stop.is_set():  # the TCP connection stays open
+                try:
+                    data = conn.recv(4096)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break
+                if not data:
+                    break
+                self.received += data
 
     def stop(self) -> None:
         self._stop.set()
@@ -480,6 +492,30 @@ def test_a_close_frame_is_reported_at_once_while_the_server_keeps_tcp_open(clien
         assert str(e.value).endswith('connection ID "a" not found')
     finally:
         server.stop()
+
+
+def unmasked(frame: bytes) -> tuple[int, bytes]:
+    """(first byte, payload) of one masked client frame with a payload under 126 bytes."""
+    length = frame[1] & 0x7F
+    key, data = frame[2:6], frame[6:6 + length]
+    return frame[0], bytes(b ^ key[i % 4] for i, b in enumerate(data))
+
+
+@pytest.mark.parametrize(("code", "payload"), [
+    (1006, b"\x03\xeegone"),
+    (70000, b"\x11\x70gone"),  # 70000 & 0xFFFF = 4464
+])
+def test_close_connection_writes_any_code_as_its_low_16_bits(wat, code, payload):
+    # gorilla's FormatCloseMessage: binary.BigEndian.PutUint16(buf, uint16(closeCode)).
+    server = HoldingServer()
+    try:
+        connect(wat, server.url, "a")
+        assert call(wat, "websocket_closeconnection",
+                    {"connectionId": "a", "code": code, "reason": "gone"}) == {}
+        wait_until(lambda: len(server.received) >= 6)
+    finally:
+        server.stop()
+    assert unmasked(server.received) == (0x88, payload)
 
 
 def close_frame(payload: bytes) -> bytes:

@@ -24,8 +24,7 @@ text preview), ``websocket_closed`` (by plugin, peer, error or unload); Navidrom
 Known differences from gorilla: dial errors name the address as written in the URL (Go prints
 the resolved one) and a DNS failure omits Go's resolver address; a ``Host`` handshake header is
 not sent (gorilla would use it as the request host); a text frame holding invalid UTF-8 ends the
-connection (websockets checks it, gorilla delivers it); a close code RFC 6455 forbids on the
-wire, or a reason over 123 bytes, closes the socket without a close frame; a frame with an
+connection (websockets checks it, gorilla delivers it); a frame with an
 unknown opcode or a reserved bit set ends the connection with websockets' text (``invalid
 opcode``, ``reserved bits must be 0``; gorilla names the value it read); the close frame echoed
 to a peer's close repeats its reason (gorilla echoes the code alone).
@@ -444,9 +443,10 @@ def _dial(url: str, host: str, scheme: str, headers: dict[str, str]) -> ClientCo
 
 
 def _send_close(ws: ClientConnection, code: int, reason: str) -> None:
-    """gorilla's ``WriteControl(CloseMessage)`` + ``Close()``: 1005 sends an empty close frame;
-    a frame websockets refuses to write (a code RFC 6455 forbids, a reason over 123 bytes)
-    leaves the socket closed without one."""
+    """gorilla's ``WriteControl(CloseMessage, FormatCloseMessage(code, reason))`` + ``Close()``:
+    1005 sends an empty close frame, any other code its low 16 bits (a code RFC 6455 forbids,
+    which websockets refuses to write, is written as it is); a payload over 125 bytes is no
+    control frame: the socket is closed without one."""
     try:
         if code == 1005:
             with ws.send_context():
@@ -458,6 +458,11 @@ def _send_close(ws: ClientConnection, code: int, reason: str) -> None:
         return
     except (ProtocolError, OSError):
         pass
+    payload = (code & 0xFFFF).to_bytes(2, "big") + reason.encode("utf-8", "replace")
+    with contextlib.suppress(ConnectionClosed, InvalidState, ProtocolError, OSError):
+        if len(payload) <= 125:
+            with ws.send_context():
+                ws.protocol.send_frame(Frame(Opcode.CLOSE, payload))
     try:
         ws.socket.shutdown(socket.SHUT_RDWR)
     except OSError:
