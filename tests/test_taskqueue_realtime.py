@@ -253,3 +253,32 @@ def test_unloading_kills_a_running_task_call_and_reverts_its_attempt(tmp_path):
         assert [(e["task_id"], e["reason"]) for e in reverted] == [(task_id, "interrupted")]
         logs = [e["message"] for e in host.events.select(events.SERVICE_LOG, "spin")]
         assert "TaskQueue shutdown timed out" not in logs
+
+
+def test_unloading_as_a_worker_is_about_to_call_still_kills_that_call(tmp_path, monkeypatch):
+    # libextism drops a cancel that reaches an instance before its call has started (here: the
+    # worker's instance is ready and registered for cancelling, the export not called yet):
+    # the unload cancels the call again until it ends, so the task still goes back at once.
+    from nd_notebook.runtime import native
+
+    about_to_call = threading.Event()
+    call = native.call
+
+    def late_call(ptr, export, data, limit):
+        if export == b"nd_task_execute":
+            about_to_call.set()
+            time.sleep(0.3)  # the unload cancels meanwhile
+        return call(ptr, export, data, limit)
+
+    monkeypatch.setattr(native, "call", late_call)
+    with Host(tmp_path / "data", clock="real") as host:
+        plugin = host.load(wat(SPINNING_WORKER), name="spin", permissions="auto")
+        plugin.call("call_task_createqueue", {"name": "q", "config": {}}, raw=True)
+        plugin.call("call_task_enqueue", {"queueName": "q", "payload": ""}, raw=True)
+        assert about_to_call.wait(30)
+        host.unload("spin")
+        logs = [e["message"] for e in host.events.select(events.SERVICE_LOG, "spin")]
+        assert "TaskQueue shutdown timed out" not in logs
+        db = sqlite3.connect(tmp_path / "data" / "plugins" / "spin" / "taskqueue.db")
+        assert db.execute("SELECT status, attempt FROM tasks").fetchall() == [("pending", 0)]
+        db.close()

@@ -74,7 +74,10 @@ def cancellable_thread() -> Iterator[None]:
 
 
 def cancel_thread(thread: threading.Thread) -> None:
-    """Cancel the plugin call ``thread`` is running, and every call it starts from now on."""
+    """Cancel the plugin call ``thread`` is running, and every call it starts from now on.
+    libextism drops a cancel that reaches an instance before its call has started, which a
+    call on its way in (its guard entered, the export not called yet) can meet: a caller
+    waiting for the thread to end calls this again while it runs (TaskQueue's close)."""
     with _cancel_lock:
         if not thread.is_alive():
             return

@@ -46,6 +46,7 @@ MAX_PAYLOAD_SIZE = 1024 * 1024
 MAX_BACKOFF_MS = 3_600_000
 CLEANUP_INTERVAL = 300.0  # seconds
 POLL_INTERVAL = 5.0
+_RECANCEL_SECONDS = 0.05  # how often close() cancels a worker's call again while it runs
 _POLL_NS = 5_000_000_000
 _CLEANUP_NS = 300_000_000_000
 _ID_DRAWS = 16  # new ids tried when one is already stored
@@ -295,8 +296,14 @@ class TaskQueueService:
                     self.ctx.cancel_thread(thread)
             deadline = time.monotonic() + SHUTDOWN_TIMEOUT
             for thread in self._threads:
-                if thread is not current:
-                    thread.join(max(0.0, deadline - time.monotonic()))
+                # libextism drops a cancel that reaches an instance before its call has started
+                # (a worker between its dequeue and its call): cancelled again until it ends.
+                while thread is not current and thread.is_alive():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    thread.join(min(left, _RECANCEL_SECONDS))
+                    self.ctx.cancel_thread(thread)
             if any(t.is_alive() and t is not current for t in self._threads):
                 self._log("warn", "TaskQueue shutdown timed out")
         try:
