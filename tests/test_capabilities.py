@@ -181,12 +181,30 @@ def test_agent_songs_carry_artists_as_navidrome_folds_them(host, ref, artists):
 
 @pytest.mark.parametrize("ref, ms", [('{"name":"a","durationMs":247333,"duration":99}', 247333),
                                      ('{"name":"a","duration":210.5}', 210500),
-                                     ('{"name":"a","duration":-1}', 0)])
+                                     ('{"name":"a","duration":-1}', 0),
+                                     # float32 seconds x 1000 in float32, truncated (Go)
+                                     ('{"name":"a","duration":1.005}', 1005)])
 def test_agent_song_duration_prefers_ms_and_clamps_negative_seconds(host, ref, ms):
     p = load(host, nd_get_similar_songs_by_track=("out", f'{{"songs":[{ref}]}}'))
     agent = MetadataAgent("p", lambda e, i: p.call(e, i, raw=True))
     [song] = agent.similar_songs_by_track(id="t", name="x", count=1)
     assert song["durationMs"] == ms
+
+
+def test_agent_songs_and_artists_keep_only_the_agents_fields(host):
+    # agents.Song: ID, Name, MBID, ISRC, Artists, Album, AlbumMBID, Duration; agents.Artist:
+    # ID, Name, MBID.
+    p = load(host, nd_get_similar_songs_by_track=("out", (
+                 '{"songs":[{"id":"s","name":"n","mbid":"m","isrc":"i","artist":"A",'
+                 '"artistMbid":"am","album":"al","albumMbid":"alm","duration":2,"extra":1}]}')),
+             nd_get_similar_artists=("out", (
+                 '{"artists":[{"id":"a","name":"A","mbid":"am","sortName":"a","role":"main",'
+                 '"subRole":"x"}]}')))
+    agent = MetadataAgent("p", lambda e, i: p.call(e, i, raw=True))
+    assert agent.similar_songs_by_track(id="t", name="x", count=1) == [
+        {"id": "s", "name": "n", "mbid": "m", "isrc": "i", "album": "al", "albumMbid": "alm",
+         "durationMs": 2000, "artists": [{"id": "", "name": "A", "mbid": "am"}]}]
+    assert agent.similar_artists(name="x", limit=1) == [{"id": "a", "name": "A", "mbid": "am"}]
 
 
 def test_not_implemented_is_not_found_with_its_reason_attached(host):

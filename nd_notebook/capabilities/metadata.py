@@ -14,6 +14,7 @@ similar-songs exports, which returned errors as they were; nd-notebook follows H
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from ..errors import FunctionNotFoundError, NotImplementedByPluginError
@@ -126,8 +127,10 @@ class MetadataAgent:
 
 
 def artist(ref: dict[str, Any]) -> dict[str, Any]:
-    """An ArtistRef as the agents chain sees it."""
-    return dict(ref)
+    """An ArtistRef as the agents chain sees it: ``agents.Artist`` holds id, name and mbid
+    only (the adapter drops sortName, role and subRole)."""
+    return {"id": ref.get("id") or "", "name": ref.get("name") or "",
+            "mbid": ref.get("mbid") or ""}
 
 
 def image(info: dict[str, Any]) -> dict[str, Any]:
@@ -136,16 +139,17 @@ def image(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def song(ref: dict[str, Any]) -> dict[str, Any]:
-    """A SongRef as Navidrome's ``songRefToAgentSong`` makes an ``agents.Song``: the duration
-    in milliseconds (``durationMs`` preferred (HEAD) over ``duration`` seconds x 1000; a
-    negative one is 0), and ``artists`` as ``[{id, name, mbid}]``: the refs the plugin gave
-    (other fields dropped), else its single ``artist``/``artistMbid`` folded into one, else
-    None."""
-    out = {k: v for k, v in ref.items() if k not in ("duration", "durationMs", "artists")}
+    """A SongRef as Navidrome's ``songRefToAgentSong`` makes an ``agents.Song`` (id, name,
+    mbid, isrc, album, albumMbid, artists, duration; the single artist fields and anything
+    else dropped): the duration in milliseconds (``durationMs`` preferred (HEAD) over the
+    float32 ``duration`` seconds x 1000 in float32, truncated; a negative one is 0), and
+    ``artists`` as ``[{id, name, mbid}]``: the refs the plugin gave (other fields dropped),
+    else its single ``artist``/``artistMbid`` folded into one, else None."""
+    out = {k: ref.get(k) or "" for k in _AGENT_SONG_TEXT}
     ms = ref.get("durationMs") or 0
     if ms <= 0:
-        seconds = float(ref.get("duration") or 0.0)
-        ms = int(seconds * 1000) if seconds > 0 else 0
+        seconds = _float32(float(ref.get("duration") or 0.0))
+        ms = int(_float32(seconds * 1000)) if seconds > 0 else 0
     out["durationMs"] = ms
     refs = ref.get("artists") or []
     if refs:
@@ -157,3 +161,12 @@ def song(ref: dict[str, Any]) -> dict[str, Any]:
     else:
         out["artists"] = None
     return out
+
+
+_AGENT_SONG_TEXT = ("id", "name", "mbid", "isrc", "album", "albumMbid")
+
+
+def _float32(value: float) -> float:
+    """``value`` rounded to Go's float32 (a product of two float32 values is exact in a
+    float64, so rounding it once gives Go's float32 multiplication)."""
+    return struct.unpack("f", struct.pack("f", value))[0]
