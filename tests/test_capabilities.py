@@ -453,8 +453,9 @@ def test_lrc_id_tags_set_artist_title_offset_and_lang():
                      "synced": True}
 
 
-def test_lrc_bad_offset_is_ignored():
-    [lyric] = parse_lyrics("[offset:soon]\n[00:01.00]x")
+@pytest.mark.parametrize("offset", ["soon", "9223372036854775808", "-9223372036854775809"])
+def test_lrc_offset_that_is_no_int64_is_ignored(offset):
+    [lyric] = parse_lyrics(f"[offset:{offset}]\n[00:01.00]x")
     assert "offset" not in lyric
 
 

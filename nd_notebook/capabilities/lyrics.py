@@ -111,8 +111,8 @@ def parse_lrc(lang: str, text: str) -> dict[str, Any]:
                 title = sanitize_text(value)
             elif key == "lang":
                 lang = sanitize_text(value)
-            elif _INT_RE.fullmatch(value):
-                offset = int(value)
+            elif _INT_RE.fullmatch(value) and -(1 << 63) <= int(value) < 1 << 63:
+                offset = int(value)  # strconv.ParseInt(value, 10, 64): else only logged
             continue
         times = list(_TIME_RE.finditer(line))
         if len(times) > 1:
