@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from watplugins import _ENV, _HELPERS, host_call_plugin, wat
@@ -335,6 +335,29 @@ def test_307_keeps_method_and_body(plugin, server):
 def test_redirect_sets_referer_to_the_previous_url(plugin, server):
     got = echoed(send(plugin, method="GET", url=f"{server.base}/go?to=/echo"))
     assert got["headers"]["Referer"] == f"{server.base}/go?to=/echo"
+
+
+def test_every_hop_gets_the_previous_hop_as_referer(plugin, server):
+    # Go builds each hop from the first request's headers, then sets Referer to the last URL.
+    second = f"{server.base}/go?code=302&to=/echo"
+    got = echoed(send(plugin, method="GET",
+                      url=f"{server.base}/go?code=302&to=" + quote(second, safe="")))
+    assert got["headers"]["Referer"] == second
+
+
+def test_a_307_after_a_303_sends_the_first_requests_body_again(plugin, server):
+    # Go's redirects take the body from the first request (GetBody) whenever a hop keeps it.
+    third = quote(f"{server.base}/go?code=307&to=/echo", safe="")
+    got = echoed(send(plugin, method="POST", url=f"{server.base}/go?code=303&to={third}",
+                      body=b"payload"))
+    assert (got["method"], got["body"]) == ("GET", "payload")
+
+
+def test_gzip_answer_is_unpacked_when_accept_encoding_is_empty(plugin, server):
+    # Go's transport asks for gzip when Accept-Encoding is unset, and an empty value is unset.
+    response = send(plugin, method="GET", url=server.base + "/gzip",
+                    headers={"Accept-Encoding": ""})
+    assert body_of(response) == b"unpacked"
 
 
 def test_redirect_to_another_domain_drops_authorization(host, http_send_wasm, server):

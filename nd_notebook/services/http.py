@@ -55,7 +55,9 @@ class HTTPService:
     # Where this emulation knowingly differs from Navidrome (shown in docs/abi.md).
     DEVIATIONS: ClassVar[dict[str, str]] = {
         "send": ("network-error texts name the host as written, not the resolved IP; no HTTP/2; "
-                 "resolved addresses are not re-checked when dialling"),
+                 "resolved addresses are not re-checked when dialling; an answer with an empty "
+                 "Content-Length header is refused (bad Content-Length; Go reads its body to "
+                 "the end of the connection)"),
     }
 
     def __init__(self, ctx: PluginContext):
@@ -181,7 +183,8 @@ class _Exchange:
         self.service = service
         self.op = method[:1] + method[1:].lower()  # Go's urlErrorOp: "Get", "Post"...
         self.method, self.url, self.headers, self.body = method, url, headers, body
-        self.first_url = url
+        self.first_url, self.first_headers, self.first_body = url, headers, body
+        self.strip_sensitive = False  # once a hop leaves the first host's domain, for good
         self.deadline = deadline
         self.no_follow = no_follow
 
@@ -211,15 +214,19 @@ class _Exchange:
             self._redirect_to(target, method, keep_body)
 
     def _redirect_to(self, target: str, method: str, keep_body: bool) -> None:
-        """Go's request for the next hop: headers copied, sensitive ones dropped off-domain,
-        body (and its Content-* headers) dropped when the method turns into GET, Referer set."""
+        """Go's request for the next hop: the first request's headers copied (sensitive ones
+        dropped from the first hop off its domain on), its body kept or (with its Content-*
+        headers) dropped as this hop's status says, Referer the previous hop's URL unless the
+        plugin set one."""
         previous = self.url
-        headers = dict(self.headers)
+        headers = dict(self.first_headers)
         if not _same_domain_or_subdomain(_hostname_of(target), _hostname_of(self.first_url)):
+            self.strip_sensitive = True
+        if self.strip_sensitive:
             for key in ("Authorization", "Www-Authenticate", "Cookie", "Cookie2"):
                 headers.pop(key, None)
+        self.body = self.first_body if keep_body else b""
         if not keep_body:
-            self.body = b""
             for key in ("Content-Encoding", "Content-Language", "Content-Location",
                         "Content-Type"):
                 headers.pop(key, None)
@@ -273,7 +280,8 @@ class _Exchange:
             out.insert(0, ("User-Agent", agent.encode("utf-8", "surrogateescape")))
         if not self.body and self.method not in ("GET", "HEAD"):
             out.append(("Content-Length", b"0"))
-        added_gzip = ("Accept-Encoding" not in self.headers and "Range" not in self.headers
+        # Go asks for gzip when neither is set; an empty value counts as not set.
+        added_gzip = (not self.headers.get("Accept-Encoding") and not self.headers.get("Range")
                       and self.method != "HEAD")
         if added_gzip:
             out.append(("Accept-Encoding", b"gzip"))
@@ -282,8 +290,11 @@ class _Exchange:
     def _result(self, response: httpx.Response, added_gzip: bool) -> dict[str, Any]:
         try:
             headers = _go_response_headers(response)
+            # Go un-gzips only a response that has a body (not 1xx, 204, 304, or length 0).
+            status = response.status_code
             gunzip = (added_gzip and headers.get("Content-Encoding", "").lower() == "gzip"
-                      and headers.get("Content-Length") != "0")
+                      and headers.get("Content-Length") != "0"
+                      and status not in (204, 304) and not 100 <= status < 200)
             if gunzip:
                 headers.pop("Content-Encoding", None)
                 headers.pop("Content-Length", None)
@@ -296,30 +307,65 @@ class _Exchange:
         """At most 10 MiB of the (un-gzipped) body, read before the deadline."""
         chunks: list[bytes] = []
         size = 0
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if gunzip else None
+        inflater = _Gunzip() if gunzip else None
         try:
             for raw in response.iter_raw():
                 if time.monotonic() > self.deadline:
                     raise ServiceError(f"reading response body: {DEADLINE_EXCEEDED}")
-                data = inflater.decompress(raw, MAX_BODY_BYTES - size + 1) if inflater else raw
+                data = inflater.feed(raw, MAX_BODY_BYTES - size + 1) if inflater else raw
                 chunks.append(data)
                 size += len(data)
                 if size >= MAX_BODY_BYTES:
                     break
             else:
                 if inflater is not None:
-                    chunks.append(inflater.flush())
+                    inflater.finish()
         except httpx.TimeoutException:
             raise ServiceError(f"reading response body: {DEADLINE_EXCEEDED}") from None
+        except httpx.RemoteProtocolError:  # the body ended before its length or last chunk
+            raise ServiceError("reading response body: unexpected EOF") from None
         except httpx.HTTPError as e:
             raise ServiceError(f"reading response body: {_go_transport_error(e, None)}") from None
-        except zlib.error:
-            raise ServiceError("reading response body: gzip: invalid header") from None
+        except zlib.error as e:
+            raise ServiceError(f"reading response body: {_Gunzip.go_error(e)}") from None
         return b"".join(chunks)[:MAX_BODY_BYTES]
 
     def _error(self, text: str) -> ServiceError:
         """A Go ``*url.Error``: ``<Op> "<url>": <text>`` (password shown as ***)."""
         return ServiceError(f"{self.op} {go_quote(_redact(self.url))}: {text}")
+
+
+class _Gunzip:
+    """Go's ``gzip.Reader`` on a body: every member of a multi-member stream, a stream cut
+    short is ``unexpected EOF``, a wrong CRC-32 or length ``gzip: invalid checksum``."""
+
+    def __init__(self):
+        self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._fed = False
+
+    def feed(self, data: bytes, max_length: int) -> bytes:
+        out = []
+        while True:
+            if self._inflater.eof:  # the next member
+                self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            self._fed = self._fed or bool(data)
+            out.append(self._inflater.decompress(data, max_length))
+            if not self._inflater.eof or not self._inflater.unused_data:
+                return b"".join(out)
+            data = self._inflater.unused_data
+
+    def finish(self) -> None:
+        if self._fed and not self._inflater.eof:
+            raise zlib.error("unexpected EOF")
+
+    @staticmethod
+    def go_error(e: zlib.error) -> str:
+        text = str(e)
+        if text == "unexpected EOF":
+            return text
+        if "incorrect data check" in text or "incorrect length check" in text:
+            return "gzip: invalid checksum"
+        return "gzip: invalid header"
 
 
 def _redirect_behavior(method: str, status: int) -> tuple[bool, str, bool]:
@@ -334,12 +380,18 @@ def _redirect_behavior(method: str, status: int) -> tuple[bool, str, bool]:
 def _go_response_headers(response: httpx.Response) -> dict[str, str]:
     """First value per Go-canonical name, after the fix-ups of Go's response reader."""
     headers: dict[str, str] = {}
+    connection: list[str] = []
     for name, value in response.headers.raw:
         key = canonical_header_key(name.decode("latin-1"))
-        headers.setdefault(key, value.decode("utf-8", "replace"))
+        # invalid UTF-8 bytes stay lone surrogates: gojson writes each as \ufffd, as Go does
+        headers.setdefault(key, value.decode("utf-8", "surrogateescape"))
+        if key == "Connection":
+            connection.append(value.decode("latin-1"))
     if "chunked" in headers.pop("Transfer-Encoding", "").lower():
         headers.pop("Content-Length", None)
-    if response.http_version == "HTTP/1.1" and "close" in headers.get("Connection", "").lower():
+    # Go's shouldClose: a "close" token in any Connection value removes the header (HTTP/1.1).
+    if response.http_version == "HTTP/1.1" and any(
+            token.strip().lower() == "close" for value in connection for token in value.split(",")):
         headers.pop("Connection")
     if headers.get("Pragma") == "no-cache" and "Cache-Control" not in headers:
         headers["Cache-Control"] = "no-cache"
