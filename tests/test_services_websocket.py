@@ -533,8 +533,12 @@ def close_frame(payload: bytes) -> bytes:
     (b"\x80\x01x", "error:websocket: continuation after final message frame"),
     (b"\x01\x01a\x81\x01b", "error:websocket: message start before final message frame"),
     (b"\x81\x81abcd\x00", "error:websocket: incorrect mask flag"),
+    (b"\xc1\x01a", "error:websocket: unexpected reserved bits 0x40"),
+    (b"\x83\x00", "error:websocket: unknown opcode 3"),
+    (b"\xb3\x00", "error:websocket: unexpected reserved bits 0x30"),  # checked before opcode
 ], ids=["code-1004", "code-1005", "reason-not-utf8", "one-byte-close", "long-ping",
-        "fragmented-ping", "stray-continuation", "new-message-mid-fragment", "masked"])
+        "fragmented-ping", "stray-continuation", "new-message-mid-fragment", "masked",
+        "reserved-bit", "unknown-opcode", "both"])
 def test_frames_gorilla_refuses_end_the_connection_with_its_text(client, then, line):
     server = HoldingServer(then)
     try:

@@ -24,10 +24,8 @@ text preview), ``websocket_closed`` (by plugin, peer, error or unload); Navidrom
 Known differences from gorilla: dial errors name the address as written in the URL (Go prints
 the resolved one) and a DNS failure omits Go's resolver address; a ``Host`` handshake header is
 not sent (gorilla would use it as the request host); a text frame holding invalid UTF-8 ends the
-connection (websockets checks it, gorilla delivers it); a frame with an
-unknown opcode or a reserved bit set ends the connection with websockets' text (``invalid
-opcode``, ``reserved bits must be 0``; gorilla names the value it read); the close frame echoed
-to a peer's close repeats its reason (gorilla echoes the code alone).
+connection (websockets checks it, gorilla delivers it); the close frame echoed to a peer's close
+repeats its reason (gorilla echoes the code alone).
 
 Why the sync client with a reader thread per connection: it is Navidrome's own shape (a read
 goroutine per connection that calls the plugin synchronously), it needs no event loop shared
@@ -100,9 +98,8 @@ _ON_CLOSE_CODES = (1000, 1001, 1005)
 # 3000-4999).
 _RECEIVABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011,
                                      1012, 1013, 1014})
-# websockets' protocol-error texts and gorilla's for the same frames (advanceFrame). An unknown
-# opcode or a set reserved bit keeps websockets' text: gorilla names the value, which is not
-# kept.
+# websockets' protocol-error texts and gorilla's for the same frames (advanceFrame); reserved
+# bits and unknown opcodes are named from the frame's header (_refused_header).
 _GORILLA_PROTOCOL_ERRORS = {
     "control frame too long": "control frame length > 125",
     "fragmented control frame": "control frame not final",
@@ -379,14 +376,28 @@ class _GorillaConnection(ClientConnection):
                     elif not _is_utf8(data[2:]):
                         self.gorilla_error = "invalid utf8 payload in close frame"
             recv_frame(frame)
+            self._frame_reads.clear()  # the next read starts the next frame: its header
 
         protocol.recv_frame = read_close_as_gorilla
+        # The reads of the frame being parsed, so that a refused frame's header byte can give
+        # gorilla's text, which names its reserved bits or opcode (checked in that order).
+        self._frame_reads: list[bytes] = []
+        read_exact = protocol.reader.read_exact
+
+        def remember(n: int):
+            data = yield from read_exact(n)
+            self._frame_reads.append(data)
+            return data
+
+        protocol.reader.read_exact = remember
         # gorilla returns a protocol error at once, its close frame written; websockets would
         # wait for the server to drop TCP. Shutting the reading side lets its reader end right
         # after it sent that frame.
         fail = protocol.fail
 
         def fail_at_once(*args, **kwargs) -> None:
+            if self.gorilla_error is None and self._frame_reads:
+                self.gorilla_error = _refused_header(self._frame_reads[0])
             fail(*args, **kwargs)
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RD)
@@ -396,8 +407,23 @@ class _GorillaConnection(ClientConnection):
 
     def process_event(self, event) -> None:
         super().process_event(event)
-        if isinstance(event, Frame) and event.opcode is Opcode.CLOSE:
+        if not isinstance(event, Frame):  # the handshake's answer: frames start after it
+            self._frame_reads.clear()
+        elif event.opcode is Opcode.CLOSE:
             self.close_socket()
+
+
+def _refused_header(header: bytes) -> str | None:
+    """gorilla's error for a frame whose first byte it refuses before anything else: reserved
+    bits set, or an opcode it does not know; None when the header is not the problem."""
+    if len(header) != 2:
+        return None
+    reserved, opcode = header[0] & 0x70, header[0] & 0x0F
+    if reserved:
+        return f"unexpected reserved bits 0x{reserved:x}"
+    if opcode not in (0, 1, 2, 8, 9, 10):
+        return f"unknown opcode {opcode}"
+    return None
 
 
 def _dial(url: str, host: str, scheme: str, headers: dict[str, str]) -> ClientConnection:
