@@ -522,6 +522,18 @@ def close_frame(payload: bytes) -> bytes:
     return bytes([0x88, len(payload)]) + payload
 
 
+@pytest.mark.parametrize(("payload", "echo"), [(b"\x03\xe8bye", b"\x03\xe8"), (b"", b"")])
+def test_a_peers_close_is_answered_with_its_code_alone(client, payload, echo):
+    # gorilla's default close handler: WriteMessage(CloseMessage, FormatCloseMessage(code, "")).
+    server = HoldingServer(close_frame(payload))
+    try:
+        go_connect(client, server.url)
+        wait_until(lambda: len(server.received) >= 6)
+    finally:
+        server.stop()
+    assert unmasked(server.received) == (0x88, echo)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("then", "line"), [
     (close_frame(b"\x03\xec"), "error:websocket: bad close code 1004"),

@@ -24,8 +24,7 @@ text preview), ``websocket_closed`` (by plugin, peer, error or unload); Navidrom
 Known differences from gorilla: dial errors name the address as written in the URL (Go prints
 the resolved one) and a DNS failure omits Go's resolver address; a ``Host`` handshake header is
 not sent (gorilla would use it as the request host); a text frame holding invalid UTF-8 ends the
-connection (websockets checks it, gorilla delivers it); the close frame echoed to a peer's close
-repeats its reason (gorilla echoes the code alone).
+connection (websockets checks it, gorilla delivers it).
 
 Why the sync client with a reader thread per connection: it is Navidrome's own shape (a read
 goroutine per connection that calls the plugin synchronously), it needs no event loop shared
@@ -375,10 +374,24 @@ class _GorillaConnection(ClientConnection):
                         self.gorilla_error = f"bad close code {code}"
                     elif not _is_utf8(data[2:]):
                         self.gorilla_error = "invalid utf8 payload in close frame"
-            recv_frame(frame)
+            self._echoing = frame.opcode is Opcode.CLOSE
+            try:
+                recv_frame(frame)
+            finally:
+                self._echoing = False
             self._frame_reads.clear()  # the next read starts the next frame: its header
 
         protocol.recv_frame = read_close_as_gorilla
+        # gorilla's close handler answers a peer's close with its code alone (no reason).
+        self._echoing = False
+        send_frame = protocol.send_frame
+
+        def echo_code_only(frame: Frame) -> None:
+            if self._echoing and frame.opcode is Opcode.CLOSE:
+                frame = dataclasses.replace(frame, data=bytes(frame.data[:2]))
+            send_frame(frame)
+
+        protocol.send_frame = echo_code_only
         # The reads of the frame being parsed, so that a refused frame's header byte can give
         # gorilla's text, which names its reserved bits or opcode (checked in that order).
         self._frame_reads: list[bytes] = []
