@@ -49,6 +49,11 @@ PRIVATE_NOT_ALLOWED = ("host %s is not allowed: private/loopback addresses requi
 DEADLINE_EXCEEDED = "context deadline exceeded"
 
 
+#: Header keys Go's request writer never takes from a request's header map
+#: (reqWriteExcludeHeader; User-Agent only when set).
+GO_WRITES_ITSELF = frozenset({"Host", "Content-Length", "Transfer-Encoding", "Trailer"})
+
+
 class HTTPService:
     """Navidrome's HTTPService: one client per plugin, limited by ``http.requiredHosts``."""
 
@@ -267,7 +272,7 @@ class _Exchange:
         when none is set (then Go un-gzips the body itself)."""
         out: list[tuple[str, bytes]] = []
         for key, value in self.headers.items():
-            if key in ("Host", "Content-Length", "Transfer-Encoding", "Trailer", "User-Agent"):
+            if key in GO_WRITES_ITSELF or key == "User-Agent":
                 continue
             if not key or any(c not in gourl.TOKEN for c in key):
                 raise self._error(f"net/http: invalid header field name {go_quote(key)}")
@@ -355,14 +360,13 @@ class _Gunzip:
             data = self._inflater.unused_data
 
     def finish(self) -> None:
+        """The body ended: inside a member is Go's io.ErrUnexpectedEOF."""
         if self._fed and not self._inflater.eof:
-            raise zlib.error("unexpected EOF")
+            raise ServiceError("reading response body: unexpected EOF")
 
     @staticmethod
     def go_error(e: zlib.error) -> str:
         text = str(e)
-        if text == "unexpected EOF":
-            return text
         if "incorrect data check" in text or "incorrect length check" in text:
             return "gzip: invalid checksum"
         return "gzip: invalid header"

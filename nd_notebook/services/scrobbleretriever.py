@@ -7,9 +7,9 @@ Rules (spec 2.3):
 - ``maxItems`` < 1 or > 5000 means 5000; order is ``(submission_time, id)`` ascending, or
   descending with ``descending``;
 - pagination: ``maxItems + 1`` rows are fetched; when the extra row exists, ``next`` is the input
-  options (``maxItems`` as clamped) with ``fromTimestamp`` (ascending) or ``toTimestamp`` (descending) set to that row's
-  timestamp and ``offset`` = how many rows of this page share it (plus the incoming offset when
-  the whole page shares it); no ``next`` on the last page;
+  options (``maxItems`` as clamped) with ``fromTimestamp`` (ascending) or ``toTimestamp``
+  (descending) set to that row's timestamp and ``offset`` = how many rows of this page share it
+  (plus the incoming offset when the whole page shares it); no ``next`` on the last page;
 - first/last timestamps are ``None`` without scrobbles (a timestamp 0 is still a value).
 """
 

@@ -9,8 +9,9 @@ Rules (spec 2.3 / 3.2 / 6.3, Navidrome's ``plugins/host_websocket.go`` on gorill
   time, to ``nd_websocket_on_text_message`` / ``nd_websocket_on_binary_message`` on a fresh
   instance. A close frame 1000/1001/1005 from the peer gives ``nd_websocket_on_close`` with the
   peer's code and reason as soon as it is read (the peer may keep TCP open); any other end gives
-  ``nd_websocket_on_error`` with gorilla's error text. The connection stays listed until that callback returns (as in Navidrome, so a
-  reconnect under the same id from inside ``on_close`` fails with "already exists").
+  ``nd_websocket_on_error`` with gorilla's error text. The connection stays listed until that
+  callback returns (as in Navidrome, so a reconnect under the same id from inside ``on_close``
+  fails with "already exists").
 - ``close_connection`` removes the connection, sends the close frame, closes the socket, then
   calls ``nd_websocket_on_close`` itself with the plugin's own code and reason.
 - ``close()`` (unload) sends 1001 "plugin unloaded" to every connection; Navidrome's on_close
@@ -59,7 +60,7 @@ from websockets.sync.client import connect as ws_connect
 from .. import events, gourl
 from ..errors import ServiceError
 from ..gojson import go_quote
-from .http import canonical_header_key
+from .http import GO_WRITES_ITSELF, canonical_header_key
 from .http import host_allowed as pattern_allowed
 
 if TYPE_CHECKING:
@@ -106,8 +107,6 @@ _GORILLA_PROTOCOL_ERRORS = {
     "expected a continuation frame": "message start before final message frame",
     "incorrect masking": "incorrect mask flag",
 }
-# Keys Go's request writer never takes from the header map (reqWriteExcludeHeader).
-_GO_WRITES_ITSELF = frozenset({"Host", "Content-Length", "Transfer-Encoding", "Trailer"})
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP header name
 
 # Options of newer websockets releases: no proxy from the environment (gorilla's Dialer has
@@ -345,83 +344,79 @@ class _Connection:
 
 
 class _GorillaConnection(ClientConnection):
-    """A client connection that takes the handshake answers gorilla takes, and ends as soon as
-    the peer's close frame is read (its echo sent), as gorilla's ``ReadMessage`` returns the
-    close at once: websockets' client would wait for the server to drop the TCP connection
-    first, and a server that keeps it open would hold the plugin's ``on_close`` back
-    indefinitely. Messages read before the close are still delivered first."""
+    """A websockets client connection that reads and answers as gorilla does. Its protocol
+    object's hooks are pointed at the methods below:
+
+    - the handshake takes any ``Sec-WebSocket-Protocol`` answer, asked for or not, and ignores
+      ``Sec-WebSocket-Extensions`` (gorilla checks Upgrade, Connection and the accept key only;
+      compression is off);
+    - a close frame is read as gorilla reads it (:meth:`_recv_frame`), answered with its code
+      alone (:meth:`_send_frame`), and ends the connection as soon as it is read
+      (:meth:`process_event`): websockets would wait for the server to drop TCP first, which
+      a server keeping it open never does. Messages read before it are still delivered;
+    - a protocol error ends the connection at once too (:meth:`_fail`), in gorilla's words
+      (``gorilla_error``, read by ``_read_error``).
+    """
 
     def __init__(self, sock, protocol, *args, **kwargs):
-        # gorilla checks a 101 answer's Upgrade, Connection and Sec-WebSocket-Accept only: it
-        # takes any Sec-WebSocket-Protocol the server names, requested or not, and, with
-        # compression off, ignores Sec-WebSocket-Extensions (websockets refuses both).
+        self.gorilla_error: str | None = None
+        self._header: bytes | None = None  # the first bytes read of the frame being parsed
+        self._echoing = False  # inside the handling of a peer's close frame
         protocol.process_subprotocol = lambda headers: next(
             iter(headers.get_all("Sec-WebSocket-Protocol")), None)
         protocol.process_extensions = lambda headers: []
-        # gorilla's reading of a close frame: a 1-byte payload is "no status" (1005); a code it
-        # does not accept, or a reason that is not UTF-8, is a protocol error in its words.
-        self.gorilla_error: str | None = None
-        recv_frame = protocol.recv_frame
-
-        def read_close_as_gorilla(frame: Frame) -> None:
-            if frame.opcode is Opcode.CLOSE:
-                data = bytes(frame.data)
-                if len(data) == 1:
-                    frame = dataclasses.replace(frame, data=b"")
-                elif len(data) >= 2:
-                    code = int.from_bytes(data[:2], "big")
-                    if code not in _RECEIVABLE_CLOSE_CODES and not 3000 <= code <= 4999:
-                        self.gorilla_error = f"bad close code {code}"
-                    elif not _is_utf8(data[2:]):
-                        self.gorilla_error = "invalid utf8 payload in close frame"
-            self._echoing = frame.opcode is Opcode.CLOSE
-            try:
-                recv_frame(frame)
-            finally:
-                self._echoing = False
-            self._frame_reads.clear()  # the next read starts the next frame: its header
-
-        protocol.recv_frame = read_close_as_gorilla
-        # gorilla's close handler answers a peer's close with its code alone (no reason).
-        self._echoing = False
-        send_frame = protocol.send_frame
-
-        def echo_code_only(frame: Frame) -> None:
-            if self._echoing and frame.opcode is Opcode.CLOSE:
-                frame = dataclasses.replace(frame, data=bytes(frame.data[:2]))
-            send_frame(frame)
-
-        protocol.send_frame = echo_code_only
-        # The reads of the frame being parsed, so that a refused frame's header byte can give
-        # gorilla's text, which names its reserved bits or opcode (checked in that order).
-        self._frame_reads: list[bytes] = []
-        read_exact = protocol.reader.read_exact
-
-        def remember(n: int):
-            data = yield from read_exact(n)
-            self._frame_reads.append(data)
-            return data
-
-        protocol.reader.read_exact = remember
-        # gorilla returns a protocol error at once, its close frame written; websockets would
-        # wait for the server to drop TCP. Shutting the reading side lets its reader end right
-        # after it sent that frame.
-        fail = protocol.fail
-
-        def fail_at_once(*args, **kwargs) -> None:
-            if self.gorilla_error is None and self._frame_reads:
-                self.gorilla_error = _refused_header(self._frame_reads[0])
-            fail(*args, **kwargs)
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RD)
-
-        protocol.fail = fail_at_once
+        self._protocol_recv_frame, protocol.recv_frame = protocol.recv_frame, self._recv_frame
+        self._protocol_send_frame, protocol.send_frame = protocol.send_frame, self._send_frame
+        self._protocol_fail, protocol.fail = protocol.fail, self._fail
+        self._read_exact, protocol.reader.read_exact = protocol.reader.read_exact, self._read
         super().__init__(sock, protocol, *args, **kwargs)
+
+    def _read(self, n: int):
+        """The protocol's reads: the first of each frame is its header."""
+        data = yield from self._read_exact(n)
+        if self._header is None:
+            self._header = data
+        return data
+
+    def _recv_frame(self, frame: Frame) -> None:
+        """gorilla's reading of a close frame: a 1-byte payload is "no status" (1005); a code it
+        does not accept, or a reason that is not UTF-8, is a protocol error in its words."""
+        if frame.opcode is Opcode.CLOSE:
+            data = bytes(frame.data)
+            if len(data) == 1:
+                frame = dataclasses.replace(frame, data=b"")
+            elif len(data) >= 2:
+                code = int.from_bytes(data[:2], "big")
+                if code not in _RECEIVABLE_CLOSE_CODES and not 3000 <= code <= 4999:
+                    self.gorilla_error = f"bad close code {code}"
+                elif not _is_utf8(data[2:]):
+                    self.gorilla_error = "invalid utf8 payload in close frame"
+        self._echoing = frame.opcode is Opcode.CLOSE
+        try:
+            self._protocol_recv_frame(frame)
+        finally:
+            self._echoing = False
+            self._header = None  # the next read starts the next frame
+
+    def _send_frame(self, frame: Frame) -> None:
+        """gorilla's close handler answers a peer's close with its code alone (no reason)."""
+        if self._echoing and frame.opcode is Opcode.CLOSE:
+            frame = dataclasses.replace(frame, data=bytes(frame.data[:2]))
+        self._protocol_send_frame(frame)
+
+    def _fail(self, *args, **kwargs) -> None:
+        """A protocol error: gorilla's text for a refused header, then websockets' failure
+        (its close frame written), then the reading side shut so that the reader ends now."""
+        if self.gorilla_error is None and self._header is not None:
+            self.gorilla_error = _refused_header(self._header)
+        self._protocol_fail(*args, **kwargs)
+        with contextlib.suppress(OSError):
+            self.socket.shutdown(socket.SHUT_RD)
 
     def process_event(self, event) -> None:
         super().process_event(event)
         if not isinstance(event, Frame):  # the handshake's answer: frames start after it
-            self._frame_reads.clear()
+            self._header = None
         elif event.opcode is Opcode.CLOSE:
             self.close_socket()
 
@@ -452,7 +447,7 @@ def _dial(url: str, host: str, scheme: str, headers: dict[str, str]) -> ClientCo
         # itself, turns newlines into spaces, trims the value, and writes its UTF-8 bytes
         # (websockets writes header text as Latin-1); gorilla would send "Host" as the request's
         # host, which is not emulated.
-        if key not in _GO_WRITES_ITSELF and _TOKEN.fullmatch(key):
+        if key not in GO_WRITES_ITSELF and _TOKEN.fullmatch(key):
             value = value.replace("\r", " ").replace("\n", " ").strip(" \t")
             extra[key] = value.encode("utf-8", "replace").decode("latin-1")
     # A blank User-Agent sends none (Go's default is only for a request without one).
