@@ -152,7 +152,7 @@ def test_play_sends_now_playing_then_the_scrobble_with_the_start_time(host, peop
     assert row == {"plugin": "scrob", "user": "ann", "track": track["id"],
                    "timestamp": 1_700_000_000, "authorized": True, "reason": None,
                    "now_playing": "ok", "now_playing_error": None,
-                   "scrobble": "ok", "scrobble_error": None}
+                   "scrobble": "ok", "scrobble_error": None, "buffered": 0}
     assert kv(plugin, "np:ann") == f"{track['title']}@12"
     assert kv(plugin, "sc:ann") == f"{track['id']}|{track['artist']}|1700000000|"
 

@@ -78,18 +78,28 @@ def _check_metadata_agent(texts: list[str]) -> None:
 
 
 def _check_scrobbler(texts: list[str]) -> None:
-    _, magic, played, stored, scoped, kinds, calls, _close = texts
+    _, magic, played, stored, scoped, kinds, retried, calls, _close = texts
     assert "capabilities  Scrobbler" in magic
     assert "diary  alice        True          ok       ok" in played
     assert "scrobbles of alice in the library" in stored
     assert "user not in the plugin's users scope" in scoped
-    lines = kinds.splitlines()
+    # Navidrome's log lines of the discarded and the stored scrobbles show under the cell too.
+    logged = [line for line in kinds.splitlines() if line.startswith("[diary] ")]
+    assert [line.split(" (")[0] for line in logged] == [
+        "[diary] ERROR: Scrobbler: Error sending scrobble to service. Discarding",
+        "[diary] ERROR: Scrobbler: Error sending scrobble to service. Discarding",
+        "[diary] WARN: Scrobbler: Could not send scrobble. Will be retried"]
+    lines = [line for line in kinds.splitlines() if line not in logged]
     assert lines[0].startswith("bob    ok  not_authorized  plugin call failed: "
                                "scrobbler(not_authorized): token of bob expired")
     assert lines[1].startswith("alice  ok  unrecoverable   plugin call failed: "
                                "scrobbler(unrecoverable): \"Intro\" is too short")
     assert lines[2] == ("alice  ok  retry_later     plugin call failed: "
                         "scrobbler(retry_later): disk I/O error")
+    waiting, after = retried.splitlines()
+    assert "'attempts': 1, 'last_error': 'plugin call failed: scrobbler(retry_later): disk I/O " \
+        "error'" in waiting
+    assert after.startswith("[] (b'") and after.endswith("', True)")
     assert '{"error":"disk I/O error"}' in calls
 
 

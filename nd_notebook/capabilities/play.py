@@ -12,8 +12,11 @@ scrobble (``submission=true``). Navidrome then:
    is authorized (``nd_scrobbler_is_authorized`` is called before each of the two sends).
 
 A track whose artist is ``[Unknown Artist]`` is recorded but not sent to any plugin. The
-report has one row per Scrobbler plugin. Not emulated: Navidrome buffers scrobbles per plugin
-and retries ``retry_later`` ones with backoff; here the outcome is reported once.
+report has one row per Scrobbler plugin. A scrobble goes through Navidrome's scrobble buffer
+(``capabilities/scrobblebuffer.py``): stored, then sent after the plugin's older stored
+scrobbles of that user; ``retry_later`` keeps it for a retry 5 s later, and a row's
+``scrobble`` is ``buffered`` when an older scrobble still waits to be retried (``buffered``
+counts what waits for that plugin and user).
 ``nd_scrobbler_playback_report`` is not part of this flow (Navidrome sends it for a client's
 playback reports): ``report_playback`` sends one.
 """
@@ -25,13 +28,14 @@ from typing import Any
 
 from ..errors import LibraryError
 from .errors import ScrobblerError
+from .scrobblebuffer import ScrobbleBuffer
 from .scrobbler import PLAYBACK_STATES, ScrobblerPlugin
 
 UNKNOWN_ARTIST = "[Unknown Artist]"
 
 
 def play(library, plugins: Iterable[ScrobblerPlugin], user: str | dict, track: str | dict, *,
-         at: float, position: int = 0) -> list[dict[str, Any]]:
+         at: float, position: int = 0, buffer: ScrobbleBuffer) -> list[dict[str, Any]]:
     """Now playing + scrobble to every authorized scrobbler, the play recorded in between."""
     u = find_user(library, user)
     info, in_library = track_info(library, track)
@@ -44,7 +48,7 @@ def play(library, plugins: Iterable[ScrobblerPlugin], user: str | dict, track: s
                "timestamp": timestamp, "authorized": ok,
                "reason": why if send else "track artist is [Unknown Artist]: not sent",
                "now_playing": None, "now_playing_error": None,
-               "scrobble": None, "scrobble_error": None}
+               "scrobble": None, "scrobble_error": None, "buffered": 0}
         entries.append((plugin, row))
         if ok:
             row["now_playing"], row["now_playing_error"] = _outcome(
@@ -55,9 +59,11 @@ def play(library, plugins: Iterable[ScrobblerPlugin], user: str | dict, track: s
         if not send:
             continue
         ok, why = plugin.authorization(u["id"], u["user_name"])
-        if ok:
-            row["scrobble"], row["scrobble_error"] = _outcome(
-                plugin.scrobble, u["user_name"], info, timestamp)
+        if ok:  # stored, then sent behind the user's older stored scrobbles
+            entry = buffer.store(plugin.id, u, info, timestamp, in_library=in_library)
+            row["scrobble"], row["scrobble_error"] = buffer.send(plugin).get(
+                entry.seq, ("buffered", "waiting behind an earlier scrobble to be retried"))
+            row["buffered"] = len(buffer.waiting(plugin.id, u["id"]))
         elif row["authorized"]:  # authorized for now-playing only
             row["scrobble_error"] = f"not sent: {why}"
     return [row for _, row in entries]
@@ -90,6 +96,16 @@ def report_playback(library, plugins: Iterable[ScrobblerPlugin], user: str | dic
         except ScrobblerError as e:
             row["report"], row["error"] = e.kind, e.cause
     return rows
+
+
+def stored_track_info(library, entry) -> dict[str, Any] | None:
+    """A stored scrobble's TrackInfo as sent now: a library track read again (None once it is
+    gone, as Navidrome's buffer query joins the media file), any other track as stored."""
+    if not entry.in_library:
+        return entry.track
+    if library.track(entry.track.get("id", "")) is None:
+        return None
+    return track_info(library, entry.track["id"])[0]
 
 
 def find_user(library, user: str | dict) -> dict[str, Any]:

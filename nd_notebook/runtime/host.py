@@ -91,6 +91,7 @@ class Host:
         self.clock: Clock = clock
         self._library_spec = library  # built on first use of .library (Host() stays cheap)
         self._library = None
+        self._scrobbles = None  # Navidrome's scrobble buffer, made at the first host.play
         self.events = FramedEventLog(self.clock.now)
         self.events.subscribe(show_under_cell)  # plugin output under the cell (with %load_ext)
         if getattr(self.clock, "on_error", None) is None:
@@ -233,6 +234,8 @@ class Host:
         if plugin is None:
             raise PluginNotFoundError(f"plugin {go_quote(plugin_id)} not found")
         plugin.closed = True
+        if self._scrobbles is not None:  # its scrobble retries stop; its entries stay stored
+            self._scrobbles.stop(plugin_id)
         plugin.instances.close()  # prepared instances freed, background thread stopped
         for service in reversed(list(plugin.services.values())):
             try:
@@ -344,7 +347,30 @@ class Host:
         from ..capabilities.play import play
 
         return play(self.library, self._scrobblers(), user, track,
-                    at=self.now() if at is None else at, position=position)
+                    at=self.now() if at is None else at, position=position,
+                    buffer=self._scrobble_buffer())
+
+    def scrobble_buffer(self, plugin: str | None = None) -> list[dict]:
+        """The scrobbles stored and not sent yet (a plugin answered ``retry_later``), oldest
+        first: plugin, user, track, timestamp, attempts, last_error."""
+        if self._scrobbles is None:
+            return []
+        return [e.row() for e in self._scrobbles.waiting(plugin)]
+
+    def _scrobble_buffer(self):
+        from ..capabilities.play import stored_track_info
+        from ..capabilities.scrobblebuffer import ScrobbleBuffer
+
+        with self._lock:
+            if self._scrobbles is None:
+                self._scrobbles = ScrobbleBuffer(
+                    self.clock, self.events, self._scrobbler,
+                    lambda entry: stored_track_info(self.library, entry))
+        return self._scrobbles
+
+    def _scrobbler(self, plugin_id: str):
+        """The loaded Scrobbler plugin ``plugin_id`` as Navidrome's adapter, or None."""
+        return next((s for s in self._scrobblers() if s.id == plugin_id), None)
 
     def report_playback(self, user: str | dict, track: str | dict, state: str, *,
                         at: float | None = None, **report) -> list[dict]:
