@@ -171,7 +171,7 @@ def test_unloading_stops_the_retries_and_a_reload_sends_what_was_stored(host, wa
     assert kv(plugin, "sent") == "T0@100;T1@200;"
 
 
-def test_a_stored_track_removed_from_the_library_is_not_sent(host, wasm):
+def test_a_stored_track_removed_from_the_library_is_sent_as_it_was_played(host, wasm):
     plugin = load(host, wasm)
     plugin.kvstore.set("down", b"1")
     first = tracks(host)[0]
@@ -179,5 +179,16 @@ def test_a_stored_track_removed_from_the_library_is_not_sent(host, wasm):
     host.library.remove_track(first)
     plugin.kvstore.delete("down")
     host.run_for(6)
-    assert kv(plugin, "sent") is None
-    assert [e["track"] for e in host.scrobble_buffer()] == [first]
+    assert kv(plugin, "sent") == "T0@100;"
+
+
+def test_users_with_fewer_stored_scrobbles_go_first(host, wasm):
+    plugin = load(host, wasm)
+    host.library.add_user("bob")
+    plugin.kvstore.set("down", b"1")
+    host.play("ann", tracks(host)[0], at=100)
+    host.play("ann", tracks(host)[1], at=101)
+    host.play("bob", tracks(host)[2], at=300)
+    plugin.kvstore.delete("down")
+    host.run_for(6)
+    assert kv(plugin, "sent") == "T2@300;T0@100;T1@101;"

@@ -98,13 +98,11 @@ def report_playback(library, plugins: Iterable[ScrobblerPlugin], user: str | dic
     return rows
 
 
-def stored_track_info(library, entry) -> dict[str, Any] | None:
-    """A stored scrobble's TrackInfo as sent now: a library track read again (None once it is
-    gone, as Navidrome's buffer query joins the media file), any other track as stored."""
-    if not entry.in_library:
+def stored_track_info(library, entry) -> dict[str, Any]:
+    """A stored scrobble's TrackInfo as sent now: a library track read again (Navidrome joins
+    the media file when it sends), else (not in the library, or removed since) as stored."""
+    if not entry.in_library or library.track(entry.track.get("id", "")) is None:
         return entry.track
-    if library.track(entry.track.get("id", "")) is None:
-        return None
     return track_info(library, entry.track["id"])[0]
 
 

@@ -61,11 +61,11 @@ class ScrobbleBuffer:
     """The Host's stored scrobbles and each plugin's sender (see the module docstring)."""
 
     def __init__(self, clock, event_log, resolve: Resolve,
-                 fresh_info: Callable[[Entry], dict[str, Any] | None]):
+                 fresh_info: Callable[[Entry], dict[str, Any]]):
         self._clock = clock
         self._events = event_log
         self._resolve = resolve
-        self._fresh_info = fresh_info  # a stored track as sent now (None: no longer there)
+        self._fresh_info = fresh_info  # a stored track as sent now
         self._entries: list[Entry] = []
         self._seq = itertools.count(1)
         self._timers: dict[str, list] = {}
@@ -88,8 +88,6 @@ class ScrobbleBuffer:
             for user_id in self._users(plugin.id):
                 for entry in self._waiting(plugin.id, user_id):
                     info = self._fresh_info(entry)
-                    if info is None:  # its track is gone: Navidrome's join no longer sees it
-                        continue
                     entry.attempts += 1
                     try:
                         plugin.scrobble(entry.user_name, info, entry.timestamp)
@@ -131,7 +129,12 @@ class ScrobbleBuffer:
 
     # -- inside -----------------------------------------------------------------------------
     def _users(self, plugin_id: str) -> list[str]:
-        return list(dict.fromkeys(e.user_id for e in self._entries if e.plugin == plugin_id))
+        # Navidrome's UserIDs: GROUP BY user_id ORDER BY count(*), the fewest entries first.
+        counts: dict[str, int] = {}
+        for e in self._entries:
+            if e.plugin == plugin_id:
+                counts[e.user_id] = counts.get(e.user_id, 0) + 1
+        return sorted(counts, key=lambda user_id: (counts[user_id], user_id))
 
     def _waiting(self, plugin_id: str, user_id: str) -> list[Entry]:
         # Navidrome's Next: the user's oldest play first (then the order stored).
