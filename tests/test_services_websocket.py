@@ -561,6 +561,23 @@ def test_frames_gorilla_refuses_end_the_connection_with_its_text(client, then, l
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("then", "text"), [
+    (b"\x81\x05a\xe2\x82b\xff", "a\ufffd\ufffdb\ufffd"),
+    (b"\x01\x02a\xe2\x80\x02\x82b", "a\ufffd\ufffdb"),  # split across two frames
+], ids=["one-frame", "fragmented"])
+def test_a_text_message_that_is_not_utf8_is_delivered_with_a_replacement_per_byte(client, then,
+                                                                                  text):
+    # gorilla does not check text messages; Navidrome's JSON to the plugin writes each byte
+    # that is not UTF-8 as \ufffd. The connection stays open.
+    server = HoldingServer(then + b"\x81\x05after")
+    try:
+        go_connect(client, server.url)
+        assert wait_log(client, 3) == ["text:last", "text:" + text, "text:after"]
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("answer", [
     b"Sec-WebSocket-Protocol: chat\r\n",
     b"Sec-WebSocket-Extensions: permessage-deflate\r\n",

@@ -36,6 +36,7 @@ network events arrive in wall time on their own threads.
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import dataclasses
 import inspect
@@ -59,7 +60,7 @@ from websockets.sync.client import connect as ws_connect
 
 from .. import events, gourl
 from ..errors import ServiceError
-from ..gojson import go_quote
+from ..gojson import go_quote, go_utf8
 from .http import GO_WRITES_ITSELF, canonical_header_key
 from .http import host_allowed as pattern_allowed
 
@@ -125,8 +126,6 @@ class WebSocketService:
     DEVIATIONS: ClassVar[dict[str, str]] = {
         "connect": ("dial errors name the address as written; a plugin-supplied Host header is "
                     "dropped"),
-        "send_text": ("a text frame with invalid UTF-8 from the server ends the connection (gorilla "
-                      "delivers it)"),
     }
 
     def __init__(self, ctx: PluginContext):
@@ -225,12 +224,15 @@ class WebSocketService:
         try:
             while True:
                 try:
-                    message = conn.ws.recv()
+                    message = conn.ws.recv(decode=False)
                 except Exception as e:  # noqa: BLE001 - every end of the loop is reported
                     if not conn.closed_by_host:
                         self._ended(conn, e)
                     return
-                if isinstance(message, str):
+                if conn.ws.kinds.popleft() is Opcode.TEXT:
+                    # Navidrome passes gorilla's bytes on as a Go string: each byte that is
+                    # not UTF-8 reaches the plugin as U+FFFD.
+                    message = go_utf8(message)
                     self._count_in(conn, "text", message)
                     self._callback(ON_TEXT_MESSAGE, {"connectionId": conn.id,
                                                      "message": message}, "text message", conn.id)
@@ -355,13 +357,16 @@ class _GorillaConnection(ClientConnection):
       (:meth:`process_event`): websockets would wait for the server to drop TCP first, which
       a server keeping it open never does. Messages read before it are still delivered;
     - a protocol error ends the connection at once too (:meth:`_fail`), in gorilla's words
-      (``gorilla_error``, read by ``_read_error``).
+      (``gorilla_error``, read by ``_read_error``);
+    - a text message is not checked for UTF-8 (gorilla delivers its bytes): messages are read
+      undecoded, each one's kind noted in ``kinds`` as its first frame arrives.
     """
 
     def __init__(self, sock, protocol, *args, **kwargs):
         self.gorilla_error: str | None = None
         self._header: bytes | None = None  # the first bytes read of the frame being parsed
         self._echoing = False  # inside the handling of a peer's close frame
+        self.kinds: collections.deque[Opcode] = collections.deque()  # TEXT/BINARY, in order
         protocol.process_subprotocol = lambda headers: next(
             iter(headers.get_all("Sec-WebSocket-Protocol")), None)
         protocol.process_extensions = lambda headers: []
@@ -414,6 +419,8 @@ class _GorillaConnection(ClientConnection):
             self.socket.shutdown(socket.SHUT_RD)
 
     def process_event(self, event) -> None:
+        if isinstance(event, Frame) and event.opcode in (Opcode.TEXT, Opcode.BINARY):
+            self.kinds.append(event.opcode)  # before the message can reach recv()
         super().process_event(event)
         if not isinstance(event, Frame):  # the handshake's answer: frames start after it
             self._header = None
