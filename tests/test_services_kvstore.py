@@ -142,27 +142,27 @@ def test_ttl_key_is_visible_before_expiry(kv, clock):
 
 def test_expired_key_is_invisible_to_get(kv, clock):
     kv.set_with_ttl("k", b"v", 10)
-    clock.advance_to(T0 + 10)
+    clock.advance_to(T0 + 11)
     assert kv.get("k") == (None, False)
 
 
 def test_expired_key_is_invisible_to_has(kv, clock):
     kv.set_with_ttl("k", b"v", 10)
-    clock.advance_to(T0 + 10)
+    clock.advance_to(T0 + 11)
     assert kv.has("k") is False
 
 
 def test_expired_key_is_invisible_to_list(kv, clock):
     kv.set("live", b"v")
     kv.set_with_ttl("dead", b"v", 10)
-    clock.advance_to(T0 + 10)
+    clock.advance_to(T0 + 11)
     assert kv.list("") == ["live"]
 
 
 def test_expired_key_is_invisible_to_get_many(kv, clock):
     kv.set("live", b"1")
     kv.set_with_ttl("dead", b"2", 10)
-    clock.advance_to(T0 + 10)
+    clock.advance_to(T0 + 11)
     assert kv.get_many(["live", "dead"]) == {"live": b"1"}
 
 
@@ -170,18 +170,30 @@ def test_expired_key_does_not_count_in_storage_used(kv, clock):
     kv.set("live", b"12345")
     kv.set_with_ttl("dead", b"1234567890", 10)
     assert kv.get_storage_used() == 15
-    clock.advance_to(T0 + 10)
+    clock.advance_to(T0 + 11)
     assert kv.get_storage_used() == 5
 
 
 def test_expiry_has_second_resolution(kv, clock, tmp_path):
-    # datetime('now', '+1 seconds') drops the milliseconds: a 1 s TTL written at .700 is
-    # gone at the next whole second.
+    # datetime('now', '+1 seconds') drops the milliseconds: a 1 s TTL written at .700 expires
+    # at 00:00:01 and is gone once that second has passed (1.3 s after it was written).
     clock.advance_to(T0 + 0.7)
     kv.set_with_ttl("k", b"v", 1)
     assert rows(tmp_path)[0][4] == "2026-01-01 00:00:01"
-    clock.advance_to(T0 + 1.0)
+    clock.advance_to(T0 + 1.99)
+    assert kv.has("k") is True
+    clock.advance_to(T0 + 2.0)
     assert kv.has("k") is False
+
+
+def test_a_key_is_live_through_its_expiry_second(kv, clock):
+    # Navidrome's filter is expires_at >= datetime('now'), its cleanup expires_at < now.
+    kv.set_with_ttl("k", b"v", 10)
+    clock.advance_to(T0 + 10)
+    assert kv.get("k") == (b"v", True)
+    assert kv.cleanup_expired() == 0
+    clock.advance_to(T0 + 11)
+    assert kv.cleanup_expired() == 1
 
 
 def test_set_removes_a_previous_ttl(kv, clock):
@@ -204,7 +216,7 @@ def test_cleanup_expired_deletes_expired_rows_only(kv, clock, tmp_path):
     kv.set("keep", b"v")
     kv.set_with_ttl("short", b"v", 5)
     kv.set_with_ttl("long", b"v", 500)
-    clock.advance_to(T0 + 5)
+    clock.advance_to(T0 + 6)
     assert kv.cleanup_expired() == 1
     assert [r[0] for r in rows(tmp_path)] == ["keep", "long"]
 
@@ -436,7 +448,7 @@ def test_ttl_persists_across_service_instances(tmp_path, clock):
     first = make_kv(tmp_path, clock)
     first.set_with_ttl("k", b"v", 10)
     first.close()
-    clock.advance_to(T0 + 10)
+    clock.advance_to(T0 + 11)
     assert make_kv(tmp_path, clock).has("k") is False
 
 

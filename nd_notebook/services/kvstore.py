@@ -7,7 +7,8 @@ One deliberate difference in mechanism, none in behaviour: where Navidrome write
 ``datetime('now')`` / ``CURRENT_TIMESTAMP`` we bind the Host clock's current time
 (``datetime(:now)``), so the TTLs and expiry follow a virtual clock. The stored text is the
 same (UTC ``YYYY-MM-DD HH:MM:SS``) and the comparisons are the same: a row is live while
-``expires_at IS NULL OR expires_at > now`` (second resolution).
+``expires_at IS NULL OR expires_at >= now`` (second resolution, the expiry second
+included: a 1 s TTL is gone 1-2 s later, spec 6.2).
 
 Errors carry Navidrome's texts, including its wrapping of database failures
 (``reading value: sql: database is closed`` after ``close()``).
@@ -50,7 +51,7 @@ MIGRATIONS = [
 ]
 
 _CLOSED = "sql: database is closed"  # Go database/sql's ErrConnDone-style text after Close
-_LIVE = "(expires_at IS NULL OR expires_at > datetime(:now))"
+_LIVE = "(expires_at IS NULL OR expires_at >= datetime(:now))"
 
 
 class KVStoreService:
@@ -179,7 +180,7 @@ class KVStoreService:
         with self._session("deleting expired keys") as db:
             cur = db.execute(
                 "DELETE FROM kvstore WHERE expires_at IS NOT NULL "
-                "AND expires_at <= datetime(:now)",
+                "AND expires_at < datetime(:now)",
                 {"now": self._now()},
             )
             return cur.rowcount
