@@ -339,6 +339,28 @@ def test_a_service_creation_error_comes_before_the_modules_errors(host, tmp_path
         assert str(e.value) == expected
 
 
+@pytest.mark.parametrize(("imports", "service"), [
+    (("task_createqueue",), "Task"), (("kvstore_get",), "KVStore")])
+def test_a_file_where_the_plugins_data_folder_should_be_fails_the_service_that_needs_it(
+        tmp_path, imports, service):
+    # Navidrome's own test ("reports the Task service creation error instead of a missing host
+    # function"): the services make <DataFolder>/plugins/<id> with os.MkdirAll, which stops at
+    # the file.
+    with Host(tmp_path / "data") as host:
+        (tmp_path / "data" / "plugins").write_bytes(b"")
+        with pytest.raises(LoadError) as e:
+            host.load(host_call_plugin(*imports), name="blocked", permissions="auto")
+    assert str(e.value) == (f"creating {service} service: creating plugin data directory: "
+                            f"mkdir {tmp_path / 'data' / 'plugins'}: not a directory")
+
+
+def test_a_plugin_without_files_loads_with_a_file_where_the_data_folder_should_be(tmp_path):
+    with Host(tmp_path / "data") as host:
+        (tmp_path / "data" / "plugins").write_bytes(b"")
+        plugin = host.load(host_call_plugin("config_get"), name="light", permissions="auto")
+        assert plugin.call("call_config_get", {"key": "k"}) == {}
+
+
 def test_the_settings_gate_comes_before_the_modules_errors(host):
     manifest = {"name": "n", "author": "a", "version": "1", "permissions": {"users": {}}}
     with pytest.raises(LoadError) as e:

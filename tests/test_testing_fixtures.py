@@ -17,7 +17,9 @@ def test_nd_build_compiles_source_and_files(nd_build, tmp_path):
 def test_nd_host_loads_into_a_temporary_data_folder(nd_host, nd_build):
     plugin = nd_host.load(nd_build(WAT, lang="wat"), name="fixture")
     assert plugin.capabilities == ["Lifecycle"]
-    assert (nd_host.data_dir / "plugins" / "fixture").is_dir()
+    # Its files (KVStore, TaskQueue, storage) would go under the Host's temporary folder.
+    assert plugin.ctx.data_dir == nd_host.data_dir / "plugins" / "fixture"
+    assert nd_host.data_dir.is_dir()
     assert not nd_host.clock.is_virtual
 
 

@@ -423,8 +423,9 @@ class Host:
 
     def _instantiate(self, plugin_id, wasm, man, info, config, settings, started,
                      caps: limits.Caps | None = None) -> LoadedPlugin:
+        # Made by the services that keep files there (KVStore, TaskQueue, the storage mount),
+        # as Navidrome's do: a failure is theirs to report ("creating Task service: ...").
         data_dir = self.data_dir / "plugins" / plugin_id
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         holder: dict[str, LoadedPlugin] = {}
 
         def call_export(export: str, input: Any = None) -> Any:
@@ -482,7 +483,7 @@ class Host:
             def compile_module(module: bytes | None = None) -> CompiledPlugin:
                 # Later lanes come from Extism's module cache; the renamed copy is not kept.
                 module = module or prepared.prepared_module(wasm, info.exported_functions)[0]
-                with module_path(module, data_dir) as path:
+                with module_path(module, self.data_dir) as path:
                     manifest = dict(extism_manifest, wasm=[{"path": path, "name": "main"}])
                     with backtrace_details(wasm):  # DWARF file:line in trap backtraces (traps.py)
                         return CompiledPlugin(manifest, wasi=True, functions=functions)
@@ -596,7 +597,7 @@ def _mounts(host: Host, man, settings: PluginSettings, data_dir: Path) -> dict[s
                                          "exist: not mounted")
     if man.has_permission("storage"):
         storage = data_dir / "storage"
-        storage.mkdir(mode=0o700, exist_ok=True)
+        storage.mkdir(mode=0o700, parents=True, exist_ok=True)
         mounts[str(storage.resolve())] = "/storage"
     return mounts
 

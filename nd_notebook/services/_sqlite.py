@@ -23,14 +23,52 @@ lets readers run beside the writer and the 5 s busy timeout absorbs write conten
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
+import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from os import PathLike
+from pathlib import Path
 
 from ..errors import ServiceError
 
 BUSY_TIMEOUT_MS = 5000
+
+
+def plugin_data_dir(folder: str | PathLike[str]) -> Path:
+    """Create the plugin's data folder as both services do first (``os.MkdirAll(dataDir,
+    0700)``); a failure is ``creating plugin data directory: mkdir <path>: <reason>`` in Go's
+    words, the path being the part Go's ``MkdirAll`` stopped at (a file where a folder should
+    be: ``mkdir <that file>: not a directory``)."""
+    folder = Path(folder)
+    try:
+        _mkdir_all(folder)
+    except OSError as e:
+        reason = (e.strerror or str(e)).lower()  # Go's syscall texts
+        raise ServiceError(f"creating plugin data directory: mkdir {e.filename}: {reason}") \
+            from None
+    return folder
+
+
+def _mkdir_all(path: Path) -> None:
+    """Go's ``os.MkdirAll(path, 0700)``: the parents first, each refused the way Go does."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # any failure: make the parents, then it
+        pass
+    else:
+        if stat.S_ISDIR(mode):
+            return
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
+    if path.parent != path:
+        _mkdir_all(path.parent)
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        if not path.is_dir():
+            raise
 
 
 def open_db(path: str | PathLike[str], migrations: Sequence[str]) -> sqlite3.Connection:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ServiceError
 from ..gojson import go_quote
 from ..manifest import parse_bytes
-from ._sqlite import open_db
+from ._sqlite import open_db, plugin_data_dir
 
 if TYPE_CHECKING:
     from ..clock import Clock
@@ -69,11 +69,7 @@ class KVStoreService:
     def __init__(self, ctx: PluginContext):
         self._clock: Clock = ctx.clock
         self.max_size = _max_size_from(ctx.permission("kvstore"))
-        data_dir = ctx.data_dir
-        try:
-            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as e:
-            raise ServiceError(f"creating plugin data directory: {e}") from e
+        data_dir = plugin_data_dir(ctx.data_dir)
         self.path = data_dir / DB_FILE
         try:
             self._db: sqlite3.Connection | None = open_db(self.path, MIGRATIONS)

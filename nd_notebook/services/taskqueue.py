@@ -28,13 +28,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from .. import events
 from ..errors import PluginCallError, ServiceError
 from ..gojson import go_quote
-from ._sqlite import open_db
+from ._sqlite import open_db, plugin_data_dir
 
 DEFAULT_CONCURRENCY = 1
 DEFAULT_BACKOFF_MS = 1000
@@ -98,8 +97,7 @@ class TaskQueueService:
         options = ctx.permission("taskqueue") or {}
         max_concurrency = options.get("maxConcurrency")
         self.max_concurrency = 1 if max_concurrency is None else int(max_concurrency)
-        data_dir = Path(ctx.data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        data_dir = plugin_data_dir(ctx.data_dir)
         self.path = data_dir / "taskqueue.db"
         try:
             self._db: sqlite3.Connection | None = open_db(self.path, MIGRATIONS)
