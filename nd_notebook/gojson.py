@@ -236,6 +236,8 @@ class _Where(NamedTuple):
         for prefix in ("*", "[]", "map[string]"):
             if go_type.startswith(prefix):
                 return prefix + self.type_string(go_type[len(prefix):])
+        if go_type == "byte":  # reflect names it by what it aliases
+            return "uint8"
         if go_type in _INT_RANGES or go_type in _FLOATS or go_type in ("string", "bool"):
             return go_type
         if "." in go_type:  # a type of another package (types.SongRef): named as it is
@@ -305,12 +307,11 @@ def _decode(raw: Any, go_type: str, where: _Where, lookup) -> Any:
     if go_type.startswith("*"):
         return _decode(raw, go_type[1:], where, lookup)
     if go_type == "[]byte":
+        if isinstance(raw, list):  # a []uint8 may also be written as an array of numbers
+            return bytes(_decode(v, "uint8", where, lookup) for v in raw)
         if not isinstance(raw, str):
             raise _type_error(raw, go_type, where)
-        try:
-            return base64.b64decode(raw.encode("ascii"), validate=True)
-        except (binascii.Error, UnicodeEncodeError, ValueError):
-            return _b64_error(raw)
+        return go_base64(go_string(raw).encode("utf-8"))
     if go_type.startswith("[]"):
         if not isinstance(raw, list):
             raise _type_error(raw, go_type, where)
@@ -372,13 +373,61 @@ def _type_error(raw, go_type: str, where: _Where) -> GoJSONError:
                        f"{where.text()} of type {where.type_string(go_type)}")
 
 
-def _b64_error(raw: str):
-    # Go reports the offset of the first illegal byte.
-    alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
-    for i, ch in enumerate(raw):
-        if ch not in alphabet and ch != "=":
-            raise GoJSONError(f"illegal base64 data at input byte {i}")
-    raise GoJSONError(f"illegal base64 data at input byte {max(len(raw) - 1, 0)}")
+_B64 = {c: i for i, c in enumerate(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
+
+
+def go_base64(src: bytes) -> bytes:
+    """``base64.StdEncoding.Decode`` as encoding/json runs it on a ``[]byte`` field: padding
+    required, CR and LF skipped anywhere, trailing bits ignored; a failure is its
+    ``illegal base64 data at input byte N`` (N as Go counts it)."""
+    try:
+        return binascii.a2b_base64(src, strict_mode=True)  # canonical input: Go's answer too
+    except binascii.Error:
+        pass
+    out = bytearray()
+    si, n = 0, len(src)
+    while si < n:  # Go's decodeQuantum, one 4-character quantum a turn
+        quantum, dlen, trailing = [0, 0, 0, 0], 4, None
+        j = 0
+        while j < 4:
+            if si == n:
+                if j == 0:
+                    return bytes(out)
+                raise _b64_error(si - j)
+            c = src[si]
+            si += 1
+            if c in _B64:
+                quantum[j] = _B64[c]
+                j += 1
+                continue
+            if c in b"\r\n":
+                continue
+            if c != 0x3D or j < 2:  # not '=', or padding too early
+                raise _b64_error(si - 1)
+            if j == 2:  # "==" expected: the second '=' after any newlines
+                while si < n and src[si] in b"\r\n":
+                    si += 1
+                if si == n:
+                    raise _b64_error(n)
+                if src[si] != 0x3D:
+                    raise _b64_error(si - 1)
+                si += 1
+            while si < n and src[si] in b"\r\n":
+                si += 1
+            if si < n:
+                trailing = si
+            dlen = j
+            break
+        value = quantum[0] << 18 | quantum[1] << 12 | quantum[2] << 6 | quantum[3]
+        out += value.to_bytes(3, "big")[:dlen - 1]
+        if trailing is not None:
+            raise _b64_error(trailing)
+    return bytes(out)
+
+
+def _b64_error(offset: int) -> GoJSONError:
+    return GoJSONError(f"illegal base64 data at input byte {offset}")
 
 
 # --------------------------------------------------------------------------- encoding

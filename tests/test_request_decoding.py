@@ -6,6 +6,7 @@ one matching a field winning, and ``null`` leaves a field as it was."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -136,3 +137,56 @@ def test_a_type_of_another_package_keeps_its_own_package_name(plugin):
     assert error(plugin, "matcher_matchsongs", '{"opts":[]}') == (
         "json: cannot unmarshal array into Go struct field MatcherMatchSongsRequest.opts of type "
         "host.MatchOptions")
+
+
+# -- []byte fields: base64.StdEncoding.Decode as encoding/json runs it --------------------------
+
+@pytest.fixture(scope="module")
+def bytes_wasm() -> bytes:
+    return host_call_plugin("cache_setbytes", "cache_getbytes")
+
+
+@pytest.fixture
+def cache(tmp_path, bytes_wasm):
+    with Host(tmp_path, clock="virtual") as host:
+        yield host.load(bytes_wasm, name="bytes", permissions="auto")
+
+
+def stored(cache, value) -> dict:
+    """The setbytes answer for ``value`` (any JSON) and, when it was stored, the value read."""
+    answer = call(cache, "cache_setbytes", json.dumps({"key": "k", "value": value}))
+    if "error" in answer:
+        return answer
+    return call(cache, "cache_getbytes", '{"key":"k"}')
+
+
+@pytest.mark.parametrize(("value", "offset"), [
+    ("abc", 0), ("AA", 0), ("AA=", 3), ("AA=A", 2), ("A===", 1), ("=AAA", 0),
+    ("AA==AA==", 4), ("AB\u00e9=", 2),
+], ids=["three-chars", "two-chars", "one-pad", "pad-then-data", "early-pad", "leading-pad",
+        "data-after-padding", "non-ascii"])
+def test_bad_base64_reports_the_offset_go_reports(cache, value, offset):
+    assert stored(cache, value) == {"error": f"illegal base64 data at input byte {offset}"}
+
+
+@pytest.mark.parametrize(("value", "data"), [
+    ("YW\nJj", b"abc"), ("AA\r\n==", b"\x00"), ("Zg=\n=", b"f"), ("AAAA\n", b"\x00\x00\x00"),
+], ids=["newline-inside", "crlf-before-padding", "newline-between-pads", "newline-at-end"])
+def test_base64_newlines_are_skipped_as_go_skips_them(cache, value, data):
+    assert stored(cache, value) == {"value": base64.b64encode(data).decode(), "exists": True}
+
+
+def test_a_byte_field_also_reads_an_array_of_numbers(cache):
+    assert stored(cache, [104, 105]) == {"value": "aGk=", "exists": True}
+
+
+def test_a_byte_array_element_out_of_range_is_a_uint8_error(cache):
+    assert stored(cache, [1, 300]) == {"error": (
+        "json: cannot unmarshal number 300 into Go struct field CacheSetBytesRequest.value of "
+        "type uint8")}
+
+
+def test_a_byte_field_of_the_wrong_kind_is_named_as_reflect_names_it(cache):
+    assert stored(cache, 5) == {"error": (
+        "json: cannot unmarshal number into Go struct field CacheSetBytesRequest.value of type "
+        "[]uint8")}
