@@ -90,9 +90,20 @@ def test_unknown_endpoint_is_chis_plain_404_not_a_subsonic_error(lib):
                                                  b"404 page not found\n")
 
 
-def test_unimplemented_endpoint_answers_navidromes_501_text(lib):
-    assert ask(lib, "getPodcasts", fmt="xml")[1] == \
-        b"This endpoint is not implemented, but may be in future releases"
+def test_unimplemented_endpoint_answers_navidromes_501_text_with_no_content_type(lib):
+    assert ask(lib, "getPodcasts", fmt="xml") == (
+        "", b"This endpoint is not implemented, but may be in future releases")
+
+
+def test_deprecated_endpoint_answers_navidromes_410_text_with_no_content_type(lib):
+    assert ask(lib, "search", fmt="xml") == ("", b"This endpoint will not be implemented")
+
+
+@pytest.mark.parametrize("endpoint", ["getPodcasts", "search"])
+def test_unimplemented_and_deprecated_endpoints_check_the_user_first(lib, endpoint):
+    # h501/h410 are routed inside the group that checks the parameters and the user.
+    assert error_of(ask(lib, endpoint, user="nobody")) == (
+        40, "Invalid username, password, or API key")
 
 
 def test_client_name_is_required(lib):
@@ -580,6 +591,36 @@ def test_unknown_user_with_all_users_is_a_subsonic_error_40(host, subsonic_wasm)
     plugin = load(host, subsonic_wasm)
     body = json.loads(call(plugin, "ping?u=nobody")["responseJson"])["subsonic-response"]
     assert error_of(body) == (40, "Invalid username, password, or API key")
+
+
+def test_artist_image_urls_in_a_plugins_answers_are_paths_without_a_base_host(host,
+                                                                            subsonic_wasm):
+    # publicurl.AbsoluteURL takes scheme and host from the plugin's own request: it has none.
+    plugin = load(host, subsonic_wasm)
+    artist = host.library.artists()[0]["id"]
+    body = json.loads(call(plugin, f"getArtist?u=alice&id={artist}")["responseJson"])
+    url = body["subsonic-response"]["artist"]["artistImageUrl"]
+    assert url.startswith("/share/img/") and url.endswith("?size=600")
+
+
+@pytest.mark.parametrize(("base_url", "share_url", "start"), [
+    ("/music", "", "/music/share/img/"),  # BasePath alone
+    ("https://nd.example.org/music", "", "https://nd.example.org/music/share/img/"),
+    ("", "https://public.example.org", "https://public.example.org/share/img/"),
+], ids=["base-path", "base-host", "share-url"])
+def test_artist_image_urls_in_a_plugins_answers_follow_the_configured_base(
+        host, subsonic_wasm, base_url, share_url, start):
+    host.base_url, host.share_url = base_url, share_url
+    plugin = load(host, subsonic_wasm)
+    artist = host.library.artists()[0]["id"]
+    body = json.loads(call(plugin, f"getArtist?u=alice&id={artist}")["responseJson"])
+    assert body["subsonic-response"]["artist"]["artistImageUrl"].startswith(start)
+
+
+def test_callraw_of_an_unimplemented_endpoint_has_no_content_type(host, subsonic_wasm):
+    plugin = load(host, subsonic_wasm)
+    assert call_raw(plugin, "getPodcasts?u=alice") == {
+        "data": b"This endpoint is not implemented, but may be in future releases"}
 
 
 def test_unknown_endpoint_body_reaches_the_plugin_verbatim(host, subsonic_wasm):

@@ -5,7 +5,8 @@ returns ``(content_type, body)`` as Navidrome's router would for that user (inte
 password). Rules kept from Navidrome (``server/subsonic``):
 - endpoints answer with or without ``.view``; an endpoint Navidrome does not route answers chi's
   plain-text ``404 page not found`` (HTTP 404, not a Subsonic error), one it routes to "not
-  implemented" answers its 501 text, a deprecated one its 410 text;
+  implemented" answers its 501 text, a deprecated one its 410 text (both with no content type,
+  after the parameter and user checks, as they sit in the authenticated group);
 - ``v`` and ``c`` are required (``missing parameter: 'v'``, code 10); an unknown user is
   error 40; ``f=json``/``jsonp`` select JSON, anything else XML (Navidrome's default);
 - parameter errors read ``missing parameter: 'id'`` (10) and ``invalid parameter 'size':
@@ -101,12 +102,8 @@ class SubsonicResponder:
         endpoint = posixpath.basename(parts.path.rstrip("/")) or parts.path
         query = parse_qs(parts.query, keep_blank_values=True)
         name = endpoint.removesuffix(".view")
-        if name in _GONE:
-            return TEXT_PLAIN, GONE_BODY
-        if name in _NOT_IMPLEMENTED:
-            return TEXT_PLAIN, NOT_IMPLEMENTED_BODY
         handler = getattr(self, f"_ep_{name}", None)
-        if handler is None and name not in _NOT_EMULATED:
+        if handler is None and name not in _NOT_EMULATED | _GONE | _NOT_IMPLEMENTED:
             return TEXT_PLAIN, NOT_FOUND_BODY
         req = _Request(query)
         try:
@@ -116,6 +113,12 @@ class SubsonicResponder:
             if req.user is None:
                 raise SubsonicError(AUTHENTICATION_FAIL, AUTHENTICATION_FAIL_TEXT)
             req.libraries = self.library.user_libraries(req.user["id"])
+            # Routed inside the authenticated group; h410/h501 write their status, then the
+            # text, with no Content-Type (nothing is sniffed once the status is written).
+            if name in _GONE:
+                return "", GONE_BODY
+            if name in _NOT_IMPLEMENTED:
+                return "", NOT_IMPLEMENTED_BODY
             if handler is None:
                 raise SubsonicError(GENERIC, f"nd-notebook does not emulate {name} yet")
             result = handler(req)

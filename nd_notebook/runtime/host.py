@@ -99,10 +99,11 @@ class Host:
         self.plugins: dict[str, LoadedPlugin] = {}
         self._lock = threading.RLock()
         # Navidrome's public base of artwork URLs: ShareURL (path prefix kept) when set, else
-        # BaseScheme://BaseHost + BasePath; and the secret signing their tokens (readable so a
-        # test can verify one).
+        # BaseScheme://BaseHost + BasePath ("" = neither set: the artwork service then answers
+        # http://localhost/..., a Subsonic answer a path alone); and the secret signing their
+        # tokens (readable so a test can verify one).
         self.share_url = ""
-        self.base_url = "http://localhost"
+        self.base_url = ""
         self.artwork_secret = secrets.token_hex(32)
         # A function (path, query) -> (content_type, body) answering subsonicapi_* calls
         # instead of the built-in responder over the library; None restores the built-in one.

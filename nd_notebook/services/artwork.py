@@ -3,8 +3,10 @@
 Rules (spec 2.3 / 6.6, Navidrome's ``publicurl.ImageURL``):
 - URL = public base + ``/share/img/<JWT>``, plus ``?size=<n>`` only when ``size > 0``;
 - public base = ``host.share_url`` (Navidrome's ShareURL: scheme, host and, as at HEAD, its
-  path prefix) when set, else ``host.base_url`` (BaseScheme://BaseHost + BasePath, default
-  ``http://localhost``);
+  path prefix) when set, else ``host.base_url`` (BaseScheme://BaseHost + BasePath); with no
+  BaseHost the scheme and host come from the request: none for this service (``http://localhost``)
+  and, in a plugin's Subsonic API answers (``artistImageUrl``), the plugin's own request, which
+  has none: a path alone (``/share/img/...``, BasePath first);
 - the JWT is HS256 over ``{"id": "<kind>-<id>", "iss": "ND"}`` signed with
   ``host.artwork_secret``; kinds ``ar`` (artist), ``al`` (album), ``mf`` (track), ``pl``
   (playlist). HEAD's artwork id has no ``_<lastUpdate>`` suffix; the plugin's id is taken
@@ -67,13 +69,17 @@ def artwork_id(kind: str, id: str) -> str:
     return f"{kind}-{id}"
 
 
-def image_url(host: Any, art_id: str, size: int = 0) -> str:
-    """The public URL of an artwork id (``ar-...``) as ``publicurl.ImageURL`` builds it."""
+def image_url(host: Any, art_id: str, size: int = 0, *, in_request: bool = False) -> str:
+    """The public URL of an artwork id (``ar-...``) as ``publicurl.ImageURL`` builds it;
+    ``in_request``: for an answer to a plugin's Subsonic request (no scheme or host of its own)."""
     token = sign(host.artwork_secret, art_id)
-    base = urlsplit(host.share_url or host.base_url or "http://localhost")
+    base = urlsplit(host.share_url or host.base_url or "")
     prefix = base.path.rstrip("/")
-    url = f"{base.scheme or 'http'}://{base.netloc or 'localhost'}{prefix}" \
-          f"{PUBLIC_IMAGES_PATH}/{token}"
+    if base.netloc or not in_request:
+        url = f"{base.scheme or 'http'}://{base.netloc or 'localhost'}{prefix}" \
+              f"{PUBLIC_IMAGES_PATH}/{token}"
+    else:
+        url = f"{prefix}{PUBLIC_IMAGES_PATH}/{token}"
     return f"{url}?size={size}" if size > 0 else url
 
 

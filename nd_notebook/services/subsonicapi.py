@@ -72,8 +72,10 @@ class SubsonicAPIService:
             flat = {k: v[0] if len(v) == 1 else list(v) for k, v in sorted(query.items())}
             content_type, body = custom(endpoint, flat)
             return content_type or "", body.encode() if isinstance(body, str) else bytes(body)
-        responder = SubsonicResponder(host.library, clock=self.ctx.clock.now,
-                                      image_url=lambda art, size: image_url(host, art, size))
+        def images(art: str, size: int) -> str:  # the plugin's request has no scheme or host
+            return image_url(host, art, size, in_request=True)
+
+        responder = SubsonicResponder(host.library, clock=self.ctx.clock.now, image_url=images)
         encoded = urlencode(sorted(query.items()), doseq=True, quote_via=quote)
         return responder.handle(f"{endpoint}?{encoded}", username)
 
