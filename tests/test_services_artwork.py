@@ -108,6 +108,14 @@ def test_a_given_secret_signs_the_tokens(host, plugin):
     assert claims["iss"] == "ND"
 
 
+
+@pytest.mark.parametrize("function", ["artwork_getartisturl", "artwork_getalbumurl",
+                                      "artwork_gettrackurl", "artwork_getplaylisturl"])
+def test_an_empty_id_signs_no_id_claim(plugin, function):
+    # ArtworkID.String() is "" for an empty ID, and Claims.ToMap() leaves an empty id out.
+    assert segment(token_of(url_of(plugin, function, "")), 1) == b'{"iss":"ND"}'
+
+
 def test_secrets_differ_between_hosts(tmp_path, host):
     with Host(tmp_path / "other") as other:
         assert other.artwork_secret != host.artwork_secret

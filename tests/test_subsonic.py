@@ -179,6 +179,29 @@ def test_get_album_lists_its_songs_in_disc_and_track_order(lib):
     assert order == sorted(order)
 
 
+def test_a_song_has_no_is_video_and_empty_opensubsonic_lists(lib):
+    # Child.IsVideo is json:"isVideo,omitempty"; Array[T] fields marshal empty as [].
+    song = ask(lib, "getSong", id=lib.tracks()[0]["id"])["song"]
+    assert "isVideo" not in song
+    assert (song["groupings"], song["works"], song["movements"]) == ([], [], [])
+
+
+def test_xml_leaves_out_empty_opensubsonic_attributes_and_elements(fresh):
+    # xml:"bpm,attr,omitempty" json:"bpm" and the like; ReplayGain's MarshalXML writes nothing
+    # when it has no value.
+    track = fresh.tracks()[0]
+    fresh.update_track(track["id"], bpm=0, comment="", bit_depth=0, explicit_status="",
+                       rg_track_gain=None, rg_track_peak=None, rg_album_gain=None,
+                       rg_album_peak=None)
+    _, body = ask(fresh, "getSong", fmt="xml", id=track["id"])
+    song = body.decode().split("<song ", 1)[1]
+    for attribute in ('bpm="', 'comment="', 'bitDepth="', 'displayComposer="',
+                      'explicitStatus="', 'isVideo="'):
+        assert attribute not in song
+    assert "<replayGain" not in song
+    assert 'isDir="false"' in song  # not omitempty: written
+
+
 def test_song_is_an_opensubsonic_child(lib):
     t = lib.tracks()[0]
     song = ask(lib, "getSong", id=t["id"])["song"]
@@ -621,6 +644,15 @@ def test_callraw_of_an_unimplemented_endpoint_has_no_content_type(host, subsonic
     plugin = load(host, subsonic_wasm)
     assert call_raw(plugin, "getPodcasts?u=alice") == {
         "data": b"This endpoint is not implemented, but may be in future releases"}
+
+
+def test_call_writes_each_byte_that_is_not_utf8_as_one_escaped_replacement(host,
+                                                                           subsonic_wasm):
+    # recorder.Body.String() through json.Marshal: one \ufffd per invalid byte.
+    host.subsonic_responder = lambda path, query: ("application/json", b"a\xe2\x82b\xff<")
+    plugin = load(host, subsonic_wasm)
+    raw = plugin.call("call_subsonicapi_call", json.dumps({"uri": "ping?u=alice"}), raw=True)
+    assert raw == b'{"responseJson":"a\\ufffd\\ufffdb\\ufffd\\u003c"}'
 
 
 def test_unknown_endpoint_body_reaches_the_plugin_verbatim(host, subsonic_wasm):

@@ -461,7 +461,7 @@ class SubsonicResponder:
                  **_nonzero("discNumber", t["disc_number"]),
                  "created": _ts(t["created_at"]) or "0001-01-01T00:00:00Z",
                  **_nonzero("albumId", t["album_id"]), **_nonzero("artistId", t["artist_id"]),
-                 "type": "music", **_nonzero("userRating", t["ann_rating"]), "isVideo": False,
+                 "type": "music", **_nonzero("userRating", t["ann_rating"]),
                  **_nonzero("played", _ts(t["ann_play_date"]) if t["ann_play_count"] else None),
                  "bpm": t["bpm"] or 0, "comment": t["comment"],
                  "sortName": t["sort_title"] or t["order_title"], "mediaType": "song",
@@ -474,7 +474,8 @@ class SubsonicResponder:
                  "albumArtists": _refs(participants.get("albumartist"), t["album_artist_id"],
                                        t["album_artist"]),
                  "contributors": [], "displayComposer": "",
-                 "explicitStatus": _EXPLICIT.get(t["explicit_status"], "")}
+                 "explicitStatus": _EXPLICIT.get(t["explicit_status"], ""),
+                 "groupings": [], "works": [], "movements": []}
         return child
 
     def _album_id3(self, a: dict) -> dict:
@@ -645,16 +646,29 @@ def _render(body: dict, req: _Request) -> tuple[str, bytes]:
     return "application/xml", _xml("subsonic-response", body, root=True).encode()
 
 
+# OpenSubsonic fields JSON always writes but XML leaves out when empty
+# (``xml:"bpm,attr,omitempty" json:"bpm"`` in Navidrome's responses.go), and the elements whose
+# MarshalXML writes nothing when empty (ReplayGain, ItemDate).
+_XML_OMITEMPTY = frozenset(str.split(
+    "bpm comment sortName mediaType musicBrainzId channelCount samplingRate bitDepth "
+    "displayArtist displayAlbumArtist displayComposer explicitStatus userRating isCompilation "
+    "version readonly"))
+_XML_EMPTY_ELEMENTS = frozenset(("replayGain", "originalReleaseDate", "releaseDate"))
+
+
 def _xml(tag: str, node: dict, root: bool = False) -> str:
     """Go's encoding/xml of a response struct: scalars are attributes, dicts and lists of
     dicts child elements; a genre's ``value`` is its character data."""
     attrs = [f' xmlns="{XMLNS}"'] if root else []
     children, text = [], ""
     for key, value in node.items():
+        if key in _XML_OMITEMPTY and value in ("", 0, False) and not root:
+            continue
         if tag == "genre" and key == "value":
             text = _xml_escape(str(value))
         elif isinstance(value, dict):
-            children.append(_xml(key, value))
+            if value or key not in _XML_EMPTY_ELEMENTS:
+                children.append(_xml(key, value))
         elif isinstance(value, list):
             children += [_xml(key, v) if isinstance(v, dict) else f"<{key}>{_xml_text(v)}</{key}>"
                          for v in value]

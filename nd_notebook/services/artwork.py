@@ -65,8 +65,8 @@ class ArtworkService:
 
 
 def artwork_id(kind: str, id: str) -> str:
-    """``<kind>-<id>``, the id as given (``model.ArtworkID.String()``)."""
-    return f"{kind}-{id}"
+    """``<kind>-<id>``, the id as given, "" for no id (``model.ArtworkID.String()``)."""
+    return f"{kind}-{id}" if id else ""
 
 
 def image_url(host: Any, art_id: str, size: int = 0, *, in_request: bool = False) -> str:
@@ -87,7 +87,8 @@ def sign(secret: str, art_id: str) -> str:
     """The public-image JWT of an artwork id (any secret length, as Navidrome accepts)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", _SHORT_KEY_WARNING)
-        return jwt.encode({"id": art_id, "iss": ISSUER}, secret, algorithm="HS256")
+        claims = {"id": art_id, "iss": ISSUER} if art_id else {"iss": ISSUER}  # Claims.ToMap
+        return jwt.encode(claims, secret, algorithm="HS256")
 
 
 def decode(secret: str, token: str) -> dict:

@@ -45,7 +45,9 @@ class SubsonicAPIService:
 
     def call(self, uri: str) -> str:
         _, body = self._execute(uri, as_json=True)
-        return body.decode("utf-8", "replace")
+        # Each byte that is not UTF-8 stays a lone surrogate, which Navidrome's JSON encoder
+        # (gojson) writes as one \ufffd per byte.
+        return body.decode("utf-8", "surrogateescape")
 
     def call_raw(self, uri: str) -> tuple[str, bytes]:
         return self._execute(uri, as_json=False)
