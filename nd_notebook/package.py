@@ -1,7 +1,7 @@
 """``.ndp`` packages: a zip holding ``manifest.json`` and ``plugin.wasm`` (spec 1.1).
 
-Reading follows Navidrome's loader (root entries named exactly, last duplicate wins, its
-error texts); writing is deterministic, so the same manifest and wasm always give the same
+Reading follows Navidrome's loader (root entries named exactly, read in zip order, the last
+duplicate kept; the discovery read takes the first; its error texts); writing is deterministic, so the same manifest and wasm always give the same
 bytes (and the same SHA-256, which is how Navidrome notices a changed package).
 """
 
@@ -61,17 +61,25 @@ def read_package(path: str | os.PathLike, *, version: Any = None
     """
     path = Path(path)
     try:
+        manifest_bytes = wasm = None
         with _open_zip(path) as zf:
-            manifest_entry, wasm_entry = _find_entries(zf)
-            if manifest_entry is None:
-                raise PackageError("package missing manifest.json")
-            if wasm_entry is None:
-                raise PackageError("package missing plugin.wasm")
-            _check_sizes(manifest_entry, wasm_entry)
-            manifest_bytes = _read_entry(zf, manifest_entry, "reading manifest",
-                                         MAX_MANIFEST_BYTES)
-            wasm = _read_entry(zf, wasm_entry, "reading wasm",
-                               min(MAX_WASM_BYTES, MAX_TOTAL_BYTES - len(manifest_bytes)))
+            # Every entry of either name is read, in zip order, the first unreadable one
+            # ending it; the last of each name is kept (openPackage's loop).
+            for info in zf.infolist():
+                name = info.orig_filename  # Python cuts names at a NUL byte; Go does not
+                if name == MANIFEST_FILE:
+                    manifest_bytes = _read_entry(zf, info, "reading manifest",
+                                                 MAX_MANIFEST_BYTES)
+                elif name == WASM_FILE:
+                    wasm = _read_entry(zf, info, "reading wasm", MAX_WASM_BYTES)
+        if manifest_bytes is None:
+            raise PackageError("package missing manifest.json")
+        if wasm is None:
+            raise PackageError("package missing plugin.wasm")
+        if len(manifest_bytes) + len(wasm) > MAX_TOTAL_BYTES:
+            raise PackageError(f"reading wasm: {MANIFEST_FILE} and {WASM_FILE} are "
+                               f"{len(manifest_bytes) + len(wasm)} bytes uncompressed, over "
+                               f"nd-notebook's limit of {MAX_TOTAL_BYTES} bytes")
         manifest = _parse(manifest_bytes, version)
     except PackageError as e:
         raise PackageError(f"opening package: {e}") from None
@@ -79,14 +87,13 @@ def read_package(path: str | os.PathLike, *, version: Any = None
 
 
 def read_manifest(path: str | os.PathLike) -> Manifest:
-    """Only the manifest of a package (Navidrome's discovery read; texts without the
-    loader's ``opening package:`` wrapper)."""
+    """Only the manifest of a package, from its first ``manifest.json`` entry (Navidrome's
+    discovery read; texts without the loader's ``opening package:`` wrapper)."""
     with _open_zip(Path(path)) as zf:
-        manifest_entry, _ = _find_entries(zf)
-        if manifest_entry is None:
-            raise PackageError("package missing manifest.json")
-        _check_sizes(manifest_entry, None)
-        return _parse(_read_entry(zf, manifest_entry, "reading manifest", MAX_MANIFEST_BYTES))
+        for info in zf.infolist():
+            if info.orig_filename == MANIFEST_FILE:
+                return _parse(_read_entry(zf, info, "reading manifest", MAX_MANIFEST_BYTES))
+    raise PackageError("package missing manifest.json")
 
 
 def write_package(path: str | os.PathLike, manifest: Manifest | Mapping[str, Any] | str | bytes,
@@ -186,37 +193,19 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
         raise PackageError(f"opening package: {op} {path}: {reason}") from None
 
 
-def _find_entries(zf: zipfile.ZipFile) -> tuple[zipfile.ZipInfo | None, zipfile.ZipInfo | None]:
-    """The entries named exactly ``manifest.json`` / ``plugin.wasm``; the last one wins."""
-    manifest_entry = wasm_entry = None
-    for info in zf.infolist():
-        name = info.orig_filename  # Python cuts names at a NUL byte; Go does not
-        if name == MANIFEST_FILE:
-            manifest_entry = info
-        elif name == WASM_FILE:
-            wasm_entry = info
-    return manifest_entry, wasm_entry
-
-
-def _check_sizes(manifest: zipfile.ZipInfo, wasm: zipfile.ZipInfo | None) -> None:
-    """Refuse, before inflating anything, entries whose declared sizes pass the limits."""
-    for info, limit, what in ((manifest, MAX_MANIFEST_BYTES, "reading manifest"),
-                              (wasm, MAX_WASM_BYTES, "reading wasm")):
-        if info is not None and info.file_size > limit:
-            raise PackageError(_too_big(what, info, info.file_size, limit))
-    if wasm is not None and manifest.file_size + wasm.file_size > MAX_TOTAL_BYTES:
-        raise PackageError(f"reading wasm: {MANIFEST_FILE} and {WASM_FILE} are "
-                           f"{manifest.file_size + wasm.file_size} bytes uncompressed, over "
-                           f"nd-notebook's limit of {MAX_TOTAL_BYTES} bytes")
-
-
 def _too_big(what: str, info: zipfile.ZipInfo, size: int | str, limit: int) -> str:
     return (f"{what}: {info.orig_filename} is {size} bytes uncompressed, over nd-notebook's "
             f"limit of {limit} bytes")
 
 
 def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, what: str, limit: int) -> bytes:
-    """Inflate one entry in chunks, stopping as soon as it passes ``limit`` bytes."""
+    """Inflate one entry in chunks, stopping as soon as it passes ``limit`` bytes (its
+    declared size is checked before anything is inflated). Go's archive/zip reads stored
+    and deflated entries only."""
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise PackageError(f"{what}: zip: unsupported compression algorithm")
+    if info.file_size > limit:
+        raise PackageError(_too_big(what, info, info.file_size, limit))
     chunks: list[bytes] = []
     total = 0
     try:

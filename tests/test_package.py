@@ -191,6 +191,52 @@ def test_corrupt_entry(tmp_path):
     assert package_error(path) == "opening package: reading wasm: zip: checksum error"
 
 
+def corrupt(path: Path, name: str, which: int = 0) -> Path:
+    """Flip the CRC-32 of the ``which``-th entry called ``name`` (local and central headers;
+    the central directory lists the entries in zip order)."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+    index = [i for i, e in enumerate(infos) if e.filename == name][which]
+    data[infos[index].header_offset + 14] ^= 0xFF
+    central = [i for i in range(len(data) - 3) if data[i:i + 4] == b"PK\x01\x02"]
+    data[central[index] + 16] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_an_unreadable_wasm_is_reported_before_a_missing_manifest(tmp_path):
+    # openPackage reads the entries in zip order first, then looks for what is missing.
+    path = corrupt(make_zip(tmp_path / "p.ndp", [("plugin.wasm", WASM)]), "plugin.wasm")
+    assert package_error(path) == "opening package: reading wasm: zip: checksum error"
+
+
+def test_an_unreadable_earlier_duplicate_fails_the_package(tmp_path):
+    path = corrupt(make_zip(tmp_path / "p.ndp", [
+        ("manifest.json", GOOD_MANIFEST), ("manifest.json", GOOD_MANIFEST),
+        ("plugin.wasm", WASM)]), "manifest.json", 0)
+    assert package_error(path) == "opening package: reading manifest: zip: checksum error"
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA],
+                         ids=["bzip2", "lzma"])
+def test_an_entry_compressed_other_than_deflate_is_refused_as_go_refuses_it(tmp_path, method):
+    path = tmp_path / "p.ndp"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("manifest.json", GOOD_MANIFEST)
+        zf.writestr("plugin.wasm", WASM, compress_type=method)
+    assert package_error(path) == (
+        "opening package: reading wasm: zip: unsupported compression algorithm")
+
+
+def test_read_manifest_takes_the_first_manifest(tmp_path):
+    # readManifest (discovery) returns at the first entry; openPackage keeps the last.
+    path = make_zip(tmp_path / "p.ndp", [
+        ("manifest.json", b'{"name":"first","author":"a","version":"1"}'),
+        ("manifest.json", b'{"name":"second","author":"a","version":"1"}')])
+    assert read_manifest(path).name == "first"
+
+
 def test_read_manifest_needs_no_wasm(tmp_path):
     path = make_zip(tmp_path / "p.ndp", [("manifest.json", GOOD_MANIFEST)])
     assert read_manifest(path).name == "n"

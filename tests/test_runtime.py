@@ -18,6 +18,7 @@ from nd_notebook.errors import (
     PluginCallFailedError,
     explained,
 )
+from nd_notebook.package import write_package
 
 
 @pytest.fixture
@@ -359,6 +360,31 @@ def test_a_plugin_without_files_loads_with_a_file_where_the_data_folder_should_b
         (tmp_path / "data" / "plugins").write_bytes(b"")
         plugin = host.load(host_call_plugin("config_get"), name="light", permissions="auto")
         assert plugin.call("call_config_get", {"key": "k"}) == {}
+
+
+def test_a_package_named_only_ndp_has_the_empty_id(host, tmp_path):
+    path = write_package(tmp_path / ".ndp", {"name": "n", "author": "a", "version": "1"},
+                         host_call_plugin("config_get"))
+    with pytest.raises(LoadError) as e:
+        host.load(path)
+    assert str(e.value) == 'invalid plugin ID ""'
+
+
+@pytest.mark.parametrize("bad", [
+    {"source": b"not wasm at all"},
+    {"source": None, "config": "[1]"},
+    {"source": None, "manifest": {"name": "n", "author": "a", "version": "1",
+                                  "permissions": {"kvstore": {"maxSize": "lots"}}}},
+], ids=["broken-module", "bad-config", "bad-service-option"])
+def test_a_failed_load_under_a_loaded_id_leaves_that_id_unloaded(host, bad):
+    # Navidrome unloads a plugin before it loads it again; a failed load leaves it disabled.
+    module = host_call_plugin("kvstore_get")
+    old = host.load(module, name="p", permissions="auto")
+    source = bad.pop("source") or module
+    with pytest.raises(LoadError):
+        host.load(source, name="p", **bad)
+    assert "p" not in host.plugins
+    assert old.closed
 
 
 def test_the_settings_gate_comes_before_the_modules_errors(host):

@@ -171,6 +171,11 @@ class Host:
                             "make a new Host")
         caps = self.limits.for_plugin(max_memory, max_output)  # the Host's unless given
         limits.check_timeout_ms(self.timeout_ms)  # it may have been set since
+        # Navidrome unloads a plugin before loading it again (a changed package, new
+        # settings): when the new load fails, the old one is gone too.
+        with self._lock:
+            if (previous := name if name is not None else _source_id(source)) in self.plugins:
+                self.unload(previous)
         try:  # Navidrome parses the plugin's config (its DB row) before opening the package
             config_values = config_map(config or {})
         except ManifestError as e:
@@ -397,13 +402,14 @@ class Host:
 
     # -- internals ---------------------------------------------------------------------
     def _read_source(self, source, read_package):
+        # The plugin id of each kind of source is also _source_id's.
         if isinstance(source, (bytes, bytearray, memoryview)):
             return bytes(source), None, "plugin"
         path = Path(source)
         if not path_exists(path):
             shown = str(path) if len(str(path)) <= 200 else str(path)[:200] + "..."
             raise LoadError(f"no such plugin file: {shown} (give a path, or the module's bytes)")
-        if path.suffix == ".ndp":
+        if path.name.endswith(".ndp"):  # a file named ".ndp" too (its id "" is refused)
             try:
                 man, wasm, plugin_id = read_package(path, version=self.navidrome)
             except NDError as e:
@@ -601,6 +607,21 @@ def _mounts(host: Host, man, settings: PluginSettings, data_dir: Path) -> dict[s
         storage.mkdir(mode=0o700, parents=True, exist_ok=True)
         mounts[str(storage.resolve())] = "/storage"
     return mounts
+
+
+def _source_id(source) -> str:
+    """The plugin id ``Host.load`` gives a source without a name, read from the source alone:
+    ``plugin`` for bytes, a package's name without ``.ndp``, a folder's or a module's name."""
+    from ..package import plugin_id_from_path
+
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "plugin"
+    path = Path(source)
+    if path.name.endswith(".ndp"):
+        return plugin_id_from_path(path)
+    if path_exists(path) and path.is_dir():
+        return path.resolve().name
+    return path.stem
 
 
 def _raw_call(plugin: LoadedPlugin):
