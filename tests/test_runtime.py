@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from watplugins import host_call_plugin, outcomes_plugin, wat
+from watplugins import _ENV, _HELPERS, host_call_plugin, outcomes_plugin, wat
 
 from nd_notebook import Host, events
 from nd_notebook.errors import (
@@ -360,6 +360,17 @@ def test_a_plugin_without_files_loads_with_a_file_where_the_data_folder_should_b
         (tmp_path / "data" / "plugins").write_bytes(b"")
         plugin = host.load(host_call_plugin("config_get"), name="light", permissions="auto")
         assert plugin.call("call_config_get", {"key": "k"}) == {}
+
+
+def test_an_init_that_traps_fails_the_load_in_navidromes_first_instance(host):
+    # Navidrome instantiates the plugin once at load; its _initialize runs there.
+    module = wat("(module\n" + _ENV + _HELPERS + """
+  (func (export "_initialize") unreachable)
+  (func (export "nd_on_init") (result i32) (i32.const 0)))""")
+    with pytest.raises(LoadError) as e:
+        host.load(module, name="w")
+    assert str(e.value) == "creating instance: wasm trap: wasm `unreachable` instruction executed"
+    assert "w" not in host.plugins
 
 
 def test_a_package_named_only_ndp_has_the_empty_id(host, tmp_path):

@@ -29,8 +29,9 @@ from . import interrupt, limits, prepared
 from .adapter import host_functions
 from .faults import Faults
 from .folderlock import lock_folder
+from .output import emit_output
 from .plugin import LoadedPlugin
-from .traps import backtrace_details
+from .traps import backtrace_details, diagnose
 from .wasminfo import WasmFormatError, module_info
 
 DEFAULT_TIMEOUT_MS = 30_000
@@ -514,6 +515,16 @@ class Host:
             for service in services.values():
                 service.close()
             raise LoadError(str(e)) from None
+        # Navidrome's one instance at load: its init runs (what it logs is shown), and an init
+        # that fails fails the load.
+        problem, rc, said = prepared.first_instance(compiled, init_export)
+        if said is not None:
+            emit_output(ctx, "_initialize", said)
+        if problem is not None:
+            for service in services.values():
+                service.close()
+            diagnosis = diagnose(problem, rc, said)  # a trap: its cause (a Go panic's text)
+            raise LoadError(f"creating instance: {diagnosis.reason if diagnosis else problem}")
         exports = set(self.navidrome.known_exports(info.exported_functions))
         capabilities = [c.name for c in abi.CAPABILITIES if exports.intersection(c.exports)]
         try:

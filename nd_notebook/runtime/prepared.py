@@ -514,6 +514,30 @@ def _stop_all() -> None:
         thread.join(timeout=10.0)
 
 
+def first_instance(compiled, init_export: str | None
+                   ) -> tuple[str | None, int, CallOutput | None]:
+    """Navidrome instantiates a plugin once at load (to see its exports) and closes it: its
+    init runs then, and a failure there (a Go ``init`` panicking, a trap) fails the load.
+    ``(libextism's error or None, the init's return code, what it logged and wrote)``; the
+    instance is freed."""
+    try:
+        ptr = _create(compiled)
+    except Exception as e:  # noqa: BLE001 - libextism's refusal (an unknown import...)
+        return str(e).removeprefix("plugin call failed: "), -1, None
+    try:
+        if init_export is None:
+            return None, 0, None
+        with capture_call(ptr, stdio=True, instance=instance_id(ptr)) as out:
+            rc = _lib.extism_plugin_call_with_host_context(ptr, init_export.encode(), b"", 0,
+                                                           _ffi.NULL)
+        failed = _lib.extism_plugin_error(ptr)
+        if failed != _ffi.NULL:
+            return _ffi.string(failed).decode("utf-8", "replace"), rc, out
+        return (None if rc == 0 else f"exit code {rc}"), rc, out
+    finally:
+        _lib.extism_plugin_free(ptr)
+
+
 def _create(compiled):
     err = _ffi.new("char**")
     ptr = _lib.extism_plugin_new_from_compiled(compiled.pointer, err)
