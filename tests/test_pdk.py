@@ -724,3 +724,63 @@ def test_extism_go_pdk_shim_shares_the_bundled_pdk(mixed_wasm):
     out = _call(mixed_wasm, [], "nd_get_artist_url", {"id": "1", "name": "Bob"},
                 config={"base": "https://artists.test/"})
     assert json.loads(out) == {"url": "https://artists.test/Bob"}
+
+
+CONFIG_READER = """
+package main
+
+import (
+	"github.com/navidrome/navidrome/plugins/pdk/go/host"
+	"github.com/navidrome/navidrome/plugins/pdk/go/pdk"
+)
+
+//go:wasmexport read
+func read() int32 {
+	value, exists := host.ConfigGet("k")
+	if exists {
+		value += "|exists"
+	}
+	pdk.OutputString(value)
+	return 0
+}
+"""
+
+
+@pytest.mark.slow
+def test_wrappers_without_an_error_result_ignore_an_error_member():
+    # Upstream's configGetResponse has no Error field: an "error" member is skipped.
+    import extism
+
+    from nd_notebook.build import build
+
+    def answer(current, inputs, outputs, *user_data):
+        current.return_bytes(outputs[0], b'{"value":"x","exists":true,"error":"e"}')
+
+    config_get = extism.host_fn(name="config_get", namespace="extism:host/user",
+                                signature=([extism.ValType.I64], [extism.ValType.I64]))(answer)
+    assert _call(build(CONFIG_READER, lang="go"), [config_get], "read", "") == b"x|exists"
+
+
+NIL_SCROBBLER = """
+package main
+
+import "github.com/navidrome/navidrome/plugins/pdk/go/scrobbler"
+
+var impl scrobbler.Scrobbler
+
+func init() { scrobbler.Register(impl) }
+"""
+
+
+@pytest.mark.slow
+def test_registering_a_nil_scrobbler_panics_at_init_and_fails_the_load(tmp_path):
+    # Upstream's Register binds impl's method values: a nil interface panics in init, which
+    # runs in the instance Navidrome makes at load.
+    from nd_notebook import Host
+    from nd_notebook.build import build
+    from nd_notebook.errors import LoadError
+
+    with Host(tmp_path) as host, pytest.raises(LoadError) as e:
+        host.load(build(NIL_SCROBBLER, lang="go"), name="nil", permissions="users")
+    assert str(e.value) == ("creating instance: panic: runtime error: invalid memory address "
+                            "or nil pointer dereference")

@@ -187,7 +187,8 @@ def _wire_structs(f: HostFunction) -> list[Wire]:
             Field(json=p.json, type=p.type, go=_export_name(p.go)) for p in f.params)))
     results = [Field(json=r.json, type=r.type, go=_export_name(r.go), omitempty=True)
                for r in f.results]
-    results.append(Field(json="error", type="string", go="Error", omitempty=True))
+    if f.returns_error:  # upstream's structs of the others have no Error: "error" is ignored
+        results.append(Field(json="error", type="string", go="Error", omitempty=True))
     out.append(Wire(f"{stem}Response", "host", tuple(results)))
     return out
 
@@ -236,8 +237,7 @@ def _host_wrapper(f: HostFunction, lean: bool = True) -> list[str]:
                 f"\t\treturn {', '.join(zeros + ['errors.New(resp.Error)'])}", "\t}",
                 f"\treturn {', '.join(([values] if values else []) + ['nil'])}"]
     else:
-        out += [(f"\tif err := call({f.import_name}, {request}); "
-                "err != nil || resp.Error != \"\" {"),
+        out += [f"\tif err := call({f.import_name}, {request}); err != nil {{",
                 f"\t\treturn {', '.join(zeros)}", "\t}", f"\treturn {values}"]
     return out + ["}", ""]
 
@@ -263,7 +263,9 @@ def _capability_api(cap: abi.Capability) -> str:
         body += [f"\t{_method_sig(e)}" for e in exports] + ["}", ""]
         body += ["var registered " + umbrella, "",
                  f"// Register installs the plugin's {umbrella} implementation.",
-                 f"func Register(impl {umbrella}) {{", "\tregistered = impl", "}"]
+                 f"func Register(impl {umbrella}) {{",
+                 # Upstream binds each method value here: a nil impl panics at init.
+                 f"\t_ = impl.{exports[0].method}", "\tregistered = impl", "}"]
     else:
         body += [(f"// {umbrella} is any value implementing some of the provider interfaces of "
                  "this package;"),

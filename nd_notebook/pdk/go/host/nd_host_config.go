@@ -19,7 +19,7 @@ func config_keys(uint64) uint64
 func ConfigGet(key string) (string, bool) {
 	var resp configGetResponse
 	req := configGetRequest{Key: key}
-	if err := call(config_get, func(e *ndjson.Encoder) { encodeConfigGetRequest(e, &req) }, func(d *ndjson.Decoder) { decodeConfigGetResponse(d, &resp) }, "configGetResponse"); err != nil || resp.Error != "" {
+	if err := call(config_get, func(e *ndjson.Encoder) { encodeConfigGetRequest(e, &req) }, func(d *ndjson.Decoder) { decodeConfigGetResponse(d, &resp) }, "configGetResponse"); err != nil {
 		return "", false
 	}
 	return resp.Value, resp.Exists
@@ -29,7 +29,7 @@ func ConfigGet(key string) (string, bool) {
 func ConfigGetInt(key string) (int64, bool) {
 	var resp configGetIntResponse
 	req := configGetIntRequest{Key: key}
-	if err := call(config_getint, func(e *ndjson.Encoder) { encodeConfigGetIntRequest(e, &req) }, func(d *ndjson.Decoder) { decodeConfigGetIntResponse(d, &resp) }, "configGetIntResponse"); err != nil || resp.Error != "" {
+	if err := call(config_getint, func(e *ndjson.Encoder) { encodeConfigGetIntRequest(e, &req) }, func(d *ndjson.Decoder) { decodeConfigGetIntResponse(d, &resp) }, "configGetIntResponse"); err != nil {
 		return 0, false
 	}
 	return resp.Value, resp.Exists
@@ -39,7 +39,7 @@ func ConfigGetInt(key string) (int64, bool) {
 func ConfigKeys(prefix string) []string {
 	var resp configKeysResponse
 	req := configKeysRequest{Prefix: prefix}
-	if err := call(config_keys, func(e *ndjson.Encoder) { encodeConfigKeysRequest(e, &req) }, func(d *ndjson.Decoder) { decodeConfigKeysResponse(d, &resp) }, "configKeysResponse"); err != nil || resp.Error != "" {
+	if err := call(config_keys, func(e *ndjson.Encoder) { encodeConfigKeysRequest(e, &req) }, func(d *ndjson.Decoder) { decodeConfigKeysResponse(d, &resp) }, "configKeysResponse"); err != nil {
 		return nil
 	}
 	return resp.Keys

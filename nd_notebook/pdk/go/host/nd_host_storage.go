@@ -12,7 +12,7 @@ func storage_getstoragepath(uint64) uint64
 // StorageGetStoragePath calls storage_getstoragepath: the guest path of the plugin's read-write storage folder.
 func StorageGetStoragePath() string {
 	var resp storageGetStoragePathResponse
-	if err := call(storage_getstoragepath, nil, func(d *ndjson.Decoder) { decodeStorageGetStoragePathResponse(d, &resp) }, "storageGetStoragePathResponse"); err != nil || resp.Error != "" {
+	if err := call(storage_getstoragepath, nil, func(d *ndjson.Decoder) { decodeStorageGetStoragePathResponse(d, &resp) }, "storageGetStoragePathResponse"); err != nil {
 		return ""
 	}
 	return resp.Result

@@ -439,14 +439,10 @@ func encodeConfigGetResponse(e *ndjson.Encoder, v *configGetResponse) {
 		e.Key(`"exists":`)
 		e.Bool(v.Exists)
 	}
-	if v.Error != "" {
-		e.Key(`"error":`)
-		e.String(v.Error)
-	}
 	e.EndObject()
 }
 
-var configGetResponseKeys = []string{"value", "exists", "error"}
+var configGetResponseKeys = []string{"value", "exists"}
 
 // decodeConfigGetResponse reads host.configGetResponse as encoding/json does.
 func decodeConfigGetResponse(d *ndjson.Decoder, v *configGetResponse) {
@@ -460,8 +456,6 @@ func decodeConfigGetResponse(d *ndjson.Decoder, v *configGetResponse) {
 			ndjson.String(d, &v.Value)
 		case 1:
 			ndjson.Bool(d, &v.Exists)
-		case 2:
-			ndjson.String(d, &v.Error)
 		default:
 			d.Skip()
 		}
@@ -507,14 +501,10 @@ func encodeConfigGetIntResponse(e *ndjson.Encoder, v *configGetIntResponse) {
 		e.Key(`"exists":`)
 		e.Bool(v.Exists)
 	}
-	if v.Error != "" {
-		e.Key(`"error":`)
-		e.String(v.Error)
-	}
 	e.EndObject()
 }
 
-var configGetIntResponseKeys = []string{"value", "exists", "error"}
+var configGetIntResponseKeys = []string{"value", "exists"}
 
 // decodeConfigGetIntResponse reads host.configGetIntResponse as encoding/json does.
 func decodeConfigGetIntResponse(d *ndjson.Decoder, v *configGetIntResponse) {
@@ -528,8 +518,6 @@ func decodeConfigGetIntResponse(d *ndjson.Decoder, v *configGetIntResponse) {
 			ndjson.Int(d, &v.Value, 64, "int64")
 		case 1:
 			ndjson.Bool(d, &v.Exists)
-		case 2:
-			ndjson.String(d, &v.Error)
 		default:
 			d.Skip()
 		}
@@ -571,14 +559,10 @@ func encodeConfigKeysResponse(e *ndjson.Encoder, v *configKeysResponse) {
 		e.Key(`"keys":`)
 		ndjson.WriteSlice(e, v.Keys, func(e *ndjson.Encoder, x *string) { e.String(*x) })
 	}
-	if v.Error != "" {
-		e.Key(`"error":`)
-		e.String(v.Error)
-	}
 	e.EndObject()
 }
 
-var configKeysResponseKeys = []string{"keys", "error"}
+var configKeysResponseKeys = []string{"keys"}
 
 // decodeConfigKeysResponse reads host.configKeysResponse as encoding/json does.
 func decodeConfigKeysResponse(d *ndjson.Decoder, v *configKeysResponse) {
@@ -590,8 +574,6 @@ func decodeConfigKeysResponse(d *ndjson.Decoder, v *configKeysResponse) {
 		switch d.Match(configKeysResponseKeys) {
 		case 0:
 			ndjson.Slice(d, &v.Keys, "[]string", func(d *ndjson.Decoder, x *string) { ndjson.String(d, x) })
-		case 1:
-			ndjson.String(d, &v.Error)
 		default:
 			d.Skip()
 		}
@@ -3228,14 +3210,10 @@ func encodeStorageGetStoragePathResponse(e *ndjson.Encoder, v *storageGetStorage
 		e.Key(`"result":`)
 		e.String(v.Result)
 	}
-	if v.Error != "" {
-		e.Key(`"error":`)
-		e.String(v.Error)
-	}
 	e.EndObject()
 }
 
-var storageGetStoragePathResponseKeys = []string{"result", "error"}
+var storageGetStoragePathResponseKeys = []string{"result"}
 
 // decodeStorageGetStoragePathResponse reads host.storageGetStoragePathResponse as encoding/json does.
 func decodeStorageGetStoragePathResponse(d *ndjson.Decoder, v *storageGetStoragePathResponse) {
@@ -3247,8 +3225,6 @@ func decodeStorageGetStoragePathResponse(d *ndjson.Decoder, v *storageGetStorage
 		switch d.Match(storageGetStoragePathResponseKeys) {
 		case 0:
 			ndjson.String(d, &v.Result)
-		case 1:
-			ndjson.String(d, &v.Error)
 		default:
 			d.Skip()
 		}

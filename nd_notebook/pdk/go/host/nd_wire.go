@@ -13,7 +13,6 @@ type configGetRequest struct {
 type configGetResponse struct {
 	Value  string `json:"value,omitempty"`
 	Exists bool   `json:"exists,omitempty"`
-	Error  string `json:"error,omitempty"`
 }
 
 type configGetIntRequest struct {
@@ -21,9 +20,8 @@ type configGetIntRequest struct {
 }
 
 type configGetIntResponse struct {
-	Value  int64  `json:"value,omitempty"`
-	Exists bool   `json:"exists,omitempty"`
-	Error  string `json:"error,omitempty"`
+	Value  int64 `json:"value,omitempty"`
+	Exists bool  `json:"exists,omitempty"`
 }
 
 type configKeysRequest struct {
@@ -31,8 +29,7 @@ type configKeysRequest struct {
 }
 
 type configKeysResponse struct {
-	Keys  []string `json:"keys,omitempty"`
-	Error string   `json:"error,omitempty"`
+	Keys []string `json:"keys,omitempty"`
 }
 
 type subsonicapiCallRequest struct {
@@ -428,7 +425,6 @@ type taskClearQueueResponse struct {
 
 type storageGetStoragePathResponse struct {
 	Result string `json:"result,omitempty"`
-	Error  string `json:"error,omitempty"`
 }
 
 type scrobbleretrieverGetFirstTimestampRequest struct {

@@ -53,6 +53,7 @@ var registered Lyrics
 
 // Register installs the plugin's Lyrics implementation.
 func Register(impl Lyrics) {
+	_ = impl.GetLyrics
 	registered = impl
 }
 

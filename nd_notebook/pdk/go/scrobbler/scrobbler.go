@@ -86,6 +86,7 @@ var registered Scrobbler
 
 // Register installs the plugin's Scrobbler implementation.
 func Register(impl Scrobbler) {
+	_ = impl.IsAuthorized
 	registered = impl
 }
 

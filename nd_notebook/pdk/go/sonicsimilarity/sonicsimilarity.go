@@ -45,6 +45,7 @@ var registered SonicSimilarity
 
 // Register installs the plugin's SonicSimilarity implementation.
 func Register(impl SonicSimilarity) {
+	_ = impl.GetSonicSimilarTracks
 	registered = impl
 }
 
