@@ -131,6 +131,16 @@ def test_base_url_is_used_without_a_share_url(host, plugin):
     assert url_of(plugin).startswith("https://nd.example.org:4533/music/share/img/")
 
 
+@pytest.mark.parametrize(("share_url", "start"), [
+    ("example.com", "example.com/share/img/"),  # url.Parse: a path, no scheme or host
+    ("https://u:p@ex.com:8443/navi/?q=1", "https://ex.com:8443/navi/share/img/"),
+], ids=["no-scheme", "user-and-query"])
+def test_share_url_gives_what_go_parses_of_it(host, plugin, share_url, start):
+    # publicurl.PublicURL copies the parsed ShareURL's Scheme and Host (never its user).
+    host.share_url = share_url
+    assert url_of(plugin).startswith(start)
+
+
 def test_share_url_wins_over_base_url(host, plugin):
     host.base_url = "https://internal.example.org"
     host.share_url = "https://public.example.org"

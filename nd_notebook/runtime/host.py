@@ -160,7 +160,8 @@ class Host:
         default one). ``permissions``: extra permissions merged into the manifest, or ``"auto"``
         for exactly what the module imports (and ``users`` for a Scrobbler). ``config``: the plugin's configuration object.
         ``settings``: Navidrome's admin settings (users/libraries scope; default: all).
-        A plugin already loaded under the same id is unloaded first.
+        A plugin already loaded under the same id is unloaded first, as Navidrome does before
+        it loads a plugin again: when the new load fails, that id stays unloaded.
         ``max_memory`` / ``max_output``: this plugin's caps in place of the Host's.
         """
         from ..manifest import Manifest, config_map, default_manifest, merge_permissions

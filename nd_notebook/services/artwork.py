@@ -73,7 +73,14 @@ def image_url(host: Any, art_id: str, size: int = 0, *, in_request: bool = False
     """The public URL of an artwork id (``ar-...``) as ``publicurl.ImageURL`` builds it;
     ``in_request``: for an answer to a plugin's Subsonic request (no scheme or host of its own)."""
     token = sign(host.artwork_secret, art_id)
-    base = urlsplit(host.share_url or host.base_url or "")
+    if host.share_url:  # Go's url.Parse of ShareURL: its scheme and host (no user), its path
+        share = urlsplit(host.share_url)
+        origin = f"{share.scheme}:" if share.scheme else ""
+        host_port = share.netloc.rpartition("@")[2]
+        origin += f"//{host_port}" if host_port else ""
+        url = f"{origin}{share.path.rstrip('/')}{PUBLIC_IMAGES_PATH}/{token}"
+        return f"{url}?size={size}" if size > 0 else url
+    base = urlsplit(host.base_url or "")
     prefix = base.path.rstrip("/")
     if base.netloc or not in_request:
         url = f"{base.scheme or 'http'}://{base.netloc or 'localhost'}{prefix}" \
