@@ -163,6 +163,24 @@ def test_closer_duration_wins_between_equal_titles(host, plugin):
     assert ids(match(plugin, songs)) == [long["id"], short["id"]]
 
 
+def test_a_negative_duration_counts_as_no_duration(host, plugin):
+    # songRefToAgentSong clamps a negative seconds duration to zero: no proximity to score,
+    # so the first of two equal titles wins (here the longer), not the one nearer -1 s.
+    album = host.library.albums()[0]
+    long = host.library.add_track("Twin Song", album["id"], duration=300.0)
+    host.library.add_track("Twin Song", album["id"], duration=120.0)
+    songs = [{"name": "Twin Song", "artist": album["album_artist"], "duration": -1}]
+    assert ids(match(plugin, songs)) == [long["id"]]
+
+
+def test_average_rating_is_rounded_to_two_decimals(host, plugin):
+    # Navidrome stores round(avg(rating), 2) in media_file.average_rating.
+    t = a_track(host)
+    for name, rating in (("r1", 5), ("r2", 4), ("r3", 4)):
+        host.library.set_rating(host.library.add_user(name)["id"], t["id"], rating)
+    assert match(plugin, [{"id": t["id"], "name": ""}])["results"][0]["averageRating"] == 4.33
+
+
 def test_missing_track_never_matches(host, plugin):
     t = host.library.tracks()[6]
     host.library.update_track(t["id"], missing=True)

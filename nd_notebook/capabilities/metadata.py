@@ -146,11 +146,7 @@ def song(ref: dict[str, Any]) -> dict[str, Any]:
     ``artists`` as ``[{id, name, mbid}]``: the refs the plugin gave (other fields dropped),
     else its single ``artist``/``artistMbid`` folded into one, else None."""
     out = {k: ref.get(k) or "" for k in _AGENT_SONG_TEXT}
-    ms = ref.get("durationMs") or 0
-    if ms <= 0:
-        seconds = _float32(float(ref.get("duration") or 0.0))
-        ms = int(_float32(seconds * 1000)) if seconds > 0 else 0
-    out["durationMs"] = ms
+    out["durationMs"] = duration_ms(ref)
     refs = ref.get("artists") or []
     if refs:
         out["artists"] = [{"id": a.get("id") or "", "name": a.get("name") or "",
@@ -164,6 +160,17 @@ def song(ref: dict[str, Any]) -> dict[str, Any]:
 
 
 _AGENT_SONG_TEXT = ("id", "name", "mbid", "isrc", "album", "albumMbid")
+
+
+def duration_ms(ref: dict[str, Any]) -> int:
+    """A SongRef's duration in ms as ``songRefToAgentSong`` reads it (the matcher too):
+    ``durationMs`` when set, else the float32 ``duration`` seconds x 1000 in float32,
+    truncated; a negative one is 0."""
+    ms = ref.get("durationMs") or 0
+    if ms > 0:
+        return ms
+    seconds = _float32(float(ref.get("duration") or 0.0))
+    return int(_float32(seconds * 1000)) if seconds > 0 else 0
 
 
 def _float32(value: float) -> float:

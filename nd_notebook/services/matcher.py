@@ -22,6 +22,7 @@ from __future__ import annotations
 import unicodedata
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..capabilities.metadata import duration_ms as song_duration_ms
 from ..errors import ServiceError
 from ..gojson import go_quote
 from ..library.musiclibrary import GO_ZERO_UNIX, to_unix
@@ -165,7 +166,7 @@ def _candidates(library, library_ids: list[int], user_id: str | None) -> list[di
     return library.query(
         "SELECT mf.*, ann.starred AS ann_starred, ann.starred_at AS ann_starred_at, "
         "ann.rating AS ann_rating, ann.play_count AS ann_play_count, "
-        "ann.play_date AS ann_play_date, (SELECT AVG(rating) FROM annotation r WHERE "
+        "ann.play_date AS ann_play_date, (SELECT round(AVG(rating), 2) FROM annotation r WHERE "
         "r.item_id = mf.id AND r.item_type = 'media_file' AND r.rating > 0) AS avg_rating "
         "FROM media_file mf LEFT JOIN annotation ann ON ann.item_id = mf.id AND "
         "ann.item_type = 'media_file' AND ann.user_id = ? "
@@ -190,7 +191,7 @@ def _best_match(song: dict, artist: str, tracks: list[dict]) -> dict | None:
     artist_mbid = song.get("artistMbid") or next(
         (a.get("mbid", "") for a in song.get("artists") or [] if a.get("mbid")), "")
     album_mbid = song.get("albumMbid", "")
-    duration_ms = song.get("durationMs") or round((song.get("duration") or 0) * 1000)
+    duration_ms = song_duration_ms(song)  # songRefToAgentSong's: a negative one is 0
     best, best_score = None, None
     for t in tracks:
         title_sim = similarity(title, sanitize(t["title"]))
