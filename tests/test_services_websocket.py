@@ -562,6 +562,26 @@ def test_frames_gorilla_refuses_end_the_connection_with_its_text(client, then, l
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("then", "text"), [
+    (close_frame(b"\x03\xec"), "bad close code 1004"),
+    (close_frame(b"\x03\xe8\xff"), "invalid utf8 payload in close frame"),
+    (b"\x89\x7e\x00\x7e" + bytes(126), "control frame length > 125"),
+    (b"\x81\x81abcd\x00", "incorrect mask flag"),
+    (b"\x83\x00", "unknown opcode 3"),
+], ids=["code-1004", "reason-not-utf8", "long-ping", "masked", "unknown-opcode"])
+def test_a_frame_gorilla_refuses_is_answered_with_its_protocol_error_close(client, then, text):
+    # gorilla's handleProtocolError writes FormatCloseMessage(CloseProtocolError, message).
+    server = HoldingServer(then)
+    try:
+        go_connect(client, server.url)
+        wait_log(client, 2)
+        wait_until(lambda: len(server.received) >= 6)
+    finally:
+        server.stop()
+    assert unmasked(server.received) == (0x88, b"\x03\xea" + text.encode())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("then", "text"), [
     (b"\x81\x05a\xe2\x82b\xff", "a\ufffd\ufffdb\ufffd"),
     (b"\x01\x02a\xe2\x80\x02\x82b", "a\ufffd\ufffdb"),  # split across two frames
 ], ids=["one-frame", "fragmented"])

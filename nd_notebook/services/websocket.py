@@ -54,7 +54,7 @@ from websockets.exceptions import (
     InvalidURI,
     ProtocolError,
 )
-from websockets.frames import Frame, Opcode
+from websockets.frames import CloseCode, Frame, Opcode
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
@@ -409,12 +409,16 @@ class _GorillaConnection(ClientConnection):
             frame = dataclasses.replace(frame, data=bytes(frame.data[:2]))
         self._protocol_send_frame(frame)
 
-    def _fail(self, *args, **kwargs) -> None:
+    def _fail(self, code, reason="", *args, **kwargs) -> None:
         """A protocol error: gorilla's text for a refused header, then websockets' failure
-        (its close frame written), then the reading side shut so that the reader ends now."""
+        with the close frame gorilla's ``handleProtocolError`` writes (1002, its message),
+        then the reading side shut so that the reader ends now."""
         if self.gorilla_error is None and self._header is not None:
             self.gorilla_error = _refused_header(self._header)
-        self._protocol_fail(*args, **kwargs)
+        problem = self.gorilla_error or _GORILLA_PROTOCOL_ERRORS.get(reason)
+        if problem is not None:
+            code, reason = CloseCode.PROTOCOL_ERROR, problem
+        self._protocol_fail(code, reason, *args, **kwargs)
         with contextlib.suppress(OSError):
             self.socket.shutdown(socket.SHUT_RD)
 
