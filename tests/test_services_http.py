@@ -62,6 +62,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif parts[0] == "multi":
             self._reply(200, [("x-lower-name", "1"), ("X-Twice", "first"), ("x-twice", "second")],
                         b"")
+        elif parts[0] == "cookie":
+            self._reply(200, [("Set-Cookie", "sid=abc; Path=/")], b"")
         elif parts[0] == "gzip":
             self._reply(200, [("Content-Type", "text/plain"), ("Content-Encoding", "gzip")],
                         gzip.compress(b"unpacked"))
@@ -368,6 +370,47 @@ def test_redirect_to_another_domain_drops_authorization(host, http_send_wasm, se
                       headers={"Authorization": "Bearer t", "X-Keep": "1"}))
     assert "Authorization" not in got["headers"]
     assert got["headers"]["X-Keep"] == "1"
+
+
+def test_redirect_to_another_domain_drops_the_proxy_credentials(host, http_send_wasm, server):
+    # Go >= 1.24.4 strips Proxy-Authorization and Proxy-Authenticate with Authorization.
+    plugin = host.load(http_send_wasm, name="twohosts",
+                       permissions={"http": {"requiredHosts": ["127.0.0.1", "localhost"]}})
+    other = server.base.replace("127.0.0.1", "localhost")
+    got = echoed(send(plugin, method="GET", url=f"{server.base}/go?to={other}/echo",
+                      headers={"Proxy-Authorization": "Basic eA==", "Proxy-Authenticate": "x"}))
+    assert not {"Proxy-Authorization", "Proxy-Authenticate"} & set(got["headers"])
+
+
+def test_an_empty_referer_is_replaced_by_the_previous_hop(plugin, server):
+    got = echoed(send(plugin, method="GET", url=f"{server.base}/go?to=/echo",
+                      headers={"Referer": ""}))
+    assert got["headers"]["Referer"] == f"{server.base}/go?to=/echo"
+
+
+def test_cookies_are_not_kept_between_calls(plugin, server):
+    # Navidrome's http.Client has no cookie jar.
+    send(plugin, method="GET", url=f"{server.base}/cookie")
+    assert "Cookie" not in echoed(send(plugin, method="GET", url=f"{server.base}/echo"))["headers"]
+
+
+def test_header_values_are_sent_trimmed(plugin, server):
+    # Header.Write trims each value (textproto.TrimString); httpx would refuse them.
+    got = echoed(send(plugin, method="GET", url=f"{server.base}/echo",
+                      headers={"X-Sp": "  v \t", "User-Agent": " agent "}))
+    assert (got["headers"]["X-Sp"], got["headers"]["User-Agent"]) == ("v", "agent")
+
+
+def test_an_empty_user_in_the_url_is_sent_as_basic_auth(plugin, server):
+    # Go's client: URL.User set (even empty) and no Authorization -> Basic base64(":").
+    got = echoed(send(plugin, method="GET", url=server.base.replace("//", "//@") + "/echo"))
+    assert got["headers"]["Authorization"] == "Basic Og=="
+
+
+def test_a_method_is_upper_cased_rune_by_rune_as_go_does(plugin, server):
+    # strings.ToUpper keeps a rune without a one-rune upper case ("ß"): an invalid method.
+    assert send(plugin, method="get\u00df", url=server.base + "/echo") == {
+        "error": 'creating request: net/http: invalid method "GET\u00df"'}
 
 
 # -- failures -------------------------------------------------------------------------------

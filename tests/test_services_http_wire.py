@@ -133,3 +133,31 @@ def test_invalid_utf8_in_a_header_value_is_one_replacement_per_byte(plugin):
     finally:
         server.close()
     assert b'"X-Bad":"a\\ufffd\\ufffdb"' in raw
+
+
+def test_an_odd_location_is_returned_as_is_when_redirects_are_not_followed(plugin):
+    # Go parses Location only to follow it; httpx would refuse this port.
+    server = ScriptedServer({"/x": b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1:2/\r\n"
+                                   b"Content-Length: 0\r\n\r\n"})
+    try:
+        request = {"method": "GET", "url": server.base + "/x", "noFollowRedirects": True}
+        answer = json.loads(plugin.call("call_http_send", json.dumps({"request": request}),
+                                        raw=True))
+    finally:
+        server.close()
+    assert answer == {"result": {"statusCode": 302, "headers": {
+        "Content-Length": "0", "Location": "http://127.0.0.1:1:2/"}}}
+
+
+def test_the_first_of_repeated_locations_is_followed(plugin):
+    server = ScriptedServer({
+        "/x": b"HTTP/1.1 302 Found\r\nLocation: /a\r\nLocation: /b\r\nContent-Length: 0\r\n\r\n",
+        "/a": b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA",
+        "/b": b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nB"})
+    try:
+        request = {"method": "GET", "url": server.base + "/x"}
+        answer = json.loads(plugin.call("call_http_send", json.dumps({"request": request}),
+                                        raw=True))
+    finally:
+        server.close()
+    assert base64.b64decode(answer["result"]["body"]) == b"A"

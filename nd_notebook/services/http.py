@@ -20,13 +20,15 @@ the plugin sets neither, and then un-gzips the answer itself.
 
 from __future__ import annotations
 
+import base64
 import errno
 import ipaddress
+import re
 import socket
 import time
 import zlib
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urljoin
+from urllib.parse import unquote, urljoin
 
 import httpx
 
@@ -68,8 +70,9 @@ class HTTPService:
     def __init__(self, ctx: PluginContext):
         self.required_hosts: list[str] = list(
             (ctx.permission("http") or {}).get("requiredHosts") or [])
-        self._client = httpx.Client(follow_redirects=False)
-        self._client.headers.clear()  # only the headers Go's client would send
+        # Requests go straight to a transport: no cookie jar (Go's client has none), no
+        # redirect or Location handling of httpx's own (the exchange follows Go's rules).
+        self._transport = httpx.HTTPTransport()
         self._host, self._plugin_id = ctx.host, ctx.plugin_id
         target = getattr(ctx.host, "navidrome", None)  # noFollowRedirects is new in 03844a9a3
         self._no_follow_known = target is None or target.knows_field("host.HTTPRequest",
@@ -88,7 +91,7 @@ class HTTPService:
 
         timeout_ms = int(request.get("timeoutMs") or 0) or DEFAULT_TIMEOUT_MS
         deadline = time.monotonic() + timeout_ms / 1000
-        method = (request.get("method") or "").upper() or "GET"
+        method = _go_upper(request.get("method") or "") or "GET"
         if not method or any(c not in gourl.TOKEN for c in method):
             raise ServiceError(f"creating request: net/http: invalid method {go_quote(method)}")
         headers: dict[str, str] = {}
@@ -112,7 +115,7 @@ class HTTPService:
         return response
 
     def close(self) -> None:
-        self._client.close()
+        self._transport.close()
 
 
 # -- host rules (Navidrome's validateHost, matchHostPattern, isPrivateOrLoopback) ------------
@@ -199,7 +202,7 @@ class _Exchange:
             response, added_gzip = self._send()
             sent += 1
             follow, method, keep_body = _redirect_behavior(self.method, response.status_code)
-            location = response.headers.get("location", "")
+            location = (response.headers.get_list("location") or [""])[0]  # Header.Get
             if not follow or not location:
                 return self._result(response, added_gzip)
             try:
@@ -228,14 +231,15 @@ class _Exchange:
         if not _same_domain_or_subdomain(_hostname_of(target), _hostname_of(self.first_url)):
             self.strip_sensitive = True
         if self.strip_sensitive:
-            for key in ("Authorization", "Www-Authenticate", "Cookie", "Cookie2"):
+            for key in ("Authorization", "Www-Authenticate", "Cookie", "Cookie2",
+                        "Proxy-Authorization", "Proxy-Authenticate"):
                 headers.pop(key, None)
         self.body = self.first_body if keep_body else b""
         if not keep_body:
             for key in ("Content-Encoding", "Content-Language", "Content-Location",
                         "Content-Type"):
                 headers.pop(key, None)
-        if "Referer" not in headers and not (previous.lower().startswith("https:")
+        if not headers.get("Referer") and not (previous.lower().startswith("https:")
                                              and target.lower().startswith("http:")):
             headers["Referer"] = _strip_userinfo(previous)
         self.method, self.url, self.headers = method, target, headers
@@ -251,9 +255,9 @@ class _Exchange:
             raise self._error("http: no Host in request URL")
         headers, added_gzip = self._wire_headers()
         try:
-            request = self.service._client.build_request(
-                self.method, self.url, headers=headers, content=self.body or None,
-                timeout=httpx.Timeout(remaining))
+            request = httpx.Request(self.method, self.url, headers=headers,
+                                    content=self.body or None,
+                                    extensions={"timeout": httpx.Timeout(remaining).as_dict()})
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as e:
             raise self._error(str(e)) from None
         checked = extract_hostname(host).lower()
@@ -262,25 +266,31 @@ class _Exchange:
             raise self._error(f"nd-notebook: httpx reads the host of this URL as "
                               f"{go_quote(request.url.host)}")
         try:
-            return self.service._client.send(request, stream=True), added_gzip
+            response = self.service._transport.handle_request(request)
         except httpx.HTTPError as e:
             raise self._error(_go_transport_error(e, request)) from None
+        response.request = request
+        return response, added_gzip
 
     def _wire_headers(self) -> tuple[list[tuple[str, bytes]], bool]:
         """The headers Go's transport writes: the plugin's (Host, Content-Length,
         Transfer-Encoding and Trailer ignored), a default User-Agent, and Accept-Encoding: gzip
         when none is set (then Go un-gzips the body itself)."""
         out: list[tuple[str, bytes]] = []
-        for key, value in self.headers.items():
-            if key in GO_WRITES_ITSELF or key == "User-Agent":
-                continue
+        for key, value in self.headers.items():  # every one checked, even those not written
             if not key or any(c not in gourl.TOKEN for c in key):
                 raise self._error(f"net/http: invalid header field name {go_quote(key)}")
             data = value.encode("utf-8", "surrogateescape")
             if any((b < 0x20 and b != 0x09) or b == 0x7F for b in data):
                 raise self._error(f"net/http: invalid header field value for {go_quote(key)}")
-            out.append((key, data))
-        agent = self.headers.get("User-Agent", GO_USER_AGENT)
+            if key not in GO_WRITES_ITSELF and key != "User-Agent":
+                out.append((key, data.strip(b" \t")))  # Header.Write trims each value
+        credentials = _userinfo(self.url)
+        if credentials is not None and not self.headers.get("Authorization"):
+            # Go's client: the URL's user (even an empty one) as Basic auth
+            out.append(("Authorization",
+                        b"Basic " + base64.b64encode(credentials.encode("utf-8"))))
+        agent = self.headers.get("User-Agent", GO_USER_AGENT).strip(" \t")
         if agent:
             out.insert(0, ("User-Agent", agent.encode("utf-8", "surrogateescape")))
         if not self.body and self.method not in ("GET", "HEAD"):
@@ -439,6 +449,22 @@ def _hostname_of(url: str) -> str:
 
 def _same_domain_or_subdomain(sub: str, parent: str) -> bool:
     return sub == parent or sub.endswith("." + parent)
+
+
+def _userinfo(url: str) -> str | None:
+    """``user:password`` (percent-decoded) of a URL's userinfo, None without an ``@``."""
+    _, sep, rest = url.partition("://")
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0] if sep else ""
+    userinfo, at, _ = authority.rpartition("@")
+    if not at:
+        return None
+    user, _, password = userinfo.partition(":")
+    return f"{unquote(user)}:{unquote(password)}"
+
+
+def _go_upper(text: str) -> str:
+    """Go's ``strings.ToUpper``: each rune's simple upper case (``ß`` stays ``ß``)."""
+    return "".join(u if len(u := c.upper()) == 1 else c for c in text)
 
 
 def _strip_userinfo(url: str) -> str:
