@@ -222,6 +222,21 @@ def test_names_are_case_insensitive():
     assert cron.parse("0 0 * Feb sUn").values("dow") == [0]
 
 
+def test_names_are_lowered_rune_by_rune_as_go_does():
+    # strings.ToLower("FRİ") is "fri" (Python's lower() gives "fri" + a combining dot).
+    assert cron.parse("0 0 * * FR\u0130").values("dow") == [5]
+
+
+@pytest.mark.parametrize(("expression", "message"), [
+    ("0\x1c0 * * * *", ('failed to parse int from 0\x1c0: strconv.Atoi: parsing "0\\x1c0": '
+                         "invalid syntax")),
+    ("*\x1f* * * *", "expected 5 to 6 fields, found 4: [*\x1f* * * *]"),
+], ids=["inside-a-field", "between-fields"])
+def test_only_gos_white_space_separates_fields(expression, message):
+    # strings.Fields splits on unicode.IsSpace, which U+001C-U+001F are not.
+    assert error(expression) == message
+
+
 # -- ~ random ranges -------------------------------------------------------------------------
 
 def test_random_range_is_resolved_within_its_bounds():

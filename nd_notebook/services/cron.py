@@ -247,10 +247,10 @@ def _parse_head(spec: str, rng: random.Random) -> Schedule:
         if i == -1:
             raise CronError("missing spec after timezone")
         tz_prefix = spec[:i] + " "
-        spec = spec[i:].strip()
+        spec = _go_trim_space(spec[i:])
     if spec.startswith("@"):
         raise CronError(f"random ~ syntax cannot be used with descriptors: {spec}")
-    fields = spec.split()
+    fields = _go_fields(spec)
     if len(fields) == 5:
         fields = ["0", *fields]
     elif len(fields) != 6:
@@ -297,11 +297,11 @@ def _parse_robfig(spec: str, *, second_optional: bool) -> Schedule:
             raise CronError("missing spec after timezone")
         name = spec[spec.find("=") + 1:i]
         location = _load_location(name)
-        spec = spec[i:].strip()
+        spec = _go_trim_space(spec[i:])
     if spec.startswith("@"):
         return _parse_descriptor(spec, location)
 
-    fields = spec.split()
+    fields = _go_fields(spec)
     lo_count, hi_count = (5, 6) if second_optional else (5, 5)
     if not lo_count <= len(fields) <= hi_count:
         if lo_count == hi_count:
@@ -385,8 +385,8 @@ def _get_range(expr: str, lo: int, hi: int, names: dict[str, int] | None) -> int
 
 
 def _parse_int_or_name(expr: str, names: dict[str, int] | None) -> int:
-    if names is not None and expr.lower() in names:
-        return names[expr.lower()]
+    if names is not None and _go_lower(expr) in names:
+        return names[_go_lower(expr)]
     return _must_parse_int(expr)
 
 
@@ -530,3 +530,22 @@ def _time_quote_bytes(b: bytes) -> str:
 def _go_list(items: list[Any]) -> str:
     """Go's ``%s``/``%v`` of a ``[]string``: ``[a b c]``."""
     return "[" + " ".join(str(i) for i in items) + "]"
+
+
+# Go's unicode.IsSpace: what strings.Fields splits on and strings.TrimSpace trims (Python's
+# str.split also takes U+001C-U+001F as whitespace; Go does not).
+_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_GO_SPACES = re.compile(f"[{_GO_SPACE}]+")
+
+
+def _go_fields(text: str) -> list[str]:
+    return [f for f in _GO_SPACES.split(text) if f]
+
+
+def _go_trim_space(text: str) -> str:
+    return re.sub(f"^[{_GO_SPACE}]+|[{_GO_SPACE}]+$", "", text)
+
+
+def _go_lower(text: str) -> str:
+    """Go's ``strings.ToLower``: each rune's simple lower case (``İ`` -> ``i``)."""
+    return "".join(low if len(low := c.lower()) == 1 else low[0] for c in text)
