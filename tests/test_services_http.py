@@ -546,3 +546,11 @@ def test_go_plugin_builtin_request_is_refused_outside_required_hosts(host, serve
     with pytest.raises(PluginCallFailedError):
         plugin.call("builtin", server.base + "/text")
     assert server.seen == []
+
+
+def test_a_host_that_is_no_domain_name_is_gos_lookup_error(host, http_send_wasm):
+    plugin = host.load(http_send_wasm, name="wild",
+                       permissions={"http": {"requiredHosts": ["*.example.com"]}})
+    # Go's resolver refuses a name that is no domain name without looking it up.
+    assert send(plugin, method="GET", url="http://.example.com/") == {
+        "error": 'Get "http://.example.com/": dial tcp: lookup .example.com: no such host'}

@@ -269,6 +269,8 @@ class _Exchange:
             response = self.service._transport.handle_request(request)
         except httpx.HTTPError as e:
             raise self._error(_go_transport_error(e, request)) from None
+        except UnicodeError:  # a name that is no domain name (".example.com"): not looked up
+            raise self._error(f"dial tcp: lookup {request.url.host}: no such host") from None
         response.request = request
         return response, added_gzip
 
