@@ -255,6 +255,41 @@ def test_unloading_kills_a_running_task_call_and_reverts_its_attempt(tmp_path):
         assert "TaskQueue shutdown timed out" not in logs
 
 
+def test_a_call_refused_because_the_plugin_is_unloading_reverts_its_task(tmp_path):
+    # Host.unload refuses the plugin's calls before it closes the services: a worker whose
+    # call is refused in between was interrupted too (its task goes back, attempt uncounted).
+    with Host(tmp_path / "data", clock="real") as host:
+        plugin = host.load(wat(SPINNING_WORKER), name="spin", permissions="auto")
+        tasks = plugin.services["Task"]
+        refused_now = threading.Event()
+        original_call = tasks.ctx.call_export
+
+        def late_call(export, request):  # the worker reaches its call once the unload began
+            refused_now.wait(10)
+            return original_call(export, request)
+
+        tasks.ctx.call_export = late_call
+        original_close = plugin.instances.close
+
+        def close_slowly():  # between "calls refused" and the services' close
+            refused_now.set()
+            time.sleep(0.3)
+            original_close()
+
+        plugin.instances.close = close_slowly
+        assert plugin.call("call_task_createqueue", {"name": "q", "config": {}}, raw=True) == b"{}"
+        task_id = json.loads(plugin.call("call_task_enqueue", {"queueName": "q", "payload": ""},
+                                         raw=True))["result"]
+        deadline = time.monotonic() + 60
+        while tasks.get(task_id)["status"] != "running" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        host.unload("spin")
+        db = sqlite3.connect(tmp_path / "data" / "plugins" / "spin" / "taskqueue.db")
+        assert db.execute("SELECT status, attempt, message FROM tasks").fetchall() == \
+            [("pending", 0, "")]
+        db.close()
+
+
 def test_unloading_as_a_worker_is_about_to_call_still_kills_that_call(tmp_path, monkeypatch):
     # libextism drops a cancel that reaches an instance before its call has started (here: the
     # worker's instance is ready and registered for cancelling, the export not called yet):

@@ -241,6 +241,10 @@ class Host:
             plugin = self.plugins.pop(plugin_id, None)
         if plugin is None:
             raise PluginNotFoundError(f"plugin {go_quote(plugin_id)} not found")
+        for service in plugin.services.values():  # before its calls are refused (TaskQueue)
+            notice = getattr(service, "unloading", None)
+            if notice is not None:
+                notice()
         plugin.closed = True
         if self._scrobbles is not None:  # its scrobble retries stop; its entries stay stored
             self._scrobbles.stop(plugin_id)

@@ -118,6 +118,7 @@ class TaskQueueService:
         self._lock = threading.RLock()
         self._queues: dict[str, _Queue] = {}
         self._closed = False
+        self._unloading = False  # the plugin is being unloaded: a failed call is an interrupted one
         self._stopped = threading.Event()  # Navidrome's cancelled service context
         self._timers: set = set()
         self._threads: list[threading.Thread] = []
@@ -264,6 +265,11 @@ class TaskQueueService:
                           attempt=attempt, via="clear_queue")
         return len(rows)
 
+    def unloading(self) -> None:
+        """The Host is about to refuse the plugin's calls (``Host.unload``): a worker whose call
+        fails from now on was interrupted, and its task goes back, attempt not counted."""
+        self._unloading = True
+
     def close(self) -> None:
         """Stop workers (waiting up to 10 s), revert running tasks to pending, close the DB.
 
@@ -402,7 +408,7 @@ class TaskQueueService:
             task.limiter_wait = waited
             outcome = yield (_CALL, task)
             worker.task = None
-            if outcome is _STOP or self._closed:
+            if outcome is _STOP or self._closed or self._unloading:
                 self._revert(task, "interrupted")
                 return False
             task = self._finish(queue, task, outcome)
