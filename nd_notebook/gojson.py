@@ -94,6 +94,16 @@ def go_utf8(data: bytes) -> str:
     return bytes(data).decode("utf-8", _GO_REPLACE)
 
 
+def go_upper(text: str) -> str:
+    """Go's ``strings.ToUpper``: each rune's simple upper case (``ß`` stays ``ß``)."""
+    return "".join(u if len(u := c.upper()) == 1 else c for c in text)
+
+
+def go_lower(text: str) -> str:
+    """Go's ``strings.ToLower``: each rune's simple lower case (``İ`` -> ``i``)."""
+    return "".join(low if len(low := c.lower()) == 1 else low[0] for c in text)
+
+
 def go_string(text: str) -> str:
     """A decoded JSON string as Go has it: each lone surrogate (``\\ud800``) is U+FFFD."""
     return _SURROGATE.sub("\ufffd", text)

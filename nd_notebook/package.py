@@ -1,8 +1,9 @@
 """``.ndp`` packages: a zip holding ``manifest.json`` and ``plugin.wasm`` (spec 1.1).
 
 Reading follows Navidrome's loader (root entries named exactly, read in zip order, the last
-duplicate kept; the discovery read takes the first; its error texts); writing is deterministic, so the same manifest and wasm always give the same
-bytes (and the same SHA-256, which is how Navidrome notices a changed package).
+duplicate kept; the discovery read takes the first; its error texts); writing is
+deterministic, so the same manifest and wasm always give the same bytes (and the same SHA-256,
+which is how Navidrome notices a changed package).
 """
 
 from __future__ import annotations

@@ -101,9 +101,12 @@ def report_playback(library, plugins: Iterable[ScrobblerPlugin], user: str | dic
 def stored_track_info(library, entry) -> dict[str, Any]:
     """A stored scrobble's TrackInfo as sent now: a library track read again (Navidrome joins
     the media file when it sends), else (not in the library, or removed since) as stored."""
-    if not entry.in_library or library.track(entry.track.get("id", "")) is None:
+    if not entry.in_library:
         return entry.track
-    return track_info(library, entry.track["id"])[0]
+    try:
+        return track_info(library, entry.track.get("id", ""))[0]
+    except LibraryError:  # removed since
+        return entry.track
 
 
 def find_user(library, user: str | dict) -> dict[str, Any]:

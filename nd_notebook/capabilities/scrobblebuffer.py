@@ -122,11 +122,6 @@ class ScrobbleBuffer:
             for handle in self._timers.pop(plugin_id, []):
                 self._clock.cancel(handle)
 
-    def close(self) -> None:
-        with self._lock:
-            for plugin_id in list(self._timers):
-                self.stop(plugin_id)
-
     # -- inside -----------------------------------------------------------------------------
     def _users(self, plugin_id: str) -> list[str]:
         # Navidrome's UserIDs: GROUP BY user_id ORDER BY count(*), the fewest entries first.

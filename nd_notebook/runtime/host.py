@@ -175,15 +175,15 @@ class Host:
         limits.check_timeout_ms(self.timeout_ms)  # it may have been set since
         # Navidrome unloads a plugin before loading it again (a changed package, new
         # settings): when the new load fails, the old one is gone too.
+        plugin_id = name if name is not None else _source_id(source)  # "" is an invalid id
         with self._lock:
-            if (previous := name if name is not None else _source_id(source)) in self.plugins:
-                self.unload(previous)
+            if plugin_id in self.plugins:
+                self.unload(plugin_id)
         try:  # Navidrome parses the plugin's config (its DB row) before opening the package
             config_values = config_map(config or {})
         except ManifestError as e:
             raise LoadError(str(e)) from None
-        wasm, pkg_manifest, plugin_id = self._read_source(source, read_package)
-        plugin_id = name if name is not None else plugin_id  # name="" is an invalid id
+        wasm, pkg_manifest = self._read_source(source, read_package)
         try:  # Navidrome's ID rule since 77726af59; before it, what cannot name a data folder
             validate_plugin_id(plugin_id, navidrome_rule=self.navidrome.has("77726af59"))
         except NDError as e:
@@ -408,19 +408,19 @@ class Host:
 
     # -- internals ---------------------------------------------------------------------
     def _read_source(self, source, read_package):
-        # The plugin id of each kind of source is also _source_id's.
+        """``(wasm, the package's or project's manifest or None)``; the id is _source_id's."""
         if isinstance(source, (bytes, bytearray, memoryview)):
-            return bytes(source), None, "plugin"
+            return bytes(source), None
         path = Path(source)
         if not path_exists(path):
             shown = str(path) if len(str(path)) <= 200 else str(path)[:200] + "..."
             raise LoadError(f"no such plugin file: {shown} (give a path, or the module's bytes)")
         if path.name.endswith(".ndp"):  # a file named ".ndp" too (its id "" is refused)
             try:
-                man, wasm, plugin_id = read_package(path, version=self.navidrome)
+                man, wasm, _ = read_package(path, version=self.navidrome)
             except NDError as e:
                 raise LoadError(str(e)) from None
-            return wasm, man, plugin_id
+            return wasm, man
         if path.is_dir():  # a plugin project folder: built (build cache), its manifest.json used
             from ..build import build_detailed
             from ..manifest import Manifest
@@ -431,8 +431,8 @@ class Host:
                        if built.manifest else None)
             except NDError as e:
                 raise LoadError(f"building {path}: {e}") from None
-            return built.wasm, man, path.resolve().name
-        return path.read_bytes(), None, path.stem
+            return built.wasm, man
+        return path.read_bytes(), None
 
     def _instantiate(self, plugin_id, wasm, man, info, config, settings, started,
                      caps: limits.Caps | None = None) -> LoadedPlugin:

@@ -75,18 +75,16 @@ def image_url(host: Any, art_id: str, size: int = 0, *, in_request: bool = False
     token = sign(host.artwork_secret, art_id)
     if host.share_url:  # Go's url.Parse of ShareURL: its scheme and host (no user), its path
         share = urlsplit(host.share_url)
-        origin = f"{share.scheme}:" if share.scheme else ""
         host_port = share.netloc.rpartition("@")[2]
-        origin += f"//{host_port}" if host_port else ""
-        url = f"{origin}{share.path.rstrip('/')}{PUBLIC_IMAGES_PATH}/{token}"
-        return f"{url}?size={size}" if size > 0 else url
-    base = urlsplit(host.base_url or "")
-    prefix = base.path.rstrip("/")
-    if base.netloc or not in_request:
-        url = f"{base.scheme or 'http'}://{base.netloc or 'localhost'}{prefix}" \
-              f"{PUBLIC_IMAGES_PATH}/{token}"
+        origin = (f"{share.scheme}:" if share.scheme else "") + \
+            (f"//{host_port}" if host_port else "")
+        prefix = share.path.rstrip("/")
     else:
-        url = f"{prefix}{PUBLIC_IMAGES_PATH}/{token}"
+        base = urlsplit(host.base_url or "")
+        prefix = base.path.rstrip("/")
+        origin = f"{base.scheme or 'http'}://{base.netloc or 'localhost'}" \
+            if base.netloc or not in_request else ""
+    url = f"{origin}{prefix}{PUBLIC_IMAGES_PATH}/{token}"
     return f"{url}?size={size}" if size > 0 else url
 
 

@@ -31,7 +31,7 @@ import re
 from datetime import datetime, timezone, tzinfo
 from typing import Any
 
-from ..gojson import go_quote
+from ..gojson import go_lower, go_quote
 
 __all__ = ["DIALECTS", "CronError", "EverySchedule", "Schedule", "SpecSchedule", "parse",
            "parse_go_duration", "upcoming"]
@@ -385,8 +385,8 @@ def _get_range(expr: str, lo: int, hi: int, names: dict[str, int] | None) -> int
 
 
 def _parse_int_or_name(expr: str, names: dict[str, int] | None) -> int:
-    if names is not None and _go_lower(expr) in names:
-        return names[_go_lower(expr)]
+    if names is not None and go_lower(expr) in names:
+        return names[go_lower(expr)]
     return _must_parse_int(expr)
 
 
@@ -536,6 +536,7 @@ def _go_list(items: list[Any]) -> str:
 # str.split also takes U+001C-U+001F as whitespace; Go does not).
 _GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 _GO_SPACES = re.compile(f"[{_GO_SPACE}]+")
+_GO_SPACE_ENDS = re.compile(f"^[{_GO_SPACE}]+|[{_GO_SPACE}]+$")
 
 
 def _go_fields(text: str) -> list[str]:
@@ -543,9 +544,4 @@ def _go_fields(text: str) -> list[str]:
 
 
 def _go_trim_space(text: str) -> str:
-    return re.sub(f"^[{_GO_SPACE}]+|[{_GO_SPACE}]+$", "", text)
-
-
-def _go_lower(text: str) -> str:
-    """Go's ``strings.ToLower``: each rune's simple lower case (``İ`` -> ``i``)."""
-    return "".join(low if len(low := c.lower()) == 1 else low[0] for c in text)
+    return _GO_SPACE_ENDS.sub("", text)

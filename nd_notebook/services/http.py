@@ -34,7 +34,7 @@ import httpx
 
 from .. import gourl
 from ..errors import ServiceError
-from ..gojson import go_quote
+from ..gojson import go_quote, go_upper
 
 if TYPE_CHECKING:
     from ..context import PluginContext
@@ -91,7 +91,7 @@ class HTTPService:
 
         timeout_ms = int(request.get("timeoutMs") or 0) or DEFAULT_TIMEOUT_MS
         deadline = time.monotonic() + timeout_ms / 1000
-        method = _go_upper(request.get("method") or "") or "GET"
+        method = go_upper(request.get("method") or "") or "GET"
         if not method or any(c not in gourl.TOKEN for c in method):
             raise ServiceError(f"creating request: net/http: invalid method {go_quote(method)}")
         headers: dict[str, str] = {}
@@ -462,11 +462,6 @@ def _userinfo(url: str) -> str | None:
         return None
     user, _, password = userinfo.partition(":")
     return f"{unquote(user)}:{unquote(password)}"
-
-
-def _go_upper(text: str) -> str:
-    """Go's ``strings.ToUpper``: each rune's simple upper case (``ß`` stays ``ß``)."""
-    return "".join(u if len(u := c.upper()) == 1 else c for c in text)
 
 
 def _strip_userinfo(url: str) -> str:
