@@ -398,6 +398,85 @@ def test_get_playlist_needs_an_id(lib):
     assert error_of(ask(lib, "getPlaylist")) == (10, "missing parameter: 'id'")
 
 
+def test_create_playlist_makes_the_users_playlist_and_answers_it(fresh):
+    tracks = [t["id"] for t in fresh.tracks()[:3]]
+    query = "&".join(f"songId={t}" for t in tracks)
+    response = ask_query(fresh, "createPlaylist", f"name=Daily%20Jams&{query}", user="alice")
+    pls = response["playlist"]
+    assert (pls["name"], pls["owner"], pls["songCount"], pls["public"]) == \
+        ("Daily Jams", "alice", 3, False)
+    assert [e["id"] for e in pls["entry"]] == tracks
+    assert pls["duration"] == int(sum(fresh.track(t)["duration"] for t in tracks))
+    assert pls["created"] == pls["changed"] == "2026-01-01T00:00:00Z"
+    stored = fresh.playlist(pls["id"])
+    assert stored["tracks"] == tracks and stored["owner_id"] == fresh.user_by_name("alice")["id"]
+    # With playlistId the user's playlist gets the given tracks instead.
+    again = ask_query(fresh, "createPlaylist", f"playlistId={pls['id']}&songId={tracks[2]}",
+                      user="alice")["playlist"]
+    assert (again["id"], again["songCount"]) == (pls["id"], 1)
+
+
+def test_create_playlist_refusals(fresh):
+    assert error_of(ask(fresh, "createPlaylist", user="alice")) == \
+        (0, "Internal Server Error: required parameter name is missing")
+    alice = fresh.user_by_name("alice")
+    public = next(p for p in fresh.playlists() if p["owner_id"] != alice["id"] and p["public"])
+    private = next(p for p in fresh.playlists()
+                   if p["owner_id"] != alice["id"] and not p["public"])
+    assert error_of(ask(fresh, "createPlaylist", user="alice", playlistId=public["id"])) == \
+        (0, "Internal Server Error: not authorized")
+    assert error_of(ask(fresh, "createPlaylist", user="alice", playlistId=private["id"])) == \
+        (70, "data not found")
+
+
+def test_update_playlist_renames_removes_by_position_then_adds(fresh):
+    alice = fresh.user_by_name("alice")
+    pls = next(p for p in fresh.playlists() if p["owner_id"] == alice["id"])
+    before = fresh.playlist(pls["id"])["tracks"]
+    new = next(t["id"] for t in fresh.tracks() if t["id"] not in before)
+    assert ask_query(fresh, "updatePlaylist",
+                     f"playlistId={pls['id']}&name=Renamed&public=true&songIndexToRemove=0"
+                     f"&songIndexToRemove=2&songIndexToRemove=x&songIdToAdd={new}",
+                     user="alice") == ask(fresh, "ping")
+    after = fresh.playlist(pls["id"])
+    assert after["tracks"] == [before[1], *before[3:], new]
+    assert (after["name"], after["public"], after["comment"]) == ("Renamed", 1, pls["comment"])
+    assert after["song_count"] == len(after["tracks"])
+
+
+def test_update_and_delete_playlist_refusals(fresh):
+    alice = fresh.user_by_name("alice")
+    public = next(p for p in fresh.playlists() if p["owner_id"] != alice["id"] and p["public"])
+    private = next(p for p in fresh.playlists()
+                   if p["owner_id"] != alice["id"] and not p["public"])
+    assert error_of(ask(fresh, "updatePlaylist", user="alice")) == \
+        (10, "missing parameter: 'playlistId'")
+    for endpoint, key in (("updatePlaylist", "playlistId"), ("deletePlaylist", "id")):
+        assert error_of(ask(fresh, endpoint, user="alice", **{key: public["id"]})) == \
+            (0, "Internal Server Error: permission denied")
+        assert error_of(ask(fresh, endpoint, user="alice", **{key: private["id"]})) == \
+            (70, "data not found")
+    assert fresh.playlist(public["id"]) is not None
+
+
+def test_delete_playlist_removes_it_and_an_admin_may_delete_any(fresh):
+    alice = fresh.user_by_name("alice")
+    own = next(p for p in fresh.playlists() if p["owner_id"] == alice["id"])
+    other = next(p for p in fresh.playlists() if p["owner_id"] != alice["id"])
+    assert ask(fresh, "deletePlaylist", user="alice", id=own["id"])["status"] == "ok"
+    assert ask(fresh, "deletePlaylist", user="admin", id=other["id"])["status"] == "ok"
+    assert fresh.playlist(own["id"]) is None and fresh.playlist(other["id"]) is None
+    assert fresh.query("SELECT * FROM playlist_tracks WHERE playlist_id IN (?, ?)",
+                       (own["id"], other["id"])) == []
+
+
+def ask_query(library, endpoint: str, query: str, user: str = "admin") -> dict:
+    """``ask`` with a query string written out (repeated parameters)."""
+    _, body = SubsonicResponder(library, clock=lambda: T0).handle(
+        f"/{endpoint}?{query}&c=test&v=1.16.1&f=json", user)
+    return json.loads(body)["subsonic-response"]
+
+
 def test_get_user_describes_the_caller_and_their_folders(lib):
     user = ask(lib, "getUser", user="admin")["user"]
     assert user["username"] == "admin" and user["adminRole"] is True

@@ -242,6 +242,58 @@ class LibraryChanges:
                                "item_type = 'media_file'", (id,))
             self._conn.execute("DELETE FROM media_file WHERE id = ?", (id,))
 
+    # -- playlists ---------------------------------------------------------------------------
+    def add_playlist(self, name: str, owner_id: str, tracks: list[str] = (), *,
+                     id: str | None = None, comment: str = "", public: bool = False,
+                     at: float | None = None) -> dict:
+        """Add a playlist of ``owner_id`` holding ``tracks`` (media-file ids, in order)."""
+        self._writable()
+        pid = id or new_id()
+        now = _text(at)
+        with self.lock, self._conn:
+            self._insert("playlist", {"id": pid, "name": name, "comment": comment,
+                                      "owner_id": owner_id, "public": int(bool(public)),
+                                      "created_at": now, "updated_at": now})
+            self._set_playlist_tracks(pid, list(tracks))
+        return self.playlist(pid)
+
+    def update_playlist(self, id: str, *, tracks: list[str] | None = None,
+                        at: float | None = None, **columns: Any) -> dict:
+        """Change a playlist's columns (``name=``, ``comment=``, ``public=``) and, with
+        ``tracks``, replace its tracks; ``updated_at`` becomes ``at`` or now."""
+        self._writable()
+        if self.playlist(id) is None:
+            raise LibraryError(f"playlist not found: {id}")
+        columns = {**columns, "updated_at": _text(at)}
+        _check_columns("playlist", columns)
+        sets = ", ".join(f'"{k}" = ?' for k in columns)
+        with self.lock, self._conn:
+            self._conn.execute(f'UPDATE playlist SET {sets} WHERE id = ?',
+                               [_sql_value(v) for v in columns.values()] + [id])
+            if tracks is not None:
+                self._set_playlist_tracks(id, list(tracks))
+        return self.playlist(id)
+
+    def remove_playlist(self, id: str) -> None:
+        """Remove a playlist and its entries."""
+        self._writable()
+        with self.lock, self._conn:
+            self._conn.execute("DELETE FROM playlist_tracks WHERE playlist_id = ?", (id,))
+            self._conn.execute("DELETE FROM playlist WHERE id = ?", (id,))
+
+    def _set_playlist_tracks(self, pid: str, tracks: list[str]) -> None:
+        """The entries, numbered from 1, then the counters from the tracks that exist (as
+        Navidrome's playlist repository counts them: an entry of no track counts nothing)."""
+        self._conn.execute("DELETE FROM playlist_tracks WHERE playlist_id = ?", (pid,))
+        self._conn.executemany("INSERT INTO playlist_tracks (id, playlist_id, media_file_id) "
+                               "VALUES (?, ?, ?)",
+                               [(n + 1, pid, tid) for n, tid in enumerate(tracks)])
+        self._conn.execute(
+            "UPDATE playlist SET song_count = t.n, duration = t.d, size = t.s FROM (SELECT "
+            "count(mf.id) AS n, COALESCE(sum(mf.duration), 0) AS d, COALESCE(sum(mf.size), 0) "
+            "AS s FROM playlist_tracks pt JOIN media_file mf ON mf.id = pt.media_file_id "
+            "WHERE pt.playlist_id = ?) AS t WHERE playlist.id = ?", (pid, pid))
+
     # -- annotations and plays --------------------------------------------------------------
     def star(self, user_id: str, item_id: str, item_type: str = "media_file", *,
              at: float | None = None) -> dict:

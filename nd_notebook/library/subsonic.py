@@ -13,7 +13,13 @@ password). Rules kept from Navidrome (``server/subsonic``):
   expected integer, got 'x'`` (0); a missing entity ``Album not found`` etc. (70);
 - every read is limited to the user's libraries (``user_library``; admins see all);
 - lists clamp ``size``/``count`` to 500; ``size=0`` (or negative) means no limit, as Navidrome's
-  query builder does.
+  query builder does;
+- writes change the mock library: ``scrobble``, ``star``/``unstar``, ``setRating``, and the
+  playlists (``createPlaylist`` new or with ``playlistId`` its tracks replaced, answering the
+  playlist; ``updatePlaylist`` name/comment/public, ``songIndexToRemove`` then ``songIdToAdd``;
+  ``deletePlaylist``): another user's private playlist is ``data not found`` (70), writing to
+  another user's public one Navidrome's plain error (code 0, ``Internal Server Error: permission
+  denied``; ``not authorized`` from createPlaylist), an admin may update or delete any.
 Responses are built as dicts in Go struct field order; scalars become XML attributes.
 """
 
@@ -56,7 +62,7 @@ _GONE = frozenset(str.split("search getChatMessages addChatMessage getVideos get
 _NOT_EMULATED = frozenset(str.split(
     "getOpenSubsonicExtensions getMusicDirectory getAlbumInfo getAlbumInfo2 getArtistInfo "
     "getArtistInfo2 getTopSongs getSimilarSongs getSimilarSongs2 getAlbumList getStarred "
-    "createPlaylist deletePlaylist updatePlaylist getBookmarks createBookmark deleteBookmark "
+    "getBookmarks createBookmark deleteBookmark "
     "getPlayQueue savePlayQueue search2 getUsers getScanStatus startScan getAvatar getLyrics "
     "getLyricsBySongId stream download createInternetRadioStation deleteInternetRadioStation "
     "getInternetRadioStations updateInternetRadioStation"))
@@ -67,6 +73,10 @@ _CONTENT_TYPES = {"mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg",
                   "wma": "audio/x-ms-wma", "aiff": "audio/x-aiff", "dsf": "audio/dsd"}
 _COVER_NAMES = ("cover.jpg", "cover.png", "folder.jpg", "folder.png", "front.jpg", "front.png")
 _now_playing: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class _Internal(Exception):
+    """An error Navidrome's router maps to code 0, ``Internal Server Error: <text>``."""
 
 
 class SubsonicError(Exception):
@@ -294,7 +304,9 @@ class SubsonicResponder:
         return {"playlists": _opt("playlist", [self._playlist(p) for p in rows])}
 
     def _ep_getPlaylist(self, req):
-        pid = req.string("id")
+        return self._playlist_with_songs(req, req.string("id"))
+
+    def _playlist_with_songs(self, req, pid: str) -> dict:
         rows = [p for p in self._playlists(req) if p["id"] == pid]
         if not rows:
             raise SubsonicError(NOT_FOUND, "playlist not found")
@@ -305,6 +317,56 @@ class SubsonicResponder:
         songs.sort(key=lambda t: order.get(t["id"], 0))
         return {"playlist": {**self._playlist(rows[0]),
                              **_opt("entry", [self._child(t) for t in songs])}}
+
+    def _ep_createPlaylist(self, req):
+        """A new playlist of the user (``name``), or the user's playlist ``playlistId`` with
+        its tracks replaced; both get the ``songId`` tracks in order. Answers the playlist."""
+        songs = req.query.get("songId", [])
+        pid, name = req.string_or("playlistId", ""), req.string_or("name", "")
+        if not pid and not name:
+            raise _Internal("required parameter name is missing")
+        uid = req.user["id"]
+        if pid:
+            if self._visible_playlist(req, pid)["owner_id"] != uid:
+                raise _Internal("not authorized")  # model.ErrNotAuthorized
+            self.library.update_playlist(pid, tracks=songs, at=self.clock())
+        else:
+            pid = self.library.add_playlist(name, uid, songs, at=self.clock())["id"]
+        return self._playlist_with_songs(req, pid)
+
+    def _ep_updatePlaylist(self, req):
+        """``name``, ``comment``, ``public`` when given; ``songIndexToRemove`` (0-based
+        positions) removed, then ``songIdToAdd`` appended."""
+        pid = req.string("playlistId")
+        pls = self._writable_playlist(req, pid)
+        columns = {key: req.query[key][0] for key in ("name", "comment") if key in req.query}
+        if "public" in req.query:
+            columns["public"] = int(req.bool_or("public", False))
+        remove = {int(i) for i in req.query.get("songIndexToRemove", []) if _is_int(i)}
+        add = req.query.get("songIdToAdd", [])
+        tracks = None
+        if remove or add:
+            tracks = [t for i, t in enumerate(pls["tracks"]) if i not in remove] + add
+        self.library.update_playlist(pid, tracks=tracks, at=self.clock(), **columns)
+        return {}
+
+    def _ep_deletePlaylist(self, req):
+        pid = req.string("id")
+        self._writable_playlist(req, pid)
+        self.library.remove_playlist(pid)
+        return {}
+
+    def _visible_playlist(self, req, pid: str) -> dict:
+        """The playlist as the user may see it (theirs, public, or any for an admin)."""
+        if not any(p["id"] == pid for p in self._playlists(req)):
+            raise SubsonicError(NOT_FOUND, "data not found")  # model.ErrNotFound
+        return self.library.playlist(pid)
+
+    def _writable_playlist(self, req, pid: str) -> dict:
+        pls = self._visible_playlist(req, pid)
+        if not req.user["is_admin"] and pls["owner_id"] != req.user["id"]:
+            raise _Internal("permission denied")  # the playlist repository's refusal
+        return pls
 
     def _ep_getUser(self, req):
         u = req.user
