@@ -533,18 +533,29 @@ def _display(obj) -> None:
 
 
 def describe_permissions(perms: dict[str, Any]) -> str:
-    """``cache, kvstore (maxSize=10KB)``: permission keys with their options, reasons left out."""
+    """``cache, kvstore (maxSize=10KB)``: permission keys with their options, reasons left out;
+    keys Navidrome does not read are named as ignored (``websocket (ignored: allowedUrls)``)."""
+    from . import abi
+
+    known = {p.key: {o.name for o in p.options} for p in abi.PERMISSIONS}
     parts = []
     for key, options in perms.items():
-        opts = {k: v for k, v in (options or {}).items() if k != "reason"} \
+        opts = {k: v for k, v in options.items() if k != "reason"} \
             if isinstance(options, dict) else {}
-        if opts:
-            inner = ", ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
-                              for k, v in opts.items())
-            parts.append(f"{key} ({inner})")
-        else:
-            parts.append(key)
+        inner = [f"{k}={_option_text(v)}" for k, v in opts.items() if k in known.get(key, ())]
+        ignored = [k for k in opts if k not in known.get(key, ())]
+        if ignored:
+            inner.append(f"ignored: {', '.join(ignored)}")
+        parts.append(f"{key} ({', '.join(inner)})" if inner else key)
     return ", ".join(parts) or "none"
+
+
+def _option_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(map(_option_text, value))
+    return str(value)
 
 
 def describe_size(n: int) -> str:

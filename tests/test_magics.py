@@ -499,3 +499,14 @@ def test_unloading_the_extension_closes_the_default_host(ip):
         assert "ndplugin" not in ip.magics_manager.magics["cell"]
     finally:
         ip.run_line_magic("load_ext", "nd_notebook")
+
+
+def test_permissions_are_described_as_navidrome_reads_them():
+    from nd_notebook.magics import describe_permissions
+
+    assert describe_permissions({
+        "websocket": {"allowedUrls": ["wss://feed"], "allowLocalNetwork": False,
+                      "reason": "prices"},
+        "library": {"filesystem": True}, "http": {"requiredHosts": ["a.io", "b.io"]},
+        "cache": {}}) == ("websocket (ignored: allowedUrls, allowLocalNetwork), "
+                          "library (filesystem=true), http (requiredHosts=a.io,b.io), cache")
