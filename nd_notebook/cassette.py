@@ -1,4 +1,5 @@
-"""Record and replay the HTTP exchanges plugins make through ``http_send``.
+"""Record and replay the HTTP exchanges plugins make through ``http_send`` and Extism's
+built-in ``http_request`` (``pdk.NewHTTPRequest``, served by runtime/builtin_http.py).
 
     with host.recording("lastfm.json"):       # real network (or a local server), recorded
         plugin.metadata.artist_biography(name="Björk")
@@ -10,17 +11,15 @@ Replay matches a request by method, URL and body (``match="request"``, the defau
 requests replay in the order they were recorded, then the last one repeats), or strictly by
 position (``match="order"``: the n-th request gets the n-th recording and must be the same
 request). A request the cassette cannot answer is the in-band error ``UNMATCHED`` naming the
-request and the cassette. Transport errors (refused connection, timeout...) are recorded and
-replayed as the same in-band error text.
+request and the cassette (for ``http_request``: the call fails with it, as the Go SDK's panic
+fails it). Transport errors (refused connection, timeout...) are recorded and replayed as the
+same error text.
 
 Secrets never reach the file: the headers in ``SECRET_HEADERS`` (or whose name contains one of
 ``SECRET_HEADER_PARTS``) and the query-string / form-body parameters in ``SECRET_PARAMS`` have
 their values replaced by ``REDACTED``, in requests and responses alike. Replay applies the same
 redaction to the live request before matching, so a plugin configured with a real key matches
 a cassette recorded with another.
-
-Only ``http_send`` is covered. Extism's built-in ``http_request`` (``extism:host/env``) runs
-inside libextism, out of reach of the Python host: it can be neither recorded nor replayed.
 """
 
 from __future__ import annotations
@@ -35,9 +34,9 @@ from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 from .errors import ServiceError
 
-__all__ = ["BUILTIN_HTTP_WARNING", "REDACTED", "SECRET_HEADERS", "SECRET_HEADER_PARTS", "SECRET_PARAMS", "UNMATCHED",
-           "Cassette", "redact_headers", "redact_query", "redact_url",
-           "warn_builtin_http"]
+__all__ = ["REDACTED", "SECRET_HEADERS", "SECRET_HEADER_PARTS", "SECRET_PARAMS",
+           "SUBSONIC_SECRET_PARAMS", "UNMATCHED",
+           "Cassette", "redact_headers", "redact_query", "redact_url"]
 
 REDACTED = "REDACTED"
 #: Header names (case-insensitive) whose values are always redacted.
@@ -54,13 +53,14 @@ SECRET_HEADER_PARTS = ("auth", "token", "secret", "api-key", "apikey", "password
 SECRET_PARAMS = frozenset({
     "api_key", "apikey", "api-key", "key", "token", "access_token", "refresh_token", "auth",
     "client_secret", "secret", "password", "passwd", "pass", "sk", "api_sig", "sig",
-    "signature", "p", "t", "s",
+    "signature",
 })
+#: The Subsonic API's password, token and salt: redacted only in a query that also names the
+#: user (``u``), as every Subsonic request does, so that a search API's ``s=<words>`` stays.
+SUBSONIC_SECRET_PARAMS = frozenset({"p", "t", "s"})
 #: The in-band error of a request the cassette has no answer for.
 UNMATCHED = "nd-notebook cassette %s: no recorded response for %s"
 FORMAT_VERSION = 1
-BUILTIN_HTTP_WARNING = ("the plugin imports Extism's built-in http_request, which runs inside "
-                        "libextism: those requests are neither recorded nor replayed")
 
 
 class Cassette:
@@ -155,16 +155,6 @@ class Cassette:
         return fresh[0] if fresh else (same[-1] if same else None)
 
 
-def warn_builtin_http(host, plugin) -> None:
-    """Say in the event log (a service warning) that ``plugin``'s Extism ``http_request`` calls
-    escape the cassette, when it imports that function."""
-    if "http_request" in plugin.info.imported_functions("extism:host/env"):
-        from .events import SERVICE_LOG
-
-        host.events.emit(SERVICE_LOG, plugin.id, service="HTTP", level="warning",
-                         message=BUILTIN_HTTP_WARNING)
-
-
 # -- redaction -------------------------------------------------------------------------------
 
 def redact_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -191,12 +181,11 @@ def redact_query(query: str) -> str:
     parameters are kept byte for byte."""
     if not query:
         return query
-    out = []
-    for pair in query.split("&"):
-        name, eq, _value = pair.partition("=")
-        plain = unquote_plus(name)
-        out.append(f"{name}={quote(REDACTED)}" if eq and plain.lower() in SECRET_PARAMS else pair)
-    return "&".join(out)
+    pairs = [(pair, *pair.partition("=")) for pair in query.split("&")]
+    names = {unquote_plus(name).lower() for _, name, _, _ in pairs}
+    secret = SECRET_PARAMS | SUBSONIC_SECRET_PARAMS if "u" in names else SECRET_PARAMS
+    return "&".join(f"{name}={quote(REDACTED)}" if eq and unquote_plus(name).lower() in secret
+                    else pair for pair, name, eq, _ in pairs)
 
 
 def _secret_header(name: str) -> bool:

@@ -56,21 +56,38 @@ def check_package(path: str | os.PathLike, navidrome: str = "head") -> CheckRepo
         return _fail(report, f"plugin.wasm: invalid wasm module: {e}")
     imports = info.imported_functions(abi.USER_NAMESPACE)
     needed = abi.required_permissions(imports, transitive=True)
+    # Extism's own http_request may reach only http.requiredHosts (its allowed hosts): it
+    # needs the permission too, though Navidrome loads the plugin without it.
+    builtin_http = "http_request" in info.imported_functions("extism:host/env")
+    wanted = dict(needed)
+    if builtin_http:
+        wanted.setdefault("http", []).append("http_request (Extism)")
     declared = list(man.permissions)
-    say(f"  imports       {', '.join(imports) or 'no Navidrome host functions'}")
+    say(f"  imports       {', '.join(imports) or 'no Navidrome host functions'}"
+        + ("; Extism's http_request" if builtin_http else ""))
     say(f"  permissions   declared: {', '.join(declared) or 'none'}; "
-        f"needed by the imports: {', '.join(needed) or 'none'}")
+        f"needed by the imports: {', '.join(wanted) or 'none'}")
     for key, names in needed.items():
         if not man.has_permission(key):
             report.problems.append(f"imports {', '.join(names)} but the manifest does not "
                                    f"declare the '{key}' permission")
-    unused = [k for k in declared if k not in needed and abi.permission(k).service
+    if builtin_http and not man.required_hosts("http"):
+        say("  note          imports Extism's http_request but the manifest names no "
+            "http.requiredHosts: every such request fails (HTTP request to '<url>' is not "
+            "allowed)")
+    unused = [k for k in declared if k not in wanted and abi.permission(k).service
               and k != "users" and not abi.permission(k).requires_export]
     if unused:
         say(f"  note          declared but not imported: {', '.join(unused)}")
     exports = set(info.exported_functions)
-    caps = [c.name for c in abi.CAPABILITIES if exports.intersection(c.exports)]
+    found = {c.name: sorted(exports.intersection(c.exports)) for c in abi.CAPABILITIES
+             if exports.intersection(c.exports)}
+    caps = [name for name, names in found.items() if any(map(target.knows_export, names))]
     say(f"  capabilities  {', '.join(caps) or 'none'}")
+    for name, names in found.items():
+        if name not in caps:  # exported, but this version never calls it
+            why = str(target.not_called(names[0])).removeprefix("nd-notebook: ")
+            say(f"  note          {name} is not called: {why}")
 
     error = _load_error(path, target, plugin_id)
     report.loads = error is None

@@ -7,6 +7,8 @@ also tested directly, one format at a time.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from watplugins import wat
 
@@ -428,6 +430,23 @@ def test_lyrics_entries_are_parsed_missing_lang_is_xxx_and_empty_ones_skipped(ho
     assert p.lyrics.get_lyrics(track={"id": "t1", "title": "Song"}) == [
         {"lang": "eng", "line": [{"start": 1000, "value": "Hi"}], "synced": True},
         {"lang": "xxx", "line": [{"value": "plain"}], "synced": False}]
+
+
+def test_lyrics_of_a_library_track_id_send_navidromes_track_info(host):
+    track = host.library.tracks()[0]
+    expected = host.library.track_info(track["id"])
+
+    def sent(plugin) -> dict:
+        plugin.lyrics.get_lyrics(track=track["id"])
+        call = [e for e in host.events if e.kind == "plugin_call"][-1]
+        return json.loads(call.data["input"])["track"]
+
+    out = '{"lyrics":[{"text":"plain"}]}'
+    assert sent(load(host, nd_lyrics_get_lyrics=("out", out))) == expected
+    # libraryId and path only for a plugin with filesystem access to the track's library
+    files = load(host, "files", permissions={"library": {"filesystem": True}},
+                 nd_lyrics_get_lyrics=("out", out))
+    assert sent(files) == {**expected, "libraryId": track["library_id"], "path": track["path"]}
 
 
 def test_raw_call_stays_raw(host):

@@ -341,16 +341,17 @@ def test_a_trap_names_its_source_line_from_the_modules_dwarf(host):
 
 
 def test_a_failed_extism_host_function_is_the_error_message(host):
-    fetcher = host.load(wat("(module\n" + _ENV + """
-  (import "extism:host/env" "http_request" (func $http_request (param i64 i64) (result i64)))
+    # libextism's var_set refuses a value that does not fit its 1 MiB store.
+    filler = host.load(wat("(module\n" + _ENV + """
+  (import "extism:host/env" "var_set" (func $var_set (param i64 i64)))
 """ + _HELPERS + """
-  (func (export "fetch") (result i32)
-    (drop (call $http_request (call $input_block) (i64.const 0)))
+  (func (export "fill") (result i32)
+    (call $var_set (call $input_block) (call $alloc (i64.const 1048576)))
     (i32.const 0))
-)"""), name="fetcher", permissions={"http": {"requiredHosts": ["127.0.0.1"]}})
+)"""), name="filler")
     with pytest.raises(PluginCallFailedError) as e:
-        fetcher.call("fetch", "{not json")
-    assert str(e.value) == "plugin call failed: key must be a string at line 1 column 2"
+        filler.call("fill", "key")
+    assert str(e.value) == "plugin call failed: Variable store is full"
 
 
 # -- under the notebook cell -------------------------------------------------------------------

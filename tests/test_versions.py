@@ -326,3 +326,52 @@ def test_check_reports_an_import_its_manifest_does_not_permit(tmp_path, capsys):
     assert ("  problem       imports cache_getstring but the manifest does not declare the 'cache' "
             "permission") in out
     assert "  oldest target none: it loads on no version" in out
+
+
+LYRICS_AND_BUILTIN_HTTP = wat("(module\n" + _ENV + '  (import "extism:host/env" "http_request" '
+                              "(func $http_request (param i64 i64) (result i64)))\n" + _HELPERS + """
+  (func (export "nd_lyrics_get_lyrics") (result i32) (i32.const 0))
+  (func (export "nd_on_init") (result i32) (i32.const 0)))""")
+
+
+def test_check_names_capabilities_the_version_does_not_call(tmp_path, capsys):
+    ndp = tmp_path / "lyrics.ndp"
+    manifest = {"name": "l", "author": "a", "version": "1",
+                "permissions": {"http": {"requiredHosts": ["lrclib.net"]}}}
+    write_package(ndp, Manifest.parse(manifest), LYRICS_AND_BUILTIN_HTTP)
+    assert cli_main(["check", "--navidrome", "seed", str(ndp)]) == 0
+    out = capsys.readouterr().out
+    assert "  capabilities  Lifecycle\n" in out
+    assert ("  note          Lyrics is not called: Navidrome seed does not call "
+            "nd_lyrics_get_lyrics (Lyrics capability new in f03ca44a8, 2026-03-03)") in out
+    assert cli_main(["check", str(ndp)]) == 0
+    assert "  capabilities  Lifecycle, Lyrics\n" in capsys.readouterr().out
+
+
+def test_check_counts_extisms_http_request_as_needing_the_http_permission(tmp_path, capsys):
+    ndp = tmp_path / "fetch.ndp"
+    manifest = {"name": "f", "author": "a", "version": "1",
+                "permissions": {"http": {"requiredHosts": ["lrclib.net"]}}}
+    write_package(ndp, Manifest.parse(manifest), LYRICS_AND_BUILTIN_HTTP)
+    assert cli_main(["check", str(ndp)]) == 0
+    out = capsys.readouterr().out
+    assert "  imports       no Navidrome host functions; Extism's http_request\n" in out
+    assert "  permissions   declared: http; needed by the imports: http\n" in out
+    assert "declared but not imported" not in out and "names no http.requiredHosts" not in out
+    # Without hosts Navidrome still loads it, and every request fails: a note, not a problem.
+    write_package(ndp, Manifest.parse({"name": "f", "author": "a", "version": "1"}),
+                  LYRICS_AND_BUILTIN_HTTP)
+    assert cli_main(["check", str(ndp)]) == 0
+    assert ("  note          imports Extism's http_request but the manifest names no "
+            "http.requiredHosts: every such request fails (HTTP request to '<url>' is not "
+            "allowed)") in capsys.readouterr().out
+
+
+def test_auto_permissions_grant_http_to_extisms_http_request(tmp_path):
+    with Host(tmp_path) as host:
+        plugin = host.load(LYRICS_AND_BUILTIN_HTTP, name="auto", permissions="auto")
+        assert plugin.permissions == {"http": {}}
+        kept = host.load(LYRICS_AND_BUILTIN_HTTP, name="kept", permissions="auto",
+                         manifest={"name": "k", "author": "a", "version": "1",
+                                   "permissions": {"http": {"requiredHosts": ["lrclib.net"]}}})
+        assert kept.permissions == {"http": {"requiredHosts": ["lrclib.net"]}}

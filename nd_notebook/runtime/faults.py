@@ -203,7 +203,7 @@ def _error_text(error: str, function: str, request: Any) -> str:
     """``error`` as is, or for ``"timeout"`` the text the service gives on a timeout."""
     if error != TIMEOUT:
         return error
-    if function == "http_send":
+    if function in ("http_send", "http_request"):  # Extism's built-in: runtime/builtin_http.py
         req = request.get("request") if isinstance(request, dict) else None
         req = req if isinstance(req, dict) else {}
         method = str(req.get("method") or "").upper() or "GET"

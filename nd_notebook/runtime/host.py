@@ -25,7 +25,7 @@ from ..gojson import GoJSONError, go_quote, loads
 from ..paths import path_exists, use_project_caches
 from ..services import CREATION_ORDER, service_class
 from ..viz import FramedEventLog
-from . import interrupt, limits, prepared
+from . import builtin_http, interrupt, limits, prepared
 from .adapter import host_functions
 from .faults import Faults
 from .folderlock import lock_folder
@@ -222,10 +222,6 @@ class Host:
             self.plugins[plugin_id] = plugin
         self.events.emit(events.PLUGIN_LOADED, plugin_id, capabilities=plugin.capabilities,
                          size=plugin.size, load_seconds=plugin.load_seconds)
-        if self.cassette is not None:  # Extism's own http_request escapes the cassette
-            from ..cassette import warn_builtin_http
-
-            warn_builtin_http(self, plugin)
         if init and plugin.has_export("nd_on_init"):
             try:  # its output decoded as Navidrome does (into struct{})
                 decode_output(abi.export("nd_on_init"), plugin.call("nd_on_init", {}, raw=True))
@@ -265,12 +261,11 @@ class Host:
     @contextlib.contextmanager
     def recording(self, path: str | os.PathLike):
         """``with host.recording("cassette.json"):`` records every ``http_send`` exchange
-        (secrets redacted) into ``path``; replay it with ``Host(cassette=path)``."""
-        from ..cassette import Cassette, warn_builtin_http
+        and Extism ``http_request`` (secrets redacted) into ``path``; replay it with
+        ``Host(cassette=path)``."""
+        from ..cassette import Cassette
 
         previous, self.cassette = self.cassette, Cassette(path, mode="record")
-        for plugin in list(self.plugins.values()):
-            warn_builtin_http(self, plugin)
         try:
             yield self.cassette
         finally:
@@ -492,6 +487,10 @@ class Host:
             # The init export renamed so nd-notebook runs it: ahead with snapshots (prepared.py).
             init_export, reason = prepared.prepared_module(wasm, info.exported_functions)[1:]
             functions = host_functions(bindings, prepared.guard_context(ctx))
+            # Extism's built-in HTTP as Navidrome's Go SDK serves it (runtime/builtin_http.py)
+            functions += builtin_http.functions(
+                set(info.imported_functions(builtin_http.ENV_NAMESPACE)),
+                prepared.guard_context(ctx), extism_manifest["allowed_hosts"])
 
             def compile_module(module: bytes | None = None) -> CompiledPlugin:
                 # Later lanes come from Extism's module cache; the renamed copy is not kept.
@@ -713,7 +712,12 @@ def _apply_permissions(man, permissions, info, merge_permissions):
         scrobbler = abi.capability("Scrobbler").exports
         if set(info.exported_functions).intersection(scrobbler) and "users" not in needed:
             needed.append("users")
-        return merge_permissions(man, {k: {} for k in needed}, replace=True)
+        granted: dict[str, dict] = {k: {} for k in needed}
+        if "http_request" in info.imported_functions(builtin_http.ENV_NAMESPACE):
+            # Extism's http_request reaches only http.requiredHosts, which the imports cannot
+            # tell: the manifest's (or a permissions spec's) hosts are kept, else none.
+            granted["http"] = {}
+        return merge_permissions(man, granted, replace=True)
     if permissions:
         from ..manifest import parse_permission_spec
 

@@ -23,7 +23,7 @@ from ..errors import (
     PluginInputError,
 )
 from ..gojson import GoJSONError, dumps, loads
-from . import interrupt, limits, native, prepared
+from . import builtin_http, interrupt, limits, native, prepared
 from .output import capture_call, emit_output
 from .traps import call_failed, source_for
 
@@ -55,6 +55,10 @@ class LoadedPlugin:
         self.load_seconds = load_seconds
         self.host = host
         self.closed = False
+        # Extism's built-in HTTP served by nd-notebook (runtime/builtin_http.py): its state
+        # (last status, headers, a panic) is kept per call.
+        self._builtin_http = not builtin_http.FUNCTIONS.keys().isdisjoint(
+            info.imported_functions(builtin_http.ENV_NAMESPACE))
 
     # -- description -------------------------------------------------------------------
     @property
@@ -150,20 +154,33 @@ class LoadedPlugin:
                 emit_output(self.ctx, export, instance.init_output)
             # Its log lines and stdout/stderr, attributed to this call (runtime/output.py);
             # a kernel interrupt cancels it (runtime/interrupt.py).
-            with capture_call(instance.ptr, stdio=self._writes_stdio,
-                              instance=instance.id) as out, \
-                    interrupt.guard(instance.ptr) as guard:
-                rc = instance.initialize()  # inline unless it ran ahead
-                if rc == 0:  # the call, its error and its output in one (runtime/native.py)
-                    rc, err, length, output = native.call(instance.ptr, export.encode(), data,
-                                                          self.caps.max_output)
-                else:
-                    failed = _lib.extism_plugin_error(instance.ptr)
-                    err = _ffi.string(failed) if failed != _ffi.NULL else None
-                    length, output = 0, b""
+            http_state = builtin_http.begin(instance.ptr) if self._builtin_http else None
+            try:
+                with capture_call(instance.ptr, stdio=self._writes_stdio,
+                                  instance=instance.id) as out, \
+                        interrupt.guard(instance.ptr) as guard:
+                    rc = instance.initialize()  # inline unless it ran ahead
+                    if rc == 0:  # the call, its error and its output in one (runtime/native.py)
+                        rc, err, length, output = native.call(
+                            instance.ptr, export.encode(), data, self.caps.max_output)
+                    else:
+                        failed = _lib.extism_plugin_error(instance.ptr)
+                        err = _ffi.string(failed) if failed != _ffi.NULL else None
+                        length, output = 0, b""
+            finally:
+                if http_state is not None:
+                    builtin_http.end(http_state)
             emit_output(self.ctx, export, out)
             if guard.interrupted:
                 raise interrupt.interrupted_error(guard, export=export, plugin_id=self.id)
+            if http_state is not None and http_state.panic is not None:
+                # A built-in HTTP function panicked and cancelled the instance: the call fails
+                # (even when it ended before the cancel reached it; its output is dropped).
+                failure = PluginCallFailedError(
+                    f"plugin call failed: {http_state.panic}{builtin_http.RECOVERED}",
+                    export=export)
+                failure.reason = http_state.panic
+                raise failure
             if err is not None:
                 text = err.decode("utf-8", "replace")
                 if text == limits.OOM:  # its memory would have grown past max_memory
@@ -259,8 +276,23 @@ class _ExportCall:
         from ..capabilities import request as make_request
         from ..capabilities import typed_call
 
+        if isinstance(kwargs.get("track"), str) and self.plugin.host is not None:
+            kwargs["track"] = _track_info(self.plugin, kwargs["track"])
         data = make_request(self.row.name, request, **kwargs)
         return typed_call(self.row.name, lambda e, i: self.plugin.call(e, i, raw=True), data)
+
+
+def _track_info(plugin: LoadedPlugin, track_id: str) -> dict[str, Any]:
+    """``track="<media file id>"``: the library track's TrackInfo as Navidrome sends it to
+    this plugin (``libraryId``/``path`` only with filesystem access to its library)."""
+    from ..capabilities.play import track_info
+    from ..capabilities.scrobbler import ScrobblerPlugin
+
+    settings = plugin.ctx.settings
+    gate = ScrobblerPlugin(plugin.id, None, permissions=dict(plugin.manifest.permissions),
+                           all_libraries=settings.all_libraries,
+                           libraries=list(settings.libraries))
+    return gate.track_info(track_info(plugin.host.library, track_id)[0])
 
 
 def _function_not_found(export: str, plugin_id: str, exported) -> FunctionNotFoundError:

@@ -187,6 +187,11 @@ def canonical_header_key(key: str) -> str:
 class _Exchange:
     """The request of one ``http_send`` and the redirects Go's client would follow."""
 
+    max_body = MAX_BODY_BYTES  # the body is cut there
+    max_redirects = MAX_REDIRECTS  # requests sent before a redirect is answered or refused
+    #: Navidrome's CheckRedirect answers the last redirect itself; Go's default one fails.
+    refuse_more_redirects = False
+
     def __init__(self, service: HTTPService, method, url, headers, body, deadline, no_follow):
         self.service = service
         self.op = method[:1] + method[1:].lower()  # Go's urlErrorOp: "Get", "Post"...
@@ -212,7 +217,11 @@ class _Exchange:
             except gourl.URLError as e:
                 response.close()
                 raise self._error(f"failed to parse Location header {go_quote(location)}: {e}")
-            if self.no_follow or sent >= MAX_REDIRECTS:
+            if sent >= self.max_redirects and self.refuse_more_redirects:
+                response.close()
+                raise ServiceError(f"{self.op} {go_quote(location)}: "
+                                   f"stopped after {self.max_redirects} redirects")
+            if self.no_follow or sent >= self.max_redirects:
                 return self._result(response, added_gzip)
             response.close()
             try:
@@ -329,10 +338,10 @@ class _Exchange:
             for raw in response.iter_raw():
                 if time.monotonic() > self.deadline:
                     raise ServiceError(f"reading response body: {DEADLINE_EXCEEDED}")
-                data = inflater.feed(raw, MAX_BODY_BYTES - size + 1) if inflater else raw
+                data = inflater.feed(raw, self.max_body - size + 1) if inflater else raw
                 chunks.append(data)
                 size += len(data)
-                if size >= MAX_BODY_BYTES:
+                if size >= self.max_body:
                     break
             else:
                 if inflater is not None:
@@ -345,7 +354,7 @@ class _Exchange:
             raise ServiceError(f"reading response body: {_go_transport_error(e, None)}") from None
         except zlib.error as e:
             raise ServiceError(f"reading response body: {_Gunzip.go_error(e)}") from None
-        return b"".join(chunks)[:MAX_BODY_BYTES]
+        return b"".join(chunks)[:self.max_body]
 
     def _error(self, text: str) -> ServiceError:
         """A Go ``*url.Error``: ``<Op> "<url>": <text>`` (password shown as ***)."""

@@ -1,0 +1,390 @@
+"""Extism's built-in HTTP (``extism:host/env`` ``http_request``, ``http_status_code``,
+``http_headers``; go-pdk's ``pdk.NewHTTPRequest(...).Send()``) served as Navidrome serves it:
+by Extism's Go SDK, not by libextism.
+
+libextism has its own implementation of these three functions (Rust, ureq), out of the Python
+host's reach; nd-notebook gives libextism its own functions under the same names, which take
+their place (libextism links a plugin's functions after its own). So the built-in HTTP of a
+plugin goes through nd-notebook as ``http_send`` does: recorded and replayed by cassettes
+(``nd_notebook/cassette.py``), failed by ``host.faults``, shown in the event log, and sent as
+Go's ``http.Client`` sends (``services/http.py``'s exchange).
+
+The Go SDK's rules (its ``host.go``), which these follow:
+- the request is the JSON ``{"url", "method", "headers"}`` (``HttpRequest``); one that does not
+  decode panics ``Invalid HTTP Request: <json error>``, a URL ``url.Parse`` refuses
+  ``Invalid Url: <error>``;
+- the URL's host name must equal or glob-match (gobwas/glob: ``*``, ``?``, ``[...]``,
+  ``{a,b}``) one of the manifest's ``allowed_hosts`` (Navidrome: ``http.requiredHosts``); an
+  empty list denies every request: ``HTTP request to '<url>' is not allowed``;
+- the body (its memory block, when the offset is not 0) is sent; each header is ``Set`` (Go
+  canonical name); the request goes through ``http.DefaultClient``: no timeout of its own
+  (nd-notebook: the call's), up to 10 redirects followed anywhere, no host check on them, no
+  private-address rule; a transport error panics with Go's ``*url.Error`` text;
+- the status is kept for ``http_status_code`` (0 before any request), the headers for
+  ``http_headers`` (names lower-cased, repeated values joined by ``,``; 0 before any request),
+  the body is read up to 50 MiB (more panics ``http: request body too large``) and returned as
+  a new memory block, or 0 when empty.
+
+A panic in a Go host function fails the plugin call (wazero recovers it): here the function
+records the message and cancels its own instance (each call runs on an instance of its own),
+which traps at the guest's next instruction boundary; the call then fails with
+``plugin call failed: <message> (recovered by wazero)``. The Go SDK's trailing wasm stack
+trace is not reproduced.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Any
+
+import extism
+import httpx
+from extism_sys import ffi as _ffi
+from extism_sys import lib as _lib
+
+from .. import events, gourl
+from ..abi.model import Field
+from ..errors import ServiceError
+from ..gojson import GoJSONError, decode_doc, dumps, go_quote, loads
+from ..services.http import _Exchange, canonical_header_key
+
+__all__ = ["ENV_NAMESPACE", "FUNCTIONS", "MAX_RESPONSE_BYTES", "CallState", "begin", "end",
+           "functions", "glob_match"]
+
+ENV_NAMESPACE = "extism:host/env"
+#: The Go SDK's default ``MaxHttpResponseBytes`` (Navidrome keeps it).
+MAX_RESPONSE_BYTES = 50 * 1024 * 1024
+MAX_REDIRECTS = 10  # http.DefaultClient: stops after 10 requests
+RECOVERED = " (recovered by wazero)"
+_I64, _I32 = extism.ValType.I64, extism.ValType.I32
+#: name -> (params, results)
+FUNCTIONS = {
+    "http_request": ([_I64, _I64], [_I64]),
+    "http_status_code": ([], [_I32]),
+    "http_headers": ([], [_I64]),
+}
+_REQUEST_FIELDS = (Field("url", "string", "Url"), Field("headers", "map[string]string", "Headers"),
+                   Field("method", "string", "Method"))
+
+
+# -- the state of one call --------------------------------------------------------------------
+
+class CallState:
+    """What the Go SDK keeps on its plugin instance for one call: the last response's status
+    and headers, and the message of a host function's panic."""
+
+    __slots__ = ("headers", "panic", "previous", "ptr", "status")
+
+    def __init__(self, ptr, previous: CallState | None):
+        self.ptr, self.previous = ptr, previous
+        self.status = 0
+        self.headers: dict[str, str] | None = None
+        self.panic: str | None = None
+
+
+_local = threading.local()
+
+
+def begin(instance_ptr) -> CallState:
+    """Around one export call of a plugin using the built-in HTTP (nested calls stack)."""
+    state = CallState(instance_ptr, getattr(_local, "state", None))
+    _local.state = state
+    return state
+
+
+def end(state: CallState) -> None:
+    _local.state = state.previous
+
+
+def _current() -> CallState | None:
+    return getattr(_local, "state", None)
+
+
+def _panic(state: CallState | None, message: str) -> None:
+    """Fail the running call with ``message``, as a Go host function's panic does."""
+    if state is None:  # not inside an export call (cannot happen for a plugin's own calls)
+        return
+    if state.panic is None:
+        state.panic = message
+    _lib.extism_plugin_cancel(_lib.extism_plugin_cancel_handle(state.ptr))
+
+
+# -- the functions ----------------------------------------------------------------------------
+
+def functions(imported: set[str] | frozenset[str], ctx, allowed_hosts: list[str]
+              ) -> list[extism.Function]:
+    """nd-notebook's versions of the built-in HTTP functions the module imports."""
+    binding = _Binding(ctx, list(allowed_hosts))
+    return [extism.Function(ENV_NAMESPACE, name, params, results, _trampoline, binding, name)
+            for name, (params, results) in FUNCTIONS.items() if name in imported]
+
+
+class _Binding:
+    __slots__ = ("allowed_hosts", "ctx")
+
+    def __init__(self, ctx, allowed_hosts: list[str]):
+        self.ctx = ctx  # prepared.guard_context: refused during an init running ahead
+        self.allowed_hosts = allowed_hosts
+
+    def request(self, plugin: extism.CurrentPlugin, request_offset: int,
+                body_offset: int) -> int:
+        host = self.ctx.host  # first: an init running ahead stops here (prepared.py)
+        state = _current()
+        started = time.perf_counter()
+        raw = _read_block(plugin, request_offset)
+        request: Any = None
+        error = None
+        response: dict[str, Any] | None = None
+        try:
+            request = self._decode(raw)
+            body = _read_block(plugin, body_offset) if body_offset else b""
+            response = self._send(host, request, body)
+        except _Panic as e:
+            error = str(e)
+        self.ctx.emit(events.HOST_CALL, service="HTTP", function="http_request",
+                      request=request if request is not None else raw.decode("utf-8", "replace"),
+                      response=_summary(response), error=error,
+                      duration=time.perf_counter() - started)
+        if error is not None:
+            _panic(state, error)
+            return 0
+        if state is not None:
+            state.status = response["statusCode"]
+            state.headers = response["lowerHeaders"]
+        return _write_block(plugin, response["body"]) if response["body"] else 0
+
+    def _decode(self, raw: bytes) -> dict[str, Any]:
+        try:
+            request = decode_doc(loads(raw), _REQUEST_FIELDS, "extism.HttpRequest")
+        except GoJSONError as e:
+            raise _Panic(f"Invalid HTTP Request: {e}") from None
+        try:
+            hostname = gourl.parse_url(request["url"]).host
+        except gourl.URLError as e:
+            raise _Panic(f"Invalid Url: {e}") from None
+        hostname = _hostname(hostname)
+        if not any(pattern == hostname or glob_match(pattern, hostname)
+                   for pattern in self.allowed_hosts):
+            raise _Panic(f"HTTP request to '{request['url']}' is not allowed")
+        return request
+
+    def _send(self, host, request: dict[str, Any], body: bytes) -> dict[str, Any]:
+        method = request["method"] or "GET"
+        if any(c not in gourl.TOKEN for c in method):
+            raise _Panic(f"net/http: invalid method {go_quote(method)}")
+        headers = {canonical_header_key(k): v for k, v in (request["headers"] or {}).items()}
+        # As http_send's: the plugin's request as the cassette keys and records it.
+        as_sent = {"url": request["url"], "method": method, "headers": headers, "body": body}
+        faults = getattr(host, "faults", None)
+        fault = (faults.inject(self.ctx.plugin_id, "http_request", {"request": as_sent})
+                 if faults else None)
+        if fault is not None:
+            raise _Panic(fault)
+        cassette = getattr(host, "cassette", None)
+        if cassette is not None and cassette.replays:
+            try:
+                answer = cassette.replay(as_sent)
+            except ServiceError as e:
+                raise _Panic(str(e)) from None
+            return _with_lower_headers(answer)
+        timeout_s = getattr(host, "timeout_ms", 30_000) / 1000
+        exchange = _BuiltinExchange(method, request["url"], headers, body,
+                                    time.monotonic() + timeout_s)
+        try:
+            answer = exchange.run()
+        except ServiceError as e:
+            text = str(e)
+            if cassette is not None:
+                cassette.record(self.ctx.plugin_id, as_sent, None, error=text)
+            # io.ReadAll's error as it is (http_send's answer names the step it failed in)
+            raise _Panic(text.removeprefix("reading response body: ")) from None
+        finally:
+            exchange.close()
+        if cassette is not None:
+            cassette.record(self.ctx.plugin_id, as_sent,
+                            {k: answer[k] for k in ("statusCode", "headers", "body")})
+        return answer
+
+    def status_code(self) -> int:
+        self.ctx.host  # noqa: B018 - an init running ahead stops here (prepared.py)
+        state = _current()
+        return state.status if state is not None else 0
+
+    def headers(self, plugin: extism.CurrentPlugin) -> int:
+        self.ctx.host  # noqa: B018 - as above
+        state = _current()
+        if state is None or state.headers is None:
+            return 0
+        return _write_block(plugin, dumps(state.headers))
+
+
+class _Panic(Exception):
+    """A Go SDK host function's panic: the message the call fails with."""
+
+
+def _with_lower_headers(answer: dict[str, Any]) -> dict[str, Any]:
+    headers = answer.get("headers") or {}
+    return {**answer, "body": bytes(answer.get("body") or b""),
+            "lowerHeaders": {k.lower(): v for k, v in headers.items()}}
+
+
+def _summary(response: dict[str, Any] | None) -> dict[str, Any] | None:
+    if response is None:
+        return None
+    return {"statusCode": response["statusCode"], "headers": response["headers"],
+            "bodyLength": len(response["body"])}
+
+
+def _hostname(host: str) -> str:
+    """Go's ``URL.Hostname()``: the host without a valid optional port (``:`` and digits),
+    then without the brackets of an IPv6 literal."""
+    name, colon, port = host.rpartition(":")
+    if colon and (port == "" or port.isascii() and port.isdigit()):
+        host = name
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host
+
+
+def _read_block(plugin: extism.CurrentPlugin, offset: int) -> bytes:
+    try:
+        return bytes(plugin.memory(plugin.memory_at_offset(offset))) if offset else b""
+    except Exception:  # noqa: BLE001 - not a block: read as nothing, as the Go SDK's ReadBytes
+        return b""
+
+
+def _write_block(plugin: extism.CurrentPlugin, data: bytes) -> int:
+    mem = plugin.alloc(len(data))
+    plugin.memory(mem)[:] = data
+    return mem.offset
+
+
+# -- gobwas/glob without separators -----------------------------------------------------------
+
+_GLOB_CACHE: dict[str, re.Pattern[str] | None] = {}
+
+
+def glob_match(pattern: str, text: str) -> bool:
+    """gobwas/glob's ``Compile(pattern).Match(text)`` with no separators: ``*`` (and ``**``)
+    any run of characters, ``?`` one, ``[abc]``/``[a-z]``/``[!a]`` a class, ``{a,b}`` either,
+    ``\\`` escapes. A pattern it cannot compile matches nothing."""
+    compiled = _GLOB_CACHE.get(pattern, False)
+    if compiled is False:
+        compiled = _GLOB_CACHE[pattern] = _compile_glob(pattern)
+    return compiled is not None and compiled.fullmatch(text) is not None
+
+
+def _compile_glob(pattern: str) -> re.Pattern[str] | None:
+    out: list[str] = []
+    depth = 0
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            if i + 1 >= len(pattern):
+                return None
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            end = pattern.find("]", i + 1)
+            if end < 0:
+                return None
+            body = pattern[i + 1:end]
+            negate = body.startswith("!")
+            body = body[1:] if negate else body
+            if not body:
+                return None
+            out.append("[" + ("^" if negate else "") + re.sub(r"([\\\]\[^])", r"\\\1", body) + "]")
+            i = end
+        elif c == "{":
+            depth += 1
+            out.append("(?:")
+        elif c == "}" and depth:
+            depth -= 1
+            out.append(")")
+        elif c == "," and depth:
+            out.append("|")
+        else:
+            out.append(re.escape(c))
+        i += 1
+    if depth:
+        return None
+    try:
+        return re.compile("".join(out), re.DOTALL)
+    except re.error:
+        return None
+
+
+# -- Go's http.DefaultClient ------------------------------------------------------------------
+
+class _BuiltinExchange(_Exchange):
+    """``http.DefaultClient.Do``: services/http.py's exchange with the Go SDK's limits (10
+    redirects followed to any host, then an error; a body of more than 50 MiB an error) and
+    the response headers kept for ``http_headers``."""
+
+    max_body = MAX_RESPONSE_BYTES + 1
+    max_redirects = MAX_REDIRECTS
+    refuse_more_redirects = True
+
+    def __init__(self, method, url, headers, body, deadline):
+        self.transport = httpx.HTTPTransport()
+        super().__init__(_AnyHost(self.transport), method, url, headers, body, deadline, False)
+
+    def _result(self, response: httpx.Response, added_gzip: bool) -> dict[str, Any]:
+        lower: dict[str, list[str]] = {}
+        for name, value in response.headers.raw:
+            lower.setdefault(name.decode("latin-1").lower(), []).append(
+                value.decode("utf-8", "surrogateescape"))
+        answer = super()._result(response, added_gzip)
+        if len(answer["body"]) > MAX_RESPONSE_BYTES:
+            raise ServiceError("http: request body too large")
+        answer["lowerHeaders"] = {k: ",".join(v) for k, v in lower.items()}
+        return answer
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+class _AnyHost:
+    """The exchange's view of its service: no host rule (the Go SDK checks only the first
+    URL, against allowed_hosts) and a transport of its own."""
+
+    required_hosts = ("*",)
+
+    def __init__(self, transport: httpx.HTTPTransport):
+        self._transport = transport
+
+
+# -- the trampoline ---------------------------------------------------------------------------
+
+def _entry_failed(exc_type, exc_value, tb) -> None:
+    outputs = tb.tb_frame.f_locals.get("outputs") if tb is not None else None
+    if outputs is not None:
+        outputs[0].v.i64 = 0
+
+
+@_ffi.callback("void(ExtismCurrentPlugin*, const ExtismVal*, ExtismSize, ExtismVal*, "
+               "ExtismSize, void*)", onerror=_entry_failed)
+def _trampoline(current, inputs, n_inputs, outputs, n_outputs, user_data):
+    # Never raises: a failure the Go SDK would not have answers 0.
+    try:
+        binding, name = _ffi.from_handle(user_data)
+        if name == "http_status_code":
+            outputs[0].v.i32 = binding.status_code()
+            return
+        plugin = extism.CurrentPlugin(current)
+        if name == "http_headers":
+            outputs[0].v.i64 = binding.headers(plugin)
+            return
+        mask = 0xFFFF_FFFF_FFFF_FFFF
+        outputs[0].v.i64 = binding.request(plugin, inputs[0].v.i64 & mask, inputs[1].v.i64 & mask)
+    except BaseException:  # noqa: BLE001 - an init running ahead, or a bug: the guest reads 0
+        if n_outputs:
+            outputs[0].v.i64 = 0

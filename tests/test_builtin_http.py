@@ -1,0 +1,310 @@
+"""Extism's built-in HTTP (``http_request``, ``http_status_code``, ``http_headers``; go-pdk's
+``pdk.NewHTTPRequest``) as Navidrome's Go SDK serves it (nd_notebook/runtime/builtin_http.py),
+through real wasm against a local server: allowed hosts, the panics that fail the call, the
+status and headers, redirects, cassettes and faults."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from watplugins import _ENV, _HELPERS, wat
+
+import nd_notebook
+from nd_notebook import Host
+from nd_notebook.errors import PluginCallFailedError
+from nd_notebook.runtime.builtin_http import glob_match
+
+LOOPBACK = {"http": {"requiredHosts": ["127.0.0.1"]}}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """/echo: the request as JSON, with two X-Twice headers; /hop/<n>: a redirect to n+1;
+    /away: a redirect to localhost; /empty: 204."""
+
+    def do_GET(self):
+        self.server.seen.append((self.command, self.path, self.headers.get("Host")))
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path.startswith("/hop/"):
+            n = int(self.path.rsplit("/", 1)[1])
+            self._reply(302, [("Location", f"/hop/{n + 1}")], b"")
+        elif self.path == "/away":
+            port = self.server.server_address[1]
+            self._reply(302, [("Location", f"http://localhost:{port}/echo")], b"")
+        elif self.path == "/empty":
+            self._reply(204, [], b"")
+        else:
+            echo = {"method": self.command, "path": self.path, "body": body.decode(),
+                    "x-test": self.headers.get("X-Test"),
+                    "user-agent": self.headers.get("User-Agent")}
+            self._reply(201, [("Content-Type", "application/json"), ("X-Twice", "a"),
+                              ("x-twice", "b")], json.dumps(echo).encode())
+
+    do_POST = do_GET
+
+    def _reply(self, status, headers, body):
+        self.send_response_only(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        if status != 204:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.daemon_threads = True
+    srv.seen = []
+    srv.base = f"http://127.0.0.1:{srv.server_address[1]}"
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture
+def host(tmp_path):
+    with Host(tmp_path) as h:
+        yield h
+
+
+# The request document is the call input; the output is the body; "meta" answers the status
+# code (4 bytes, little-endian) then the headers JSON, before any request and after one.
+RAW_WAT = wat("(module\n" + _ENV + """
+  (import "extism:host/env" "http_request" (func $http_request (param i64 i64) (result i64)))
+  (import "extism:host/env" "http_status_code" (func $status (result i32)))
+  (import "extism:host/env" "http_headers" (func $headers (result i64)))
+""" + _HELPERS + """
+  (func (export "fetch") (result i32)
+    (local $r i64)
+    (local.set $r (call $http_request (call $input_block) (i64.const 0)))
+    (if (i64.ne (local.get $r) (i64.const 0))
+      (then (call $output_set (local.get $r) (call $length (local.get $r)))))
+    (i32.const 0))
+  (func (export "status") (result i32)
+    (call $status))
+  (func (export "headers") (result i32)
+    (local $h i64)
+    (local.set $h (call $headers))
+    (if (i64.ne (local.get $h) (i64.const 0))
+      (then (call $output_set (local.get $h) (call $length (local.get $h)))))
+    (i32.const 0))
+)""")
+
+GO_PLUGIN = r'''
+package main
+
+import (
+	"encoding/json"
+
+	pdk "github.com/extism/go-pdk"
+)
+
+func main() {}
+
+type call struct {
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers"`
+	Body    string            `json:"body"`
+}
+
+//go:wasmexport fetch
+func fetch() int32 {
+	var c call
+	if err := json.Unmarshal(pdk.Input(), &c); err != nil {
+		pdk.SetError(err)
+		return 1
+	}
+	method := pdk.MethodGet
+	if c.Method == "POST" {
+		method = pdk.MethodPost
+	}
+	req := pdk.NewHTTPRequest(method, c.URL)
+	for k, v := range c.Headers {
+		req.SetHeader(k, v)
+	}
+	if c.Body != "" {
+		req.SetBody([]byte(c.Body))
+	}
+	resp := req.Send()
+	out, _ := json.Marshal(map[string]any{"status": resp.Status(), "body": string(resp.Body()),
+		"headers": resp.Headers()})
+	pdk.Output(out)
+	return 0
+}
+'''
+
+
+@pytest.fixture(scope="module")
+def go_wasm():
+    return nd_notebook.build(GO_PLUGIN)
+
+
+def doc(url: str, method: str = "GET", headers: dict | None = None) -> str:
+    return json.dumps({"url": url, "method": method, "headers": headers or {}})
+
+
+def fetch(plugin, url: str, method: str = "GET", **more) -> dict:
+    return plugin.call("fetch", {"method": method, "url": url, **more})
+
+
+# -- the allowed hosts ------------------------------------------------------------------------
+
+def test_a_refused_host_fails_the_call_with_the_go_sdks_panic(host, server):
+    plugin = host.load(RAW_WAT, name="raw",
+                       permissions={"http": {"requiredHosts": ["api.example.invalid"]}})
+    url = server.base + "/echo"
+    with pytest.raises(PluginCallFailedError) as e:
+        plugin.call("fetch", doc(url))
+    assert str(e.value) == (f"plugin call failed: HTTP request to '{url}' is not allowed "
+                            "(recovered by wazero)")
+    assert e.value.reason == f"HTTP request to '{url}' is not allowed"
+    assert server.seen == []
+
+
+def test_without_the_http_permission_every_request_is_refused(host, server):
+    plugin = host.load(RAW_WAT, name="raw")
+    with pytest.raises(PluginCallFailedError, match="is not allowed"):
+        plugin.call("fetch", doc(server.base + "/echo"))
+    assert server.seen == []
+
+
+@pytest.mark.parametrize(("pattern", "allowed"), [
+    ("127.0.0.1", True), ("127.0.0.*", True), ("127.?.0.1", True), ("{localhost,127.0.0.1}", True),
+    ("127.0.0.[0-9]", True), ("127.0.0.[!1]", False), ("*.0.0.1", True), ("localhost", False),
+])
+def test_allowed_hosts_are_exact_names_or_globs(tmp_path, server, pattern, allowed):
+    with Host(tmp_path) as host:
+        plugin = host.load(RAW_WAT, name="raw", permissions={"http": {"requiredHosts": [pattern]}})
+        if allowed:
+            assert json.loads(plugin.call("fetch", doc(server.base + "/echo"), raw=True))
+        else:
+            with pytest.raises(PluginCallFailedError, match="is not allowed"):
+                plugin.call("fetch", doc(server.base + "/echo"))
+
+
+def test_glob_match_follows_gobwas_glob():
+    assert glob_match("*.example.com", "api.example.com")
+    assert glob_match("*.example.com", "a.b.example.com")  # no separators: * crosses dots
+    assert not glob_match("*.example.com", "example.com")
+    assert glob_match("api.{one,two}.com", "api.two.com")
+    assert glob_match(r"a\*b", "a*b") and not glob_match(r"a\*b", "axb")
+    assert not glob_match("[", "[")  # a pattern gobwas cannot compile matches nothing
+
+
+# -- what the plugin reads --------------------------------------------------------------------
+
+def test_status_body_and_headers_as_the_go_sdk_answers_them(host, server):
+    plugin = host.load(RAW_WAT, name="raw", permissions=LOOPBACK)
+    assert plugin.call("status") is None  # exit code 0: no request yet
+    assert plugin.call("headers", raw=True) == b""  # 0: no headers yet
+    echo = json.loads(plugin.call("fetch", doc(server.base + "/echo", "POST",
+                                               {"x-test": "yes"}), raw=True))
+    assert echo == {"method": "POST", "path": "/echo", "body": "", "x-test": "yes",
+                    "user-agent": "Go-http-client/1.1"}
+
+
+@pytest.mark.slow
+def test_a_go_plugin_reads_status_body_and_lower_cased_joined_headers(host, server, go_wasm):
+    plugin = host.load(go_wasm, name="go", permissions=LOOPBACK)
+    answer = fetch(plugin, server.base + "/echo", "POST", body="hello",
+                   headers={"x-test": "yes"})
+    assert answer["status"] == 201
+    assert json.loads(answer["body"]) == {"method": "POST", "path": "/echo", "body": "hello",
+                                          "x-test": "yes", "user-agent": "Go-http-client/1.1"}
+    headers = answer["headers"]
+    assert headers["x-twice"] == "a,b"
+    assert headers["content-type"] == "application/json"
+    assert all(k == k.lower() for k in headers)
+    # an answer without headers: an empty object (the Go SDK keeps a map per response)
+    assert fetch(plugin, server.base + "/empty") == {"status": 204, "body": "", "headers": {}}
+
+
+def test_a_request_that_does_not_decode_is_the_go_sdks_panic(host):
+    plugin = host.load(RAW_WAT, name="raw", permissions=LOOPBACK)
+    with pytest.raises(PluginCallFailedError) as e:
+        plugin.call("fetch", "{not json")
+    assert str(e.value) == ("plugin call failed: Invalid HTTP Request: invalid character 'n' "
+                            "looking for beginning of object key string (recovered by wazero)")
+    with pytest.raises(PluginCallFailedError) as e:
+        plugin.call("fetch", '{"url": 7}')
+    assert e.value.reason == ("Invalid HTTP Request: json: cannot unmarshal number into Go "
+                              "struct field HttpRequest.url of type string")
+
+
+def test_a_transport_error_is_gos_client_error(host):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    plugin = host.load(RAW_WAT, name="raw", permissions=LOOPBACK)
+    with pytest.raises(PluginCallFailedError) as e:
+        plugin.call("fetch", doc(f"http://127.0.0.1:{port}/"))
+    assert e.value.reason == (f'Get "http://127.0.0.1:{port}/": dial tcp 127.0.0.1:{port}: '
+                              "connect: connection refused")
+
+
+# -- redirects: http.DefaultClient ------------------------------------------------------------
+
+def test_redirects_are_followed_to_hosts_outside_the_allowed_ones(host, server):
+    plugin = host.load(RAW_WAT, name="raw", permissions=LOOPBACK)
+    echo = json.loads(plugin.call("fetch", doc(server.base + "/away"), raw=True))
+    assert echo["path"] == "/echo"
+    assert server.seen[-1][2].startswith("localhost:")  # the Go SDK checks the first URL only
+
+
+def test_the_eleventh_redirect_is_gos_error(host, server):
+    plugin = host.load(RAW_WAT, name="raw", permissions=LOOPBACK)
+    with pytest.raises(PluginCallFailedError) as e:
+        plugin.call("fetch", doc(server.base + "/hop/0"))
+    assert e.value.reason == 'Get "/hop/10": stopped after 10 redirects'
+    assert len(server.seen) == 10
+
+
+# -- the notebook's tools: events, cassettes, faults ------------------------------------------
+
+def test_each_request_is_a_host_call_in_the_event_log(host, server):
+    plugin = host.load(RAW_WAT, name="raw", permissions=LOOPBACK)
+    plugin.call("fetch", doc(server.base + "/echo"))
+    call = [e for e in host.events if e.kind == "host_call"][-1]
+    assert (call.data["service"], call.data["function"], call.data["error"]) == \
+        ("HTTP", "http_request", None)
+    assert call.data["response"]["statusCode"] == 201
+
+
+def test_a_cassette_records_and_replays_builtin_requests(tmp_path, server):
+    cassette = tmp_path / "builtin.json"
+    url = server.base + "/echo"
+    with Host(tmp_path / "rec") as host, host.recording(cassette):
+        plugin = host.load(RAW_WAT, name="raw", permissions=LOOPBACK)
+        live = plugin.call("fetch", doc(url, "GET", {"x-test": "recorded"}), raw=True)
+    assert [e["request"]["url"] for e in json.loads(cassette.read_text())["interactions"]] == [url]
+    seen = len(server.seen)
+    with Host(tmp_path / "play", cassette=cassette) as host:
+        plugin = host.load(RAW_WAT, name="raw", permissions=LOOPBACK)
+        assert host.logs().empty  # no warning: nothing escapes the cassette any more
+        assert plugin.call("fetch", doc(url, "GET", {"x-test": "recorded"}), raw=True) == live
+        with pytest.raises(PluginCallFailedError) as e:
+            plugin.call("fetch", doc(url + "?other"))
+    assert len(server.seen) == seen
+    assert e.value.reason == ("nd-notebook cassette builtin.json: no recorded response for "
+                              f"GET {url}?other")
+
+
+def test_a_fault_rule_fails_builtin_requests_too(host, server):
+    plugin = host.load(RAW_WAT, name="raw", permissions=LOOPBACK)
+    host.faults.add("http_request", error="timeout", times=1)
+    with pytest.raises(PluginCallFailedError) as e:
+        plugin.call("fetch", doc(server.base + "/echo", "POST"))
+    assert e.value.reason == f'Post "{server.base}/echo": context deadline exceeded'
+    assert server.seen == []
+    assert json.loads(plugin.call("fetch", doc(server.base + "/echo"), raw=True))["path"] == "/echo"
