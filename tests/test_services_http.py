@@ -59,6 +59,16 @@ class _Handler(BaseHTTPRequestHandler):
         elif parts[0] == "slow":
             time.sleep(1.5)
             self._reply(200, [], b"late")
+        elif parts[0] == "trickle":  # the head one header every 0.2 s, 5 s in all
+            try:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                for n in range(25):
+                    time.sleep(0.2)
+                    self.wfile.write(f"X-Part: {n}\r\n".encode())
+                    self.wfile.flush()
+                self.wfile.write(b"Content-Length: 2\r\n\r\nok")
+            except OSError:  # the client gave up
+                pass
         elif parts[0] == "multi":
             self._reply(200, [("x-lower-name", "1"), ("X-Twice", "first"), ("x-twice", "second")],
                         b"")
@@ -421,6 +431,13 @@ def test_a_method_is_upper_cased_rune_by_rune_as_go_does(plugin, server):
 def test_timeout_is_context_deadline_exceeded(plugin, server):
     assert send(plugin, method="GET", url=server.base + "/slow", timeoutMs=200) == \
         {"error": f'Get "{server.base}/slow": context deadline exceeded'}
+
+
+def test_timeout_bounds_a_head_that_trickles_in(plugin, server):
+    # Each header arrives well within the timeout; the whole head does not (Go's context
+    # deadline covers the exchange, not each read).
+    assert send(plugin, method="GET", url=server.base + "/trickle", timeoutMs=600) == \
+        {"error": f'Get "{server.base}/trickle": context deadline exceeded'}
 
 
 def test_connection_refused_reads_like_gos_dial_error(plugin):

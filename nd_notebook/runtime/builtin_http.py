@@ -48,7 +48,7 @@ from .. import events, gourl
 from ..abi.model import Field
 from ..errors import ServiceError
 from ..gojson import GoJSONError, decode_doc, dumps, go_quote, loads
-from ..services.http import _Exchange, canonical_header_key
+from ..services.http import _Exchange, canonical_header_key, deadline_transport
 
 __all__ = ["ENV_NAMESPACE", "FUNCTIONS", "MAX_RESPONSE_BYTES", "CallState", "begin", "end",
            "functions", "glob_match"]
@@ -334,7 +334,7 @@ class _BuiltinExchange(_Exchange):
     refuse_more_redirects = True
 
     def __init__(self, method, url, headers, body, deadline):
-        self.transport = httpx.HTTPTransport()
+        self.transport = deadline_transport()
         super().__init__(_AnyHost(self.transport), method, url, headers, body, deadline, False)
 
     def _result(self, response: httpx.Response, added_gzip: bool) -> dict[str, Any]:

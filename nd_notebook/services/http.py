@@ -25,11 +25,13 @@ import errno
 import ipaddress
 import re
 import socket
+import threading
 import time
 import zlib
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import unquote, urljoin
 
+import httpcore
 import httpx
 
 from .. import gourl
@@ -72,7 +74,7 @@ class HTTPService:
             (ctx.permission("http") or {}).get("requiredHosts") or [])
         # Requests go straight to a transport: no cookie jar (Go's client has none), no
         # redirect or Location handling of httpx's own (the exchange follows Go's rules).
-        self._transport = httpx.HTTPTransport()
+        self._transport = deadline_transport()
         self._host, self._plugin_id = ctx.host, ctx.plugin_id
         target = getattr(ctx.host, "navidrome", None)  # noFollowRedirects is new in 03844a9a3
         self._no_follow_known = target is None or target.knows_field("host.HTTPRequest",
@@ -182,6 +184,69 @@ def canonical_header_key(key: str) -> str:
     return "-".join(part[:1].upper() + part[1:].lower() for part in key.split("-"))
 
 
+# -- one deadline for the whole exchange -----------------------------------------------------
+
+_deadline = threading.local()  # the running exchange's deadline (time.monotonic()), per thread
+
+
+def deadline_transport() -> httpx.HTTPTransport:
+    """An httpx transport whose socket reads and writes wait at most until the running
+    exchange's deadline: httpx's timeouts are per operation, so a server sending its answer a
+    byte at a time would keep a request alive far past ``timeoutMs``; Go's context ends it."""
+    transport = httpx.HTTPTransport()
+    pool = getattr(transport, "_pool", None)  # httpx builds its httpcore pool itself
+    if pool is not None and hasattr(pool, "_network_backend"):
+        pool._network_backend = _DeadlineBackend(pool._network_backend)
+    return transport
+
+
+def _bounded(timeout: float | None) -> float | None:
+    deadline = getattr(_deadline, "value", None)
+    if deadline is None:
+        return timeout
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise httpcore.ReadTimeout("context deadline exceeded")
+    return remaining if timeout is None else min(timeout, remaining)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream):
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _bounded(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _bounded(timeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname,
+                                                      _bounded(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, backend: httpcore.NetworkBackend):
+        self._backend = backend
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        return _DeadlineStream(self._backend.connect_tcp(
+            host, port, _bounded(timeout), local_address, socket_options))
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        return _DeadlineStream(self._backend.connect_unix_socket(path, _bounded(timeout),
+                                                                 socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
 # -- one http_send exchange: requests, redirects, body ----------------------------------------
 
 class _Exchange:
@@ -202,6 +267,15 @@ class _Exchange:
         self.no_follow = no_follow
 
     def run(self) -> dict[str, Any]:
+        """Send, follow redirects, read the body: every socket read and write of the exchange
+        bounded by its one deadline (``deadline_transport``), as Go's context is."""
+        previous, _deadline.value = getattr(_deadline, "value", None), self.deadline
+        try:
+            return self._run()
+        finally:
+            _deadline.value = previous
+
+    def _run(self) -> dict[str, Any]:
         sent = 0
         while True:
             response, added_gzip = self._send()
