@@ -202,6 +202,62 @@ def test_glob_match_follows_gobwas_glob():
     assert not glob_match("[", "[")  # a pattern gobwas cannot compile matches nothing
 
 
+# After its request the guest logs, stores a cache value and sends a second request (the
+# input twice over: both requests are the call input).
+AFTER_WAT = wat("(module\n" + _ENV + """
+  (import "extism:host/env" "http_request" (func $http_request (param i64 i64) (result i64)))
+  (import "extism:host/env" "log_warn" (func $log_warn (param i64)))
+  (import "extism:host/user" "cache_setstring" (func $cache_setstring (param i64) (result i64)))
+""" + _HELPERS + """
+  (data (i32.const 64) "{\\"key\\":\\"after\\",\\"value\\":\\"x\\"}")
+  (func $cache_doc (result i64)
+    (local $i i64) (local $blk i64)
+    (local.set $blk (call $alloc (i64.const 29)))
+    (block $done (loop $next
+      (br_if $done (i64.ge_u (local.get $i) (i64.const 29)))
+      (call $store_u8 (i64.add (local.get $blk) (local.get $i))
+                      (i32.load8_u (i32.add (i32.const 64) (i32.wrap_i64 (local.get $i)))))
+      (local.set $i (i64.add (local.get $i) (i64.const 1)))
+      (br $next)))
+    (local.get $blk))
+  (func (export "twice") (result i32)
+    (call $log_warn (call $message_block))
+    (drop (call $http_request (call $input_block) (i64.const 0)))
+    (call $log_warn (call $message_block))
+    (drop (call $cache_setstring (call $cache_doc)))
+    (drop (call $http_request (call $input_block) (i64.const 0)))
+    (i32.const 0))
+)""")
+
+
+def test_a_failed_request_ends_the_call_for_the_host(host, server):
+    # Navidrome's call ends at the Go SDK's panic: here the guest runs on, but the host serves
+    # it nothing more, drops what it logs afterwards, and the call fails with the panic.
+    plugin = host.load(AFTER_WAT, name="after",
+                       permissions={"http": {"requiredHosts": ["127.0.0.2"]}, "cache": {}})
+    url = server.base + "/echo"
+    with pytest.raises(PluginCallFailedError) as e:
+        plugin.call("twice", doc(url))
+    assert e.value.reason == f"HTTP request to '{url}' is not allowed"
+    assert server.seen == []
+    assert [e.data["message"] for e in host.events if e.kind == "plugin_log"] == ["guest says no"]
+    calls = [(e.data["function"], e.data["error"]) for e in host.events if e.kind == "host_call"]
+    refused = (f"nd-notebook: this call already failed (HTTP request to '{url}' is not "
+               "allowed); Navidrome ended it there")
+    assert calls == [("http_request", f"HTTP request to '{url}' is not allowed"),
+                     ("cache_setstring", refused), ("http_request", refused)]
+    assert plugin.cache.get_string("after") == ("", False)
+
+
+def test_a_failed_request_leaves_the_next_calls_alone(host, server):
+    plugin = host.load(RAW_WAT, name="raw", permissions=LOOPBACK)
+    for _ in range(60):
+        with pytest.raises(PluginCallFailedError, match="not allowed"):
+            plugin.call("fetch", doc("http://127.0.0.2/"))
+        assert json.loads(plugin.call("fetch", doc(server.base + "/echo"), raw=True))["path"] \
+            == "/echo"
+
+
 # -- what the plugin reads --------------------------------------------------------------------
 
 def test_status_body_and_headers_as_the_go_sdk_answers_them(host, server):

@@ -18,6 +18,8 @@ from .. import events
 from ..abi.model import HostFunction
 from ..errors import ServiceError
 from ..gojson import GoJSONError, decode_doc, dumps, encode_struct, json_depth, loads
+from .builtin_http import dead_call as _dead_call
+from .builtin_http import refusal as _refusal
 from .limits import DEFAULT_MAX_REQUEST, request_too_large
 
 NAMESPACE = "extism:host/user"
@@ -143,7 +145,12 @@ def _trampoline(current, inputs, n_inputs, outputs, n_outputs, user_data):
                 too_large = None
         except Exception:  # noqa: BLE001 - not an Extism block: read as empty (length 0), so the
             too_large, raw = None, b""  # guest gets the in-band decode error, not a 0 (empty)
-        response = binding.refuse(too_large) if too_large else binding.dispatch(raw)
+        # A call whose Extism http_request panicked is over on Navidrome (builtin_http.py).
+        dead = _dead_call()
+        if dead is not None:
+            response = binding.refuse(_refusal(dead))
+        else:
+            response = binding.refuse(too_large) if too_large else binding.dispatch(raw)
         mem = plugin.alloc(len(response))
         plugin.memory(mem)[:] = response
         outputs[0].v.i64 = mem.offset

@@ -25,9 +25,12 @@ The Go SDK's rules (its ``host.go``), which these follow:
   the body is read up to 50 MiB (more panics ``http: request body too large``) and returned as
   a new memory block, or 0 when empty.
 
-A panic in a Go host function fails the plugin call (wazero recovers it): here the function
-records the message and cancels its own instance (each call runs on an instance of its own),
-which traps at the guest's next instruction boundary; the call then fails with
+A panic in a Go host function ends the plugin call at once (wazero recovers it). libextism
+gives a host function no way to trap its caller (and its cancel is asynchronous: it reaches
+the instance late, or the next instance of the same engine), so here the function records the
+message and returns 0; from then on the call is dead to the host: every host function it calls
+answers an error without doing anything (no request is sent, nothing is stored), the guest's
+log lines after the panic are dropped, and whatever the guest returns, the call fails with
 ``plugin call failed: <message> (recovered by wazero)``. The Go SDK's trailing wasm stack
 trace is not reproduced.
 """
@@ -42,16 +45,16 @@ from typing import Any
 import extism
 import httpx
 from extism_sys import ffi as _ffi
-from extism_sys import lib as _lib
 
 from .. import events, gourl
 from ..abi.model import Field
 from ..errors import ServiceError
 from ..gojson import GoJSONError, decode_doc, dumps, go_quote, loads
 from ..services.http import _Exchange, canonical_header_key, deadline_transport
+from .output import _LogSink
 
-__all__ = ["ENV_NAMESPACE", "FUNCTIONS", "MAX_RESPONSE_BYTES", "CallState", "begin", "end",
-           "functions", "glob_match"]
+__all__ = ["ENV_NAMESPACE", "FUNCTIONS", "MAX_RESPONSE_BYTES", "CallState", "begin",
+           "dead_call", "end", "functions", "glob_match", "refusal"]
 
 ENV_NAMESPACE = "extism:host/env"
 #: The Go SDK's default ``MaxHttpResponseBytes`` (Navidrome keeps it).
@@ -73,23 +76,26 @@ _REQUEST_FIELDS = (Field("url", "string", "Url"), Field("headers", "map[string]s
 
 class CallState:
     """What the Go SDK keeps on its plugin instance for one call: the last response's status
-    and headers, and the message of a host function's panic."""
+    and headers, and the message of a host function's panic (with how many guest log lines
+    the call had written by then)."""
 
-    __slots__ = ("headers", "panic", "previous", "ptr", "status")
+    __slots__ = ("headers", "logs_kept", "output", "panic", "previous", "status")
 
-    def __init__(self, ptr, previous: CallState | None):
-        self.ptr, self.previous = ptr, previous
+    def __init__(self, output, previous: CallState | None):
+        self.output, self.previous = output, previous  # output: the call's CallOutput
         self.status = 0
         self.headers: dict[str, str] | None = None
         self.panic: str | None = None
+        self.logs_kept = 0
 
 
 _local = threading.local()
 
 
-def begin(instance_ptr) -> CallState:
-    """Around one export call of a plugin using the built-in HTTP (nested calls stack)."""
-    state = CallState(instance_ptr, getattr(_local, "state", None))
+def begin(output) -> CallState:
+    """Around one export call of a plugin using the built-in HTTP (nested calls stack);
+    ``output`` is the call's record (runtime/output.py)."""
+    state = CallState(output, getattr(_local, "state", None))
     _local.state = state
     return state
 
@@ -102,13 +108,25 @@ def _current() -> CallState | None:
     return getattr(_local, "state", None)
 
 
+def dead_call() -> str | None:
+    """The panic of the call running on this thread, if one of its host functions panicked:
+    the host then serves it nothing more (runtime/adapter.py asks before every host call)."""
+    state = getattr(_local, "state", None)
+    return state.panic if state is not None else None
+
+
+def refusal(panic: str) -> str:
+    """The error a host function answers once its call is dead."""
+    return f"nd-notebook: this call already failed ({panic}); Navidrome ended it there"
+
+
 def _panic(state: CallState | None, message: str) -> None:
     """Fail the running call with ``message``, as a Go host function's panic does."""
-    if state is None:  # not inside an export call (cannot happen for a plugin's own calls)
+    if state is None or state.panic is not None:  # outside a call, or already dead
         return
-    if state.panic is None:
-        state.panic = message
-    _lib.extism_plugin_cancel(_lib.extism_plugin_cancel_handle(state.ptr))
+    state.panic = message
+    _LogSink.get().drain()  # the lines written so far are kept, later ones dropped
+    state.logs_kept = len(state.output.logs)
 
 
 # -- the functions ----------------------------------------------------------------------------
@@ -135,17 +153,22 @@ class _Binding:
         started = time.perf_counter()
         raw = _read_block(plugin, request_offset)
         request: Any = None
+        body = b""
         error = None
         response: dict[str, Any] | None = None
         try:
+            if state is not None and state.panic is not None:
+                raise _Panic(refusal(state.panic))  # the call is dead: nothing is sent
             request = self._decode(raw)
             body = _read_block(plugin, body_offset) if body_offset else b""
             response = self._send(host, request, body)
         except _Panic as e:
             error = str(e)
+        shown = request if request is not None else raw.decode("utf-8", "replace")
+        if body and isinstance(shown, dict):
+            shown = {**shown, "body": body.decode("utf-8", "replace")}
         self.ctx.emit(events.HOST_CALL, service="HTTP", function="http_request",
-                      request=request if request is not None else raw.decode("utf-8", "replace"),
-                      response=_summary(response), error=error,
+                      request=shown, response=_summary(response), error=error,
                       duration=time.perf_counter() - started)
         if error is not None:
             _panic(state, error)

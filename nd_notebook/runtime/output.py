@@ -134,6 +134,12 @@ class _LogSink(ProcessWide):
         with self._lock:
             self._calls[record.instance] = record
 
+    def drain(self) -> None:
+        """Move the lines libextism holds into the records of their calls now."""
+        with self._lock:
+            if self.available:
+                _lib.extism_log_drain(self._callback)
+
     def finish(self, record: CallOutput) -> None:
         with self._lock:
             if self.available:

@@ -154,11 +154,13 @@ class LoadedPlugin:
                 emit_output(self.ctx, export, instance.init_output)
             # Its log lines and stdout/stderr, attributed to this call (runtime/output.py);
             # a kernel interrupt cancels it (runtime/interrupt.py).
-            http_state = builtin_http.begin(instance.ptr) if self._builtin_http else None
-            try:
-                with capture_call(instance.ptr, stdio=self._writes_stdio,
-                                  instance=instance.id) as out, \
-                        interrupt.guard(instance.ptr) as guard:
+            http_state = None
+            with capture_call(instance.ptr, stdio=self._writes_stdio,
+                              instance=instance.id) as out, \
+                    interrupt.guard(instance.ptr) as guard:
+                if self._builtin_http:
+                    http_state = builtin_http.begin(out)
+                try:
                     rc = instance.initialize()  # inline unless it ran ahead
                     if rc == 0:  # the call, its error and its output in one (runtime/native.py)
                         rc, err, length, output = native.call(
@@ -167,20 +169,22 @@ class LoadedPlugin:
                         failed = _lib.extism_plugin_error(instance.ptr)
                         err = _ffi.string(failed) if failed != _ffi.NULL else None
                         length, output = 0, b""
-            finally:
-                if http_state is not None:
-                    builtin_http.end(http_state)
-            emit_output(self.ctx, export, out)
-            if guard.interrupted:
-                raise interrupt.interrupted_error(guard, export=export, plugin_id=self.id)
+                finally:
+                    if http_state is not None:
+                        builtin_http.end(http_state)
             if http_state is not None and http_state.panic is not None:
-                # A built-in HTTP function panicked and cancelled the instance: the call fails
-                # (even when it ended before the cancel reached it; its output is dropped).
+                # A built-in HTTP function panicked: on Navidrome the call ended there, so
+                # what the guest logged afterwards and what it returned are dropped.
+                del out.logs[http_state.logs_kept:]
+                emit_output(self.ctx, export, out)
                 failure = PluginCallFailedError(
                     f"plugin call failed: {http_state.panic}{builtin_http.RECOVERED}",
                     export=export)
                 failure.reason = http_state.panic
                 raise failure
+            emit_output(self.ctx, export, out)
+            if guard.interrupted:
+                raise interrupt.interrupted_error(guard, export=export, plugin_id=self.id)
             if err is not None:
                 text = err.decode("utf-8", "replace")
                 if text == limits.OOM:  # its memory would have grown past max_memory
