@@ -134,6 +134,28 @@ def test_folder_without_go_mod_builds_as_module_ndplugin(tmp_path):
     assert call(build(folder), "greet", b"x") == b"hello x!"
 
 
+def test_a_package_folder_below_its_modules_go_mod_builds_as_go_build_would(tmp_path):
+    # go.mod at the repository's root, package main in plugin/ beside internal/ packages (the
+    # layout `go build ./plugin` builds): the folder given is the package, its module above.
+    repo = write(tmp_path / "repo", {
+        "go.mod": "module example.com/mood\n\ngo 1.25\n",
+        "internal/words/words.go": 'package words\n\nconst Mood = "calm"\n',
+        "plugin/main.go": ('package main\n\nimport (\n\t"example.com/mood/internal/words"\n\n'
+                           '\t"github.com/extism/go-pdk"\n)\n\n//go:wasmexport mood\nfunc mood() '
+                           'int32 { pdk.OutputString(words.Mood); return 0 }\n\nfunc main() {}\n'
+                           f'// {uuid.uuid4()}\n'),
+        "plugin/manifest.json": json.dumps(MANIFEST)})
+    result = build_detailed(repo / "plugin")
+    assert call(result.wasm, "mood", b"") == b"calm"
+    assert result.manifest == repo / "plugin" / "manifest.json"
+    # The repository's root is no plugin: the error says where its package main is.
+    with pytest.raises(CompileError) as e:
+        build(repo)
+    assert str(e.value).endswith("repo: no .go file at the top of the plugin folder (the "
+                                 "plugin's package main); package main is in plugin/: build "
+                                 "that folder")
+
+
 def test_relative_replace_of_another_module_is_honoured(tmp_path):
     write(tmp_path / "lib", {"go.mod": "module example.com/lib\n\ngo 1.21\n",
                              "lib.go": 'package lib\n\nconst Word = "sibling"\n'})

@@ -201,7 +201,7 @@ def build_cells(
         sources = _project.write_cell_project(Path(tmp), files)
         return _project.build_folder(Path(tmp), lang, _toolchains(lang, go, tinygo),
                                      force=force, flags=tuple(str(f) for f in flags),
-                                     sources=sources)
+                                     sources=sources, find_module=False)
 
 
 def toolchain_info(go: str | os.PathLike | None = None) -> dict:

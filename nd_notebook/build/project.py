@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 import re
 import shutil
 import tempfile
@@ -94,18 +95,28 @@ def source_path(source) -> Path | None:
 
 
 def build_folder(folder: Path, lang: str, toolchains, *, force: bool, flags: tuple[str, ...],
-                 sources: dict[str, tuple[str, CellSource]] | None = None):
+                 sources: dict[str, tuple[str, CellSource]] | None = None,
+                 find_module: bool = True):
     """Build the Go module in ``folder`` (see the module docstring); returns a BuildResult.
 
     ``toolchains`` is ``(compiler, go, version line)``; ``sources`` maps files written from
-    notebook cells to their labels and line bookkeeping, for the compiler messages.
+    notebook cells to their labels and line bookkeeping, for the compiler messages. With
+    ``find_module``, a folder without go.mod below one with it is built as a package of that
+    module (cell projects, written to a folder of their own, are not).
     """
     started = time.perf_counter()
-    folder = folder.resolve()
+    plugin_dir = folder.resolve()
+    # The plugin's package may sit below its module's go.mod (go.mod at a repository's root,
+    # package main in plugin/, as `go build ./plugin` builds it): the module is built from
+    # there, the package where it is.
+    folder, package = _module_root(plugin_dir) if find_module else (plugin_dir, "")
     files = _project_files(folder)
-    if not any(p.endswith(".go") and "/" not in p for p in files):
-        raise CompileError(f"{folder}: no .go file at the top of the plugin folder "
-                           "(the plugin's package main)", lang=lang)
+    if not any(p.endswith(".go") and posixpath.dirname(p) == package for p in files):
+        below = _main_packages(folder, files)
+        hint = (f"; package main is in {', '.join(d + '/' for d in below)}: build that folder"
+                if below and not package else "")
+        raise CompileError(f"{plugin_dir}: no .go file at the top of the plugin folder "
+                           f"(the plugin's package main){hint}", lang=lang)
     tc, gotc, toolchain_version = toolchains
     vendored = (folder / "vendor" / "modules.txt").is_file()
     network = network_settings()
@@ -116,9 +127,10 @@ def build_folder(folder: Path, lang: str, toolchains, *, force: bool, flags: tup
     for rel in files:
         digest.update(rel.encode() + b"\0" + hashlib.sha256((folder / rel).read_bytes()).digest())
     material = json.dumps({"project": digest.hexdigest(), "network": network,
-                           "vendored": vendored}, sort_keys=True)
+                           "vendored": vendored, "package": package}, sort_keys=True)
     key = _cache.build_key(lang, material, flags, toolchain_version, pdk)
-    manifest = folder / MANIFEST if MANIFEST in files else None
+    manifest = next((folder / rel for rel in (posixpath.join(package, MANIFEST), MANIFEST)
+                     if rel in files), None)
     extra = {"files": tuple(files), "manifest": manifest}
 
     if not force:
@@ -129,7 +141,8 @@ def build_folder(folder: Path, lang: str, toolchains, *, force: bool, flags: tup
                                output=hit.meta.get("output", ""), toolchain=toolchain_version,
                                path=hit.path, **extra)
 
-    wasm, output = _compile(folder, files, tc, gotc, flags, vendored, network, sources or {})
+    wasm, output = _compile(folder, files, tc, gotc, flags, vendored, network, sources or {},
+                            package)
     seconds = time.perf_counter() - started
     path = _cache.store(key, wasm, {"lang": lang, "toolchain": toolchain_version,
                                     "flags": list(flags), "pdk": pdk, "project": str(folder),
@@ -247,8 +260,9 @@ def _go_version(text: str) -> tuple[int, ...]:
 
 
 def _compile(folder: Path, files: list[str], tc, gotc, flags, vendored: bool,
-             network: dict[str, str], sources) -> tuple[bytes, str]:
-    """Copy the project into a fresh folder, compile it there, return (wasm, output)."""
+             network: dict[str, str], sources, package: str = "") -> tuple[bytes, str]:
+    """Copy the project into a fresh folder, compile its ``package`` (a folder of the module,
+    "" for its root) there, return (wasm, output)."""
     workdir = Path(tempfile.mkdtemp(prefix="proj-", dir=_cache.work_root()))
     root = workdir / "module"
     try:
@@ -272,9 +286,10 @@ def _compile(folder: Path, files: list[str], tc, gotc, flags, vendored: bool,
         # A vendored build uses its own go-pdk, never the bundled one (and its stdjson).
         go_texts = ((root / rel).read_text("utf-8", "replace") for rel in files
                     if rel.endswith(".go"))
-        proc = jsonlink.compile_module(cmd, root, env, tc.kind, go_texts, bundled=not vendored)
+        proc = jsonlink.compile_module(cmd, root / package, env, tc.kind, go_texts,
+                                       bundled=not vendored)
         output = proc.stdout
-        wasm_path = root / OUTPUT
+        wasm_path = root / package / OUTPUT
         if proc.returncode != 0 or not wasm_path.is_file():
             from . import pdk_dir
 
@@ -286,6 +301,30 @@ def _compile(folder: Path, files: list[str], tc, gotc, flags, vendored: bool,
         return wasm_path.read_bytes(), output
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _module_root(folder: Path) -> tuple[Path, str]:
+    """``(module root, package folder relative to it)``: the folder itself when it has a
+    go.mod, else the nearest folder above it that has one (Go's rule), else the folder."""
+    if (folder / "go.mod").is_file():
+        return folder, ""
+    for parent in folder.parents:
+        if (parent / "go.mod").is_file():
+            return parent, folder.relative_to(parent).as_posix()
+    return folder, ""
+
+
+def _main_packages(folder: Path, files: list[str]) -> list[str]:
+    """The folders below ``folder`` holding a ``package main`` Go file (vendor/ left out)."""
+    found = []
+    for rel in files:
+        where = posixpath.dirname(rel)
+        if (rel.endswith(".go") and where and where not in found
+                and not rel.startswith("vendor/") and not rel.endswith("_test.go")):
+            head = go_code_only((folder / rel).read_text("utf-8", "replace"))
+            if re.match(r"\s*package\s+main\b", head):
+                found.append(where)
+    return found
 
 
 def _project_files(folder: Path) -> list[str]:
