@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -172,8 +173,12 @@ def redact_url(url: str) -> str:
     userinfo, at, hostport = netloc.rpartition("@")
     if at and ":" in userinfo:
         netloc = f"{userinfo.partition(':')[0]}:{REDACTED}@{hostport}"
-    return urlunsplit((parts.scheme, netloc, parts.path, redact_query(parts.query),
-                       parts.fragment))
+    path = _TELEGRAM_TOKEN.sub(r"\1" + REDACTED, parts.path)
+    return urlunsplit((parts.scheme, netloc, path, redact_query(parts.query), parts.fragment))
+
+
+#: A Telegram bot token in a Bot API path (``/bot<id>:<secret>/sendMessage``).
+_TELEGRAM_TOKEN = re.compile(r"(/bot)\d+:[A-Za-z0-9_-]{20,}(?=/|$)")
 
 
 def redact_query(query: str) -> str:
@@ -240,7 +245,17 @@ def _body_of(doc: dict[str, Any]) -> bytes:
 
 
 def _key(doc: dict[str, Any]) -> tuple[str, str, bytes]:
-    return (doc.get("method") or "GET", doc.get("url") or "", _body_of(doc))
+    body = _body_of(doc)
+    # A multipart body's boundary is random per request (Go's mime/multipart): compared
+    # without it, so an upload replays.
+    boundary = _BOUNDARY.search(_header(doc.get("headers") or {}, "Content-Type"))
+    if body and boundary:
+        body = body.replace(boundary.group(1).strip('"').encode("utf-8", "replace"),
+                            b"BOUNDARY")
+    return (doc.get("method") or "GET", doc.get("url") or "", body)
+
+
+_BOUNDARY = re.compile(r'^\s*multipart/[^;]*;.*?\bboundary=("[^"]+"|[^;\s]+)', re.IGNORECASE)
 
 
 def _describe(key: tuple[str, str, bytes]) -> str:

@@ -145,6 +145,36 @@ def test_subsonic_password_token_and_salt_are_redacted_only_beside_a_user():
         == "https://api.example/search?p=2&t=album&key=REDACTED"
 
 
+def test_a_telegram_bot_token_in_the_path_is_redacted():
+    assert redact_url("https://api.telegram.org/bot123456:AAH-abcdefghijklmnopqrstuvwxyz0/"
+                      "sendMessage?chat_id=7") == \
+        "https://api.telegram.org/botREDACTED/sendMessage?chat_id=7"
+    assert redact_url("https://example.org/bot/help") == "https://example.org/bot/help"
+
+
+def test_a_multipart_upload_replays_though_its_boundary_changes(tmp_path, cassette):
+    def form(boundary: str, text: str) -> tuple[dict, str]:
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"caption\"\r\n\r\n"
+                f"{text}\r\n--{boundary}--\r\n")
+        return ({"Content-Type": f"multipart/form-data; boundary={boundary}"},
+                base64.b64encode(body.encode()).decode())
+
+    with local_server() as server:
+        url = server.base + "/upload"
+        with Host(tmp_path / "rec") as host, host.recording(cassette):
+            plugin = load(host)
+            headers, body = form("a1b2c3", "first")
+            first = send(plugin, method="POST", url=url, headers=headers, body=body)
+            headers, body = form("d4e5f6", "second")
+            second = send(plugin, method="POST", url=url, headers=headers, body=body)
+    with Host(tmp_path / "play", cassette=cassette) as host:
+        plugin = load(host)
+        headers, body = form("0f9e8d7c", "second")  # another random boundary
+        assert send(plugin, method="POST", url=url, headers=headers, body=body) == second
+        headers, body = form("77aa", "first")
+        assert send(plugin, method="POST", url=url, headers=headers, body=body) == first
+
+
 def test_searches_differing_in_a_plain_s_parameter_replay_their_own_answers(tmp_path, cassette):
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     bodies = [base64.b64encode(f"limit=10&s={who}&type=100".encode()).decode()
