@@ -311,9 +311,11 @@ func testSend() int32 {
 //go:wasmexport test_close
 func testClose() int32 {
 	r := input()
+	extism.Log(extism.LogInfo, "closing "+r.ID)
 	if err := host.WebSocketCloseConnection(r.ID, r.Code, r.Reason); err != nil {
 		return fail(err)
 	}
+	extism.Log(extism.LogInfo, "closed "+r.ID)
 	return 0
 }
 
@@ -345,6 +347,7 @@ func (client) OnError(req websocket.OnErrorRequest) error {
 }
 
 func (client) OnClose(req websocket.OnCloseRequest) error {
+	extism.Log(extism.LogInfo, "on_close "+req.ConnectionID)
 	record(req.ConnectionID, fmt.Sprintf("close:%d:%s", req.Code, req.Reason))
 	if req.Reason == "reconnect" {
 		url, _, _ := host.KVStoreGet("url:" + req.ConnectionID)
@@ -668,6 +671,15 @@ def test_own_close_calls_on_close_synchronously_with_its_code(client, server):
     assert log(client) == ["close:1000:done"]
     server.wait_for_closes(1)
     assert server.closes == [(1000, "done")]
+
+
+@pytest.mark.slow
+def test_lines_logged_before_a_close_come_before_on_closes_own(host, client, server):
+    # Navidrome writes each log line when it is logged; on_close runs inside the close.
+    go_connect(client, server.url)
+    client.call("test_close", {"id": "a", "code": 1000, "reason": "done"})
+    assert [e["message"] for e in host.events.select(events.PLUGIN_LOG, "client")] == [
+        "closing a", "on_close a", "closed a"]
 
 
 @pytest.mark.slow

@@ -75,6 +75,8 @@ class CallOutput:
     logs: list[LogLine] = field(default_factory=list)
     stdout: bytearray = field(default_factory=bytearray)
     stderr: bytearray = field(default_factory=bytearray)
+    emitted: int = 0  # log lines already in the event log (before a nested call's)
+    emitter: tuple | None = None  # (ctx, export): who emits them
 
     @property
     def guest_logs(self) -> list[LogLine]:
@@ -89,33 +91,56 @@ class CallOutput:
         return bytes(getattr(self, stream)).decode("utf-8", "replace")
 
 
+_running = threading.local()  # .calls: the records of the calls running on this thread
+
+
 @contextmanager
-def capture_call(instance_ptr, *, stdio: bool = True,
-                 instance: str | None = None) -> Iterator[CallOutput]:
+def capture_call(instance_ptr, *, stdio: bool = True, instance: str | None = None,
+                 emitter: tuple | None = None) -> Iterator[CallOutput]:
     """Collect the log lines (and, with ``stdio``, the stdout/stderr) of one Extism call made
     on ``instance_ptr`` inside the block; the record is complete when the block has ended.
-    ``instance`` is :func:`instance_id` of it when already known."""
-    record = CallOutput(instance or instance_id(instance_ptr))
+    ``instance`` is :func:`instance_id` of it when already known. ``emitter`` is the
+    ``(ctx, export)`` that emits them: a call made from inside it (a host function calling a
+    plugin, e.g. a WebSocket close running ``nd_websocket_on_close``) first emits the lines
+    the outer call has logged so far, so the event log keeps the order they were written in."""
+    record = CallOutput(instance or instance_id(instance_ptr), emitter=emitter)
     sink = _LogSink.get()
+    calls = getattr(_running, "calls", None)
+    if calls is None:
+        calls = _running.calls = []
+    if calls and calls[-1].emitter is not None:
+        sink.drain()
+        _emit_logs(calls[-1])
     sink.register(record)
     capture = _STDIO if stdio else None
     if capture is not None:
         capture.begin(record)
+    calls.append(record)
     try:
         yield record
     finally:
+        calls.pop()
         if capture is not None:
             capture.end(record)
         sink.finish(record)
 
 
 def emit_output(ctx, export: str, out: CallOutput) -> None:
-    """Record a call's guest log lines (``plugin_log``) and stdout/stderr (``plugin_output``)."""
-    for line in out.guest_logs:
-        ctx.emit(events.PLUGIN_LOG, level=line.level, message=line.message, export=export)
+    """Record a call's guest log lines (``plugin_log``) and stdout/stderr (``plugin_output``);
+    lines emitted before a nested call are not emitted again."""
+    _emit_logs(out, ctx, export)
     for stream in ("stdout", "stderr"):
         if getattr(out, stream):
             ctx.emit(events.PLUGIN_OUTPUT, stream=stream, text=out.text(stream), export=export)
+
+
+def _emit_logs(out: CallOutput, ctx=None, export: str | None = None) -> None:
+    if ctx is None:
+        ctx, export = out.emitter
+    for line in out.logs[out.emitted:]:
+        if line.from_guest:
+            ctx.emit(events.PLUGIN_LOG, level=line.level, message=line.message, export=export)
+    out.emitted = len(out.logs)
 
 
 # -- the log sink ----------------------------------------------------------------------------

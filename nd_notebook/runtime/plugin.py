@@ -155,8 +155,8 @@ class LoadedPlugin:
             # Its log lines and stdout/stderr, attributed to this call (runtime/output.py);
             # a kernel interrupt cancels it (runtime/interrupt.py).
             http_state = None
-            with capture_call(instance.ptr, stdio=self._writes_stdio,
-                              instance=instance.id) as out, \
+            with capture_call(instance.ptr, stdio=self._writes_stdio, instance=instance.id,
+                              emitter=(self.ctx, export)) as out, \
                     interrupt.guard(instance.ptr) as guard:
                 if self._builtin_http:
                     http_state = builtin_http.begin(out)
