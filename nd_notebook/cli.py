@@ -210,6 +210,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="plugin ID (default: the file or folder name)")
     p.add_argument("--data-dir", metavar="DIR", default=None,
                    help="the Host's data folder (default: a temporary one)")
+    p.add_argument("--cassette", metavar="FILE", default=None,
+                   help="answer the plugin's HTTP (http_send and Extism's http_request) from "
+                        "this cassette, no network (docs/testing.md)")
+    p.add_argument("--record", metavar="FILE", default=None,
+                   help="record the plugin's HTTP exchanges into this cassette")
     p.add_argument("--lang", choices=LANGS, default=None)
     p.add_argument("--force", action="store_true", help="ignore the build cache")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the output")

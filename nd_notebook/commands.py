@@ -9,6 +9,7 @@ one line.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import subprocess
@@ -101,8 +102,12 @@ def run_cmd(args) -> int:
     if permissions is None and not has_manifest:
         permissions = "auto"  # no manifest to take them from: grant what the module imports
 
+    if args.cassette and args.record:
+        raise UsageProblem("--cassette replays and --record records: give one of them")
+    cassette = existing(args.cassette) if args.cassette else None
     with tempfile.TemporaryDirectory(prefix="nd-notebook-run-") as tmp, \
-            Host(args.data_dir or tmp) as host:
+            Host(args.data_dir or tmp, cassette=cassette) as host, \
+            (host.recording(args.record) if args.record else contextlib.nullcontext()):
         plugin = host.load(source, manifest=manifest, config=config, name=name,
                            permissions=permissions)
         if not args.quiet:

@@ -258,6 +258,37 @@ def test_run_wat_without_manifest_grants_what_it_imports(tmp_path):
     assert result.stderr == "error: function not implemented: nd_get_artist_url\n"
 
 
+def test_run_records_then_replays_a_plugins_http_from_a_cassette(tmp_path):
+    from test_builtin_http import RAW_WAT
+    from test_cassette import local_server
+
+    wasm = tmp_path / "fetch.wasm"
+    wasm.write_bytes(RAW_WAT)
+    cassette = tmp_path / "fetch.json"
+    with local_server() as server:
+        request = json.dumps({"url": server.base + "/page", "method": "GET", "headers": {}})
+        args = ("run", str(wasm), "--call", "fetch", "--input", request, "-q",
+                "--permissions", "http:requiredHosts=127.0.0.1")
+        recorded = nd_notebook(*args, "--record", str(cassette))
+    assert recorded.returncode == 0, recorded.stderr
+    assert recorded.stdout.startswith("GET /page  #1")
+    replayed = nd_notebook(*args, "--cassette", str(cassette))  # the server is gone
+    assert (replayed.returncode, replayed.stdout) == (0, recorded.stdout)
+    both = nd_notebook(*args, "--cassette", str(cassette), "--record", str(cassette))
+    assert both.returncode == 2
+    assert "--cassette replays and --record records: give one of them" in both.stderr
+
+
+def test_run_auto_permissions_warn_that_extisms_http_request_needs_hosts(tmp_path):
+    from test_builtin_http import RAW_WAT
+
+    wasm = tmp_path / "fetch.wasm"
+    wasm.write_bytes(RAW_WAT)
+    result = nd_notebook("run", str(wasm), "--call", "status")
+    assert "permissions: http (auto: no manifest)" in result.stdout
+    assert "permissions='auto' cannot know them" in result.stdout
+
+
 def test_run_input_that_is_not_json_exits_two(tmp_path):
     (tmp_path / "probe.wat").write_text(WAT)
     result = nd_notebook("run", str(tmp_path / "probe.wat"), "--call", "x", "--input", "{name}")

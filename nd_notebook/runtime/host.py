@@ -222,6 +222,10 @@ class Host:
             self.plugins[plugin_id] = plugin
         self.events.emit(events.PLUGIN_LOADED, plugin_id, capabilities=plugin.capabilities,
                          size=plugin.size, load_seconds=plugin.load_seconds)
+        if (permissions == "auto" and not plugin.manifest.required_hosts("http") and "http_request"
+                in plugin.info.imported_functions(builtin_http.ENV_NAMESPACE)):
+            self.events.emit(events.SERVICE_LOG, plugin_id, service="HTTP", level="warning",
+                             message=AUTO_HTTP_WARNING)
         if init and plugin.has_export("nd_on_init"):
             try:  # its output decoded as Navidrome does (into struct{})
                 decode_output(abi.export("nd_on_init"), plugin.call("nd_on_init", {}, raw=True))
@@ -701,6 +705,12 @@ def _check_service_options(man) -> None:
             check(man.permissions.get(key))
         except NDError as e:
             raise LoadError(f"creating {name} service: {e}") from None
+
+
+AUTO_HTTP_WARNING = ("the plugin imports Extism's http_request, which may reach only the hosts "
+                     "of http.requiredHosts, and permissions='auto' cannot know them: every "
+                     "request is refused until they are named (a manifest, or permissions="
+                     "'http:requiredHosts=api.example.com')")
 
 
 def _apply_permissions(man, permissions, info, merge_permissions):
