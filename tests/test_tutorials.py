@@ -133,7 +133,7 @@ def _check_websockets(texts: list[str]) -> None:
 
 
 def _check_http(texts: list[str]) -> None:
-    _, magic, found, refused, retried, faults, exhausted, _close = texts
+    _, magic, found, refused, retried, faults, exhausted, raw_magic, raw, _close = texts
     assert "http (requiredHosts=127.0.0.1)" in magic
     assert found.splitlines()[1] == "None" and "Modal jazz" in found
     assert refused.count("is not allowed") == 4  # three warnings and the error
@@ -141,6 +141,11 @@ def _check_http(texts: list[str]) -> None:
     assert faults.count("albumnotes  http_send") == 2
     assert "plugin call failed: connection reset by peer" in exhausted
     assert "3 injected of 3 calls, used up" in exhausted
+    assert "http (requiredHosts=127.0.0.*)" in raw_magic
+    assert raw.startswith("{'name': 'Kind of Blue'") and "Modal jazz" in raw.splitlines()[0]
+    assert "plugin call failed: HTTP request to 'http://127.0.0.1:" in raw
+    assert "is not allowed (recovered by wazero)" in raw
+    assert "rawelsewhere http_request HTTP request to 'http://127.0.0.1:" in raw
 
 
 def _check_built_elsewhere(texts: list[str]) -> None:
