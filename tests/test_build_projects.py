@@ -156,6 +156,24 @@ def test_a_package_folder_below_its_modules_go_mod_builds_as_go_build_would(tmp_
                                  "that folder")
 
 
+def test_an_import_of_a_missing_folder_of_the_module_says_so(tmp_path):
+    # Go looks for the package in every module of go.mod and, offline, names one it could
+    # not fetch (the PDK's indirect go-spew here): the folder missing is what to report.
+    folder = write(tmp_path / "musikat", {
+        "go.mod": (f"module musikat\n\ngo 1.25\n\nrequire {PDK} v0.0.0\n\n"
+                   "require github.com/davecgh/go-spew v1.1.1 // indirect\n"),
+        "main.go": ('package main\n\nimport (\n\t"github.com/extism/go-pdk"\n\n'
+                    '\t"musikat/internal/subsonic"\n)\n\n//go:wasmexport x\nfunc x() int32 {'
+                    ' pdk.OutputString(subsonic.URL); return 0 }\n\nfunc main() {}\n'
+                    f'// {uuid.uuid4()}\n')})
+    with pytest.raises(CompileError) as e:
+        build(folder)
+    text = str(e.value)
+    assert ("package musikat/internal/subsonic is not in the plugin: its module musikat has no "
+            "Go files in internal/subsonic/ (imported at main.go:6)") in text
+    assert "missing Go module" not in text
+
+
 def test_relative_replace_of_another_module_is_honoured(tmp_path):
     write(tmp_path / "lib", {"go.mod": "module example.com/lib\n\ngo 1.21\n",
                              "lib.go": 'package lib\n\nconst Word = "sibling"\n'})

@@ -100,20 +100,23 @@ _FETCH_FAILED = re.compile(r"module lookup disabled|dial tcp|no such host|: not 
 
 
 def map_project_output(output: str, sources: dict, *, workdir: Path, pdk_dir: Path,
-                       go_mod_generated: bool, goproxy: str, vendored: bool) -> str:
+                       go_mod_generated: bool, goproxy: str, vendored: bool,
+                       cwd: Path | None = None) -> str:
     """The diagnostics of a failed project build, positions named as the user knows them.
 
     ``sources`` maps files written from notebook cells to ``(label, CellSource)``: their
     positions become ``<label> line L``; other files of the folder keep ``path:line:col``
-    relative to it. A missing module gets the ways to provide one.
+    relative to it. A missing module gets the ways to provide one. ``cwd`` is where the
+    compiler ran (the package's folder, below ``workdir`` when the module root is above it).
     """
     workdir = Path(workdir).resolve()
+    cwd = Path(cwd).resolve() if cwd is not None else workdir
     pdk_dir = Path(pdk_dir).resolve()
 
     def rewrite(m: re.Match) -> str:
         line, col = int(m.group("line")), int(m.group("col")) if m.group("col") else None
         path = Path(m.group("path"))
-        full = Path(os.path.normpath(path if path.is_absolute() else workdir / path))
+        full = Path(os.path.normpath(path if path.is_absolute() else cwd / path))
         if full.is_relative_to(pdk_dir):
             pos = f"{line}:{col}" if col is not None else f"{line}"
             return f"bundled PDK file {full.relative_to(pdk_dir).as_posix()}:{pos}"
@@ -130,10 +133,48 @@ def map_project_output(output: str, sources: dict, *, workdir: Path, pdk_dir: Pa
             return f"generated go.mod line {line}"
         return f"{rel}:{line}:{col}" if col is not None else f"{rel}:{line}"
 
+    local, output_rest = _missing_local_packages(output, cwd or workdir, workdir)
     lines = [_GO_POSITION.sub(rewrite, raw) for raw in output.splitlines()
              if raw.strip() and not _NOISE.match(raw) and not _DOWNLOADING.match(raw)]
-    lines += _project_hints(output, goproxy, vendored)
+    lines += local
+    lines += _project_hints(output_rest, goproxy, vendored)
     return "\n".join(lines)
+
+
+# ``main.go:6:2: github.com/davecgh/go-spew@v1.1.1: module lookup disabled``: Go looked for the
+# package of that import in the modules of the build list (and could not fetch one of them).
+_IMPORT_LOOKUP = re.compile(r"(?m)^(?P<path>[^\s:]+\.go):(?P<line>\d+):(?P<col>\d+): "
+                            r"[A-Za-z0-9][^\s:@]*@v\S+: .*$")
+_MODULE_LINE = re.compile(r"(?m)^\s*module\s+\"?(?P<path>[^\s\"]+)")
+
+
+def _missing_local_packages(output: str, cwd: Path, workdir: Path) -> tuple[list[str], str]:
+    """An import of the plugin's own module whose folder is missing: Go looks for it in every
+    module of the build list, and offline names one it could not fetch, which is not what is
+    missing. Returns the lines saying what is (with where it is imported), and the output
+    without the lookups those lines explain."""
+    try:
+        module = _MODULE_LINE.search((workdir / "go.mod").read_text("utf-8", "replace"))
+    except OSError:
+        return [], output
+    if module is None:
+        return [], output
+    own = module["path"]
+    found, explained = [], set()
+    for m in _IMPORT_LOOKUP.finditer(output):
+        try:
+            text = (cwd / m["path"]).read_text("utf-8", "replace").splitlines()[int(m["line"]) - 1]
+        except (OSError, IndexError):
+            continue
+        spec = re.match(r'\s*(?:[\w.]+\s+)?"([^"]+)"', text[int(m["col"]) - 1:])
+        imported = spec.group(1) if spec else ""
+        if imported == own or imported.startswith(own + "/"):
+            folder = imported[len(own) + 1:] or "."
+            found.append(f"package {imported} is not in the plugin: its module {own} has no Go "
+                         f"files in {folder}/ (imported at {m['path']}:{m['line']})")
+            explained.add(m.group())
+    rest = "\n".join(line for line in output.splitlines() if line not in explained)
+    return found, rest
 
 
 def _project_hints(output: str, goproxy: str, vendored: bool) -> list[str]:

@@ -295,7 +295,7 @@ def _compile(folder: Path, files: list[str], tc, gotc, flags, vendored: bool,
 
             message = map_project_output(
                 output, sources, workdir=root, pdk_dir=pdk_dir(), go_mod_generated=not had_go_mod,
-                goproxy=network.get("GOPROXY", ""), vendored=vendored)
+                goproxy=network.get("GOPROXY", ""), vendored=vendored, cwd=root / package)
             raise CompileError(message or f"{tc.kind} build failed with exit status "
                                f"{proc.returncode}", output=output, lang=tc.kind)
         return wasm_path.read_bytes(), output
