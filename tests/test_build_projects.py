@@ -174,6 +174,24 @@ def test_an_import_of_a_missing_folder_of_the_module_says_so(tmp_path):
     assert "missing Go module" not in text
 
 
+def test_a_plugin_written_for_an_older_pdk_is_told_which_method_came_since(tmp_path):
+    folder = write(tmp_path / "old", {
+        "go.mod": f"module example.com/old\n\ngo 1.25\n\nrequire {PDK} v0.0.0-20260426221614-5d1c1157b5bd\n",
+        "main.go": ('package main\n\nimport "github.com/navidrome/navidrome/plugins/pdk/go/scrobbler"'
+                    '\n\ntype s struct{}\n\nfunc (s) IsAuthorized(scrobbler.IsAuthorizedRequest) '
+                    '(bool, error) { return true, nil }\nfunc (s) NowPlaying(scrobbler.NowPlayingRequest)'
+                    ' error { return nil }\nfunc (s) Scrobble(scrobbler.ScrobbleRequest) error '
+                    '{ return nil }\n\nfunc init() { scrobbler.Register(s{}) }\n\nfunc main() {}\n'
+                    f'// {uuid.uuid4()}\n')})
+    with pytest.raises(CompileError) as e:
+        build(folder)
+    assert str(e.value).endswith(
+        "scrobbler.Scrobbler gained PlaybackReport (nd_scrobbler_playback_report) in Navidrome "
+        "ae0e0c89d, 2026-05-02: the bundled PDK is Navidrome's newest, whatever PDK version the "
+        "plugin was written against (its go.mod asks for v0.0.0-20260426221614-5d1c1157b5bd); "
+        "add the method (Navidrome calls it) to build here")
+
+
 def test_relative_replace_of_another_module_is_honoured(tmp_path):
     write(tmp_path / "lib", {"go.mod": "module example.com/lib\n\ngo 1.21\n",
                              "lib.go": 'package lib\n\nconst Word = "sibling"\n'})

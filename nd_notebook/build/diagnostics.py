@@ -137,6 +137,7 @@ def map_project_output(output: str, sources: dict, *, workdir: Path, pdk_dir: Pa
     lines = [_GO_POSITION.sub(rewrite, raw) for raw in output.splitlines()
              if raw.strip() and not _NOISE.match(raw) and not _DOWNLOADING.match(raw)]
     lines += local
+    lines += _newer_pdk_methods(output, workdir)
     lines += _project_hints(output_rest, goproxy, vendored)
     return "\n".join(lines)
 
@@ -146,6 +147,37 @@ def map_project_output(output: str, sources: dict, *, workdir: Path, pdk_dir: Pa
 _IMPORT_LOOKUP = re.compile(r"(?m)^(?P<path>[^\s:]+\.go):(?P<line>\d+):(?P<col>\d+): "
                             r"[A-Za-z0-9][^\s:@]*@v\S+: .*$")
 _MODULE_LINE = re.compile(r"(?m)^\s*module\s+\"?(?P<path>[^\s\"]+)")
+
+
+_MISSING_METHOD = re.compile(r"does not implement (?P<pkg>\w+)\.(?P<iface>\w+) "
+                             r"\(missing method (?P<method>\w+)\)")
+_PDK_REQUIRE = re.compile(r"github\.com/navidrome/navidrome/plugins/pdk/go\s+(?P<ver>v\S+)")
+
+
+def _newer_pdk_methods(output: str, workdir: Path) -> list[str]:
+    """A capability interface method the plugin lacks because the PDK gained it after the
+    version the plugin was written against: say when, and that the bundled PDK is the newest."""
+    from .. import abi, versions
+
+    try:
+        pinned = _PDK_REQUIRE.search((workdir / "go.mod").read_text("utf-8", "replace"))
+    except OSError:
+        pinned = None
+    hints = []
+    for m in _MISSING_METHOD.finditer(output):
+        row = next((e for e in abi.EXPORTS if e.method == m["method"]
+                    and abi.capability(e.capability).package == m["pkg"]), None)
+        change = versions.target("head").introduced_by("exports", row.name) if row else None
+        if change is None:
+            continue
+        asked = f" (its go.mod asks for {pinned['ver']})" if pinned else ""
+        hint = (f"{m['pkg']}.{m['iface']} gained {m['method']} ({row.name}) in Navidrome "
+                f"{change.commit}, {change.date or 'date not recorded'}: the bundled PDK is "
+                f"Navidrome's newest, whatever PDK version the plugin was written "
+                f"against{asked}; add the method (Navidrome calls it) to build here")
+        if hint not in hints:
+            hints.append(hint)
+    return hints
 
 
 def _missing_local_packages(output: str, cwd: Path, workdir: Path) -> tuple[list[str], str]:
