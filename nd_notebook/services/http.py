@@ -64,9 +64,11 @@ class HTTPService:
     # Where this emulation knowingly differs from Navidrome (shown in docs/abi.md).
     DEVIATIONS: ClassVar[dict[str, str]] = {
         "send": ("network-error texts name the host as written, not the resolved IP; no HTTP/2; "
-                 "resolved addresses are not re-checked when dialling; an answer with an empty "
-                 "Content-Length header is refused (bad Content-Length; Go reads its body to "
-                 "the end of the connection)"),
+                 "resolved addresses are not re-checked when dialling; an answer Go's response "
+                 "reader refuses (an empty or non-numeric Content-Length, a malformed status or "
+                 "header line) is refused with h11's text (bad Content-Length, illegal status "
+                 "line...), not Go's (net/http: HTTP/1.x transport connection broken: invalid "
+                 "empty Content-Length \"\"...), and a 101 answer too (Go returns it)"),
     }
 
     def __init__(self, ctx: PluginContext):
