@@ -410,7 +410,7 @@ def test_materialize_refuses_a_read_only_database(tmp_path):
 def test_ddl_is_navidromes_table_names():
     assert json.dumps(sorted(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", DDL))) == json.dumps(
         sorted(["library", "artist", "library_artist", "album", "media_file", "user",
-                "user_library", "playlist", "playlist_tracks", "annotation", "scrobbles"]))
+                "user_library", "playlist", "playlist_tracks", "radio", "annotation", "scrobbles"]))
 
 
 def test_the_library_imports_no_service_and_nothing_of_the_runtime():

@@ -470,6 +470,42 @@ def test_delete_playlist_removes_it_and_an_admin_may_delete_any(fresh):
                        (own["id"], other["id"])) == []
 
 
+def test_internet_radio_stations_are_kept_by_an_admin_and_listed_to_everyone(fresh):
+    assert ask(fresh, "getInternetRadioStations", user="alice")["internetRadioStations"] == {}
+    assert ask(fresh, "createInternetRadioStation", streamUrl="http://radio/a.mp3",
+               name="Jazz24")["status"] == "ok"
+    ask(fresh, "createInternetRadioStation", streamUrl="http://radio/b.mp3", name="KEXP",
+        homepageUrl="https://kexp.org")
+    stations = ask(fresh, "getInternetRadioStations", user="alice")["internetRadioStations"]
+    jazz, kexp = stations["internetRadioStation"]
+    assert (jazz["name"], jazz["streamUrl"], "homePageUrl" in jazz) == \
+        ("Jazz24", "http://radio/a.mp3", False)
+    assert kexp["homePageUrl"] == "https://kexp.org" and len(kexp["id"]) == 22
+    ask(fresh, "updateInternetRadioStation", id=jazz["id"], streamUrl="http://radio/c.mp3",
+        name="Jazz 24")
+    ask(fresh, "deleteInternetRadioStation", id=kexp["id"])
+    (only,) = ask(fresh, "getInternetRadioStations")["internetRadioStations"][
+        "internetRadioStation"]
+    assert (only["id"], only["name"], only["streamUrl"]) == (jazz["id"], "Jazz 24",
+                                                             "http://radio/c.mp3")
+
+
+def test_internet_radio_refusals(fresh):
+    assert error_of(ask(fresh, "createInternetRadioStation", name="x")) == \
+        (10, "missing parameter: 'streamUrl'")
+    assert error_of(ask(fresh, "updateInternetRadioStation", id="r1", name="x")) == \
+        (10, "missing parameter: 'streamUrl'")
+    assert error_of(ask(fresh, "createInternetRadioStation", user="alice", streamUrl="http://s",
+                        name="x")) == (0, "Internal Server Error: permission denied")
+    ask(fresh, "createInternetRadioStation", streamUrl="http://s1", name="Same")
+    assert error_of(ask(fresh, "createInternetRadioStation", streamUrl="http://s2",
+                        name="Same")) == \
+        (0, "Internal Server Error: UNIQUE constraint failed: radio.name")
+    # an update of an id nobody has adds the station under it (Navidrome's Put)
+    ask(fresh, "updateInternetRadioStation", id="mine", streamUrl="http://s3", name="New")
+    assert [r["id"] for r in fresh.radios()][-1] == "mine"
+
+
 def ask_query(library, endpoint: str, query: str, user: str = "admin") -> dict:
     """``ask`` with a query string written out (repeated parameters)."""
     _, body = SubsonicResponder(library, clock=lambda: T0).handle(

@@ -294,6 +294,29 @@ class LibraryChanges:
             "AS s FROM playlist_tracks pt JOIN media_file mf ON mf.id = pt.media_file_id "
             "WHERE pt.playlist_id = ?) AS t WHERE playlist.id = ?", (pid, pid))
 
+    # -- internet radio stations -------------------------------------------------------------
+    def put_radio(self, name: str, stream_url: str, home_page_url: str = "", *,
+                  id: str | None = None, at: float | None = None) -> dict:
+        """Add a station, or with ``id`` change that one (added under that id when there is
+        none, as Navidrome's radio repository does). Names are unique."""
+        self._writable()
+        rid = id or new_id()
+        now = _text(at)
+        with self.lock, self._conn:
+            changed = self._conn.execute(
+                "UPDATE radio SET name = ?, stream_url = ?, home_page_url = ?, updated_at = ? "
+                "WHERE id = ?", (name, stream_url, home_page_url, now, rid)).rowcount if id else 0
+            if not changed:
+                self._insert("radio", {"id": rid, "name": name, "stream_url": stream_url,
+                                       "home_page_url": home_page_url, "created_at": now,
+                                       "updated_at": now})
+        return self.query("SELECT * FROM radio WHERE id = ?", (rid,))[0]
+
+    def remove_radio(self, id: str) -> None:
+        self._writable()
+        with self.lock, self._conn:
+            self._conn.execute("DELETE FROM radio WHERE id = ?", (id,))
+
     # -- annotations and plays --------------------------------------------------------------
     def star(self, user_id: str, item_id: str, item_type: str = "media_file", *,
              at: float | None = None) -> dict:

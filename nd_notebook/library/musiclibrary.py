@@ -231,6 +231,10 @@ class MusicLibrary(LibraryChanges):
         row["tracks"] = [r[0] for r in ids]
         return row
 
+    def radios(self) -> list[dict]:
+        """Internet radio stations, in the order they were added."""
+        return self.query("SELECT * FROM radio ORDER BY rowid")
+
     def annotation(self, user_id: str, item_id: str, item_type: str = "media_file") -> dict:
         """A user's annotation of an item (``media_file``, ``album`` or ``artist``); zeros
         (``play_count`` 0, ``rating`` 0, ``starred`` False, dates None) when there is none."""

@@ -210,6 +210,15 @@ CREATE TABLE IF NOT EXISTS playlist_tracks (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS playlist_tracks_pos ON playlist_tracks (playlist_id, id);
 
+CREATE TABLE IF NOT EXISTS radio (
+    id TEXT NOT NULL PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    stream_url TEXT NOT NULL,
+    home_page_url TEXT NOT NULL DEFAULT '',
+    created_at DATETIME,
+    updated_at DATETIME
+);
+
 CREATE TABLE IF NOT EXISTS annotation (
     user_id TEXT NOT NULL,
     item_id TEXT NOT NULL DEFAULT '',

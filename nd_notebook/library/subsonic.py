@@ -19,7 +19,9 @@ password). Rules kept from Navidrome (``server/subsonic``):
   playlist; ``updatePlaylist`` name/comment/public, ``songIndexToRemove`` then ``songIdToAdd``;
   ``deletePlaylist``): another user's private playlist is ``data not found`` (70), writing to
   another user's public one Navidrome's plain error (code 0, ``Internal Server Error: permission
-  denied``; ``not authorized`` from createPlaylist), an admin may update or delete any.
+  denied``; ``not authorized`` from createPlaylist), an admin may update or delete any;
+  internet radio stations (``get/create/update/deleteInternetRadioStation``; writes by an
+  admin only, names unique, an update of an unknown id adds it, as Navidrome's repository does).
 Responses are built as dicts in Go struct field order; scalars become XML attributes.
 """
 
@@ -64,8 +66,7 @@ _NOT_EMULATED = frozenset(str.split(
     "getArtistInfo2 getTopSongs getSimilarSongs getSimilarSongs2 getAlbumList getStarred "
     "getBookmarks createBookmark deleteBookmark "
     "getPlayQueue savePlayQueue search2 getUsers getScanStatus startScan getAvatar getLyrics "
-    "getLyricsBySongId stream download createInternetRadioStation deleteInternetRadioStation "
-    "getInternetRadioStations updateInternetRadioStation"))
+    "getLyricsBySongId stream download"))
 
 _CONTENT_TYPES = {"mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg",
                   "opus": "audio/ogg", "oga": "audio/ogg", "m4a": "audio/mp4",
@@ -355,6 +356,35 @@ class SubsonicResponder:
         self._writable_playlist(req, pid)
         self.library.remove_playlist(pid)
         return {}
+
+    def _ep_getInternetRadioStations(self, req):
+        return {"internetRadioStations": _opt("internetRadioStation", [
+            {"id": r["id"], "name": r["name"], "streamUrl": r["stream_url"],
+             **_nonzero("homePageUrl", r["home_page_url"])} for r in self.library.radios()])}
+
+    def _ep_createInternetRadioStation(self, req):
+        stream_url, name = req.string("streamUrl"), req.string("name")
+        self._radio_writer(req)
+        self.library.put_radio(name, stream_url, req.string_or("homepageUrl", ""),
+                               at=self.clock())
+        return {}
+
+    def _ep_updateInternetRadioStation(self, req):
+        rid, stream_url, name = req.string("id"), req.string("streamUrl"), req.string("name")
+        self._radio_writer(req)
+        self.library.put_radio(name, stream_url, req.string_or("homepageUrl", ""), id=rid,
+                               at=self.clock())
+        return {}
+
+    def _ep_deleteInternetRadioStation(self, req):
+        rid = req.string("id")
+        self._radio_writer(req)
+        self.library.remove_radio(rid)
+        return {}
+
+    def _radio_writer(self, req) -> None:
+        if not req.user["is_admin"]:  # the radio repository: only an admin writes
+            raise _Internal("permission denied")
 
     def _visible_playlist(self, req, pid: str) -> dict:
         """The playlist as the user may see it (theirs, public, or any for an admin)."""

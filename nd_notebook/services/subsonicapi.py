@@ -37,7 +37,8 @@ class SubsonicAPIService:
     # Where this emulation knowingly differs from Navidrome (shown in docs/abi.md).
     DEVIATIONS: ClassVar[dict[str, str]] = {
         "call": ("the responder covers the endpoints tutorials and tests use (issue 6 list) "
-                 "and the playlist writes (createPlaylist, updatePlaylist, deletePlaylist); "
+                 "the playlist writes (createPlaylist, updatePlaylist, deletePlaylist) and "
+                 "internet radio stations; "
                  "others answer Subsonic error 0; OpenSubsonic fields are a subset"),
     }
 
