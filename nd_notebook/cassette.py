@@ -37,7 +37,7 @@ from .errors import ServiceError
 
 __all__ = ["REDACTED", "SECRET_HEADERS", "SECRET_HEADER_PARTS", "SECRET_PARAMS",
            "SUBSONIC_SECRET_PARAMS", "UNMATCHED",
-           "Cassette", "redact_headers", "redact_query", "redact_url"]
+           "Cassette", "redact_headers", "redact_query", "redact_url", "through"]
 
 REDACTED = "REDACTED"
 #: Header names (case-insensitive) whose values are always redacted.
@@ -154,6 +154,22 @@ class Cassette:
         same = [i for i, e in enumerate(self.interactions) if _key(e["request"]) == key]
         fresh = [i for i in same if i not in self._used]
         return fresh[0] if fresh else (same[-1] if same else None)
+
+
+def through(cassette: Cassette | None, plugin_id: str, request: dict[str, Any], send):
+    """One HTTP exchange as the Host's cassette has it: answered by a replaying cassette, else
+    ``send()`` (raising ``ServiceError`` on failure), recorded by a recording one."""
+    if cassette is None:
+        return send()
+    if cassette.replays:
+        return cassette.replay(request)
+    try:
+        response = send()
+    except ServiceError as e:
+        cassette.record(plugin_id, request, None, error=str(e))
+        raise
+    cassette.record(plugin_id, request, response)
+    return response
 
 
 # -- redaction -------------------------------------------------------------------------------

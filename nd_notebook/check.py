@@ -38,6 +38,7 @@ class CheckReport:
 def check_package(path: str | os.PathLike, navidrome: str = "head") -> CheckReport:
     """Check the ``.ndp`` package at ``path`` against Navidrome version ``navidrome``."""
     from .package import read_package
+    from .runtime.builtin_http import imports_http_request
     from .runtime.wasminfo import WasmFormatError, module_info
 
     path = Path(path)
@@ -58,7 +59,7 @@ def check_package(path: str | os.PathLike, navidrome: str = "head") -> CheckRepo
     needed = abi.required_permissions(imports, transitive=True)
     # Extism's own http_request may reach only http.requiredHosts (its allowed hosts): it
     # needs the permission too, though Navidrome loads the plugin without it.
-    builtin_http = "http_request" in info.imported_functions("extism:host/env")
+    builtin_http = imports_http_request(info)
     wanted = dict(needed)
     if builtin_http:
         wanted.setdefault("http", []).append("http_request (Extism)")

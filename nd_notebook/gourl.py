@@ -155,3 +155,14 @@ def split_host_port_host(hostport: str) -> str | None:
     if "[" in hostport[start:] or "]" in hostport[after:]:
         return None
     return host
+
+
+def hostname(host: str) -> str:
+    """Go's ``URL.Hostname()`` of a URL's host: without a valid optional port (``:`` and
+    digits), then without the brackets of an IPv6 literal."""
+    name, colon, port = host.rpartition(":")
+    if colon and (port == "" or port.isascii() and port.isdigit()):
+        host = name
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host

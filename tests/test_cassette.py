@@ -50,10 +50,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def local_server():
-    """An HTTP server on 127.0.0.1 (port 0) with ``.base``, stopped on exit."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.hits = 0
+def local_server(handler=None):
+    """An HTTP server on 127.0.0.1 (port 0) with ``.base`` (and ``.hits``, ``.seen`` for the
+    handler to fill), stopped on exit; ``handler`` defaults to this module's."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler or _Handler)
+    server.daemon_threads = True
+    server.hits, server.seen = 0, []
     server.base = f"http://127.0.0.1:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

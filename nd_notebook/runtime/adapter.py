@@ -18,8 +18,7 @@ from .. import events
 from ..abi.model import HostFunction
 from ..errors import ServiceError
 from ..gojson import GoJSONError, decode_doc, dumps, encode_struct, json_depth, loads
-from .builtin_http import dead_call as _dead_call
-from .builtin_http import refusal as _refusal
+from . import builtin_http  # (imports this module: its names are read at call time)
 from .limits import DEFAULT_MAX_REQUEST, request_too_large
 
 NAMESPACE = "extism:host/user"
@@ -114,11 +113,18 @@ def _recorded(request: Any, raw: bytes) -> Any:
 _DEEP = 100
 
 
+def write_block(plugin: extism.CurrentPlugin, data: bytes) -> int:
+    """``data`` in a new Extism memory block of the calling plugin; its offset."""
+    mem = plugin.alloc(len(data))
+    plugin.memory(mem)[:] = data
+    return mem.offset
+
+
 def _text(raw: bytes) -> str:
     return bytes(raw).decode("utf-8", "replace")
 
 
-def _entry_failed(exc_type, exc_value, tb) -> None:
+def entry_failed(exc_type, exc_value, tb) -> None:
     """cffi's ``onerror`` of the trampoline: an exception before its own ``try``, in practice
     a kernel interrupt's KeyboardInterrupt raised at its first bytecode. The call is being
     cancelled anyway (runtime/interrupt.py); the guest reads 0, as when Navidrome's host
@@ -129,7 +135,7 @@ def _entry_failed(exc_type, exc_value, tb) -> None:
 
 
 @_ffi.callback("void(ExtismCurrentPlugin*, const ExtismVal*, ExtismSize, ExtismVal*, "
-               "ExtismSize, void*)", onerror=_entry_failed)
+               "ExtismSize, void*)", onerror=entry_failed)
 def _trampoline(current, inputs, n_inputs, outputs, n_outputs, user_data):
     # Runs on the thread calling the plugin. Must never raise: cffi would print the error and
     # leave the result at 0, which the guest reads as an empty response.
@@ -146,13 +152,11 @@ def _trampoline(current, inputs, n_inputs, outputs, n_outputs, user_data):
         except Exception:  # noqa: BLE001 - not an Extism block: read as empty (length 0), so the
             too_large, raw = None, b""  # guest gets the in-band decode error, not a 0 (empty)
         # A call whose Extism http_request panicked is over on Navidrome (builtin_http.py).
-        dead = _dead_call()
+        dead = builtin_http.dead_call()
         if dead is not None:
-            response = binding.refuse(_refusal(dead))
+            response = binding.refuse(builtin_http.refusal(dead))
         else:
             response = binding.refuse(too_large) if too_large else binding.dispatch(raw)
-        mem = plugin.alloc(len(response))
-        plugin.memory(mem)[:] = response
-        outputs[0].v.i64 = mem.offset
+        outputs[0].v.i64 = write_block(plugin, response)
     except BaseException:  # noqa: BLE001 - writing the response failed: Navidrome returns 0
         outputs[0].v.i64 = 0

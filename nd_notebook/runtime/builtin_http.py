@@ -48,13 +48,15 @@ from extism_sys import ffi as _ffi
 
 from .. import events, gourl
 from ..abi.model import Field
+from ..cassette import through as cassette_through
 from ..errors import ServiceError
 from ..gojson import GoJSONError, decode_doc, dumps, go_quote, loads
 from ..services.http import _Exchange, canonical_header_key, deadline_transport
+from .adapter import entry_failed, write_block
 from .output import _LogSink
 
 __all__ = ["ENV_NAMESPACE", "FUNCTIONS", "MAX_RESPONSE_BYTES", "CallState", "begin",
-           "dead_call", "end", "functions", "glob_match", "refusal"]
+           "dead_call", "end", "functions", "glob_match", "imports_http_request", "refusal"]
 
 ENV_NAMESPACE = "extism:host/env"
 #: The Go SDK's default ``MaxHttpResponseBytes`` (Navidrome keeps it).
@@ -111,7 +113,7 @@ def _current() -> CallState | None:
 def dead_call() -> str | None:
     """The panic of the call running on this thread, if one of its host functions panicked:
     the host then serves it nothing more (runtime/adapter.py asks before every host call)."""
-    state = getattr(_local, "state", None)
+    state = _current()
     return state.panic if state is not None else None
 
 
@@ -130,6 +132,11 @@ def _panic(state: CallState | None, message: str) -> None:
 
 
 # -- the functions ----------------------------------------------------------------------------
+
+def imports_http_request(info) -> bool:
+    """Whether a module (its ``ModuleInfo``) imports Extism's ``http_request``."""
+    return "http_request" in info.imported_functions(ENV_NAMESPACE)
+
 
 def functions(imported: set[str] | frozenset[str], ctx, allowed_hosts: list[str]
               ) -> list[extism.Function]:
@@ -176,7 +183,7 @@ class _Binding:
         if state is not None:
             state.status = response["statusCode"]
             state.headers = response["lowerHeaders"]
-        return _write_block(plugin, response["body"]) if response["body"] else 0
+        return write_block(plugin, response["body"]) if response["body"] else 0
 
     def _decode(self, raw: bytes) -> dict[str, Any]:
         try:
@@ -187,7 +194,7 @@ class _Binding:
             hostname = gourl.parse_url(request["url"]).host
         except gourl.URLError as e:
             raise _Panic(f"Invalid Url: {e}") from None
-        hostname = _hostname(hostname)
+        hostname = gourl.hostname(hostname)
         if not any(pattern == hostname or glob_match(pattern, hostname)
                    for pattern in self.allowed_hosts):
             raise _Panic(f"HTTP request to '{request['url']}' is not allowed")
@@ -205,30 +212,23 @@ class _Binding:
                  if faults else None)
         if fault is not None:
             raise _Panic(fault)
-        cassette = getattr(host, "cassette", None)
-        if cassette is not None and cassette.replays:
-            try:
-                answer = cassette.replay(as_sent)
-            except ServiceError as e:
-                raise _Panic(str(e)) from None
-            return _with_lower_headers(answer)
         timeout_s = getattr(host, "timeout_ms", 30_000) / 1000
-        exchange = _BuiltinExchange(method, request["url"], headers, body,
-                                    time.monotonic() + timeout_s)
-        try:
-            answer = exchange.run()
+
+        def send() -> dict[str, Any]:
+            exchange = _BuiltinExchange(method, request["url"], headers, body,
+                                        time.monotonic() + timeout_s)
+            try:
+                return exchange.run()
+            finally:
+                exchange.close()
+
+        try:  # host.recording(...) / Host(cassette=...), as http_send's
+            answer = cassette_through(getattr(host, "cassette", None), self.ctx.plugin_id,
+                                      as_sent, send)
         except ServiceError as e:
-            text = str(e)
-            if cassette is not None:
-                cassette.record(self.ctx.plugin_id, as_sent, None, error=text)
             # io.ReadAll's error as it is (http_send's answer names the step it failed in)
-            raise _Panic(text.removeprefix("reading response body: ")) from None
-        finally:
-            exchange.close()
-        if cassette is not None:
-            cassette.record(self.ctx.plugin_id, as_sent,
-                            {k: answer[k] for k in ("statusCode", "headers", "body")})
-        return answer
+            raise _Panic(str(e).removeprefix("reading response body: ")) from None
+        return answer if "lowerHeaders" in answer else _with_lower_headers(answer)
 
     def status_code(self) -> int:
         self.ctx.host  # noqa: B018 - an init running ahead stops here (prepared.py)
@@ -240,7 +240,7 @@ class _Binding:
         state = _current()
         if state is None or state.headers is None:
             return 0
-        return _write_block(plugin, dumps(state.headers))
+        return write_block(plugin, dumps(state.headers))
 
 
 class _Panic(Exception):
@@ -260,28 +260,11 @@ def _summary(response: dict[str, Any] | None) -> dict[str, Any] | None:
             "bodyLength": len(response["body"])}
 
 
-def _hostname(host: str) -> str:
-    """Go's ``URL.Hostname()``: the host without a valid optional port (``:`` and digits),
-    then without the brackets of an IPv6 literal."""
-    name, colon, port = host.rpartition(":")
-    if colon and (port == "" or port.isascii() and port.isdigit()):
-        host = name
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host
-
-
 def _read_block(plugin: extism.CurrentPlugin, offset: int) -> bytes:
     try:
         return bytes(plugin.memory(plugin.memory_at_offset(offset))) if offset else b""
     except Exception:  # noqa: BLE001 - not a block: read as nothing, as the Go SDK's ReadBytes
         return b""
-
-
-def _write_block(plugin: extism.CurrentPlugin, data: bytes) -> int:
-    mem = plugin.alloc(len(data))
-    plugin.memory(mem)[:] = data
-    return mem.offset
 
 
 # -- gobwas/glob without separators -----------------------------------------------------------
@@ -387,14 +370,8 @@ class _AnyHost:
 
 # -- the trampoline ---------------------------------------------------------------------------
 
-def _entry_failed(exc_type, exc_value, tb) -> None:
-    outputs = tb.tb_frame.f_locals.get("outputs") if tb is not None else None
-    if outputs is not None:
-        outputs[0].v.i64 = 0
-
-
 @_ffi.callback("void(ExtismCurrentPlugin*, const ExtismVal*, ExtismSize, ExtismVal*, "
-               "ExtismSize, void*)", onerror=_entry_failed)
+               "ExtismSize, void*)", onerror=entry_failed)
 def _trampoline(current, inputs, n_inputs, outputs, n_outputs, user_data):
     # Never raises: a failure the Go SDK would not have answers 0.
     try:

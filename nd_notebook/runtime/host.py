@@ -222,8 +222,8 @@ class Host:
             self.plugins[plugin_id] = plugin
         self.events.emit(events.PLUGIN_LOADED, plugin_id, capabilities=plugin.capabilities,
                          size=plugin.size, load_seconds=plugin.load_seconds)
-        if (permissions == "auto" and not plugin.manifest.required_hosts("http") and "http_request"
-                in plugin.info.imported_functions(builtin_http.ENV_NAMESPACE)):
+        if (permissions == "auto" and not plugin.manifest.required_hosts("http")
+                and builtin_http.imports_http_request(plugin.info)):
             self.events.emit(events.SERVICE_LOG, plugin_id, service="HTTP", level="warning",
                              message=AUTO_HTTP_WARNING)
         if init and plugin.has_export("nd_on_init"):
@@ -723,7 +723,7 @@ def _apply_permissions(man, permissions, info, merge_permissions):
         if set(info.exported_functions).intersection(scrobbler) and "users" not in needed:
             needed.append("users")
         granted: dict[str, dict] = {k: {} for k in needed}
-        if "http_request" in info.imported_functions(builtin_http.ENV_NAMESPACE):
+        if builtin_http.imports_http_request(info):
             # Extism's http_request reaches only http.requiredHosts, which the imports cannot
             # tell: the manifest's (or a permissions spec's) hosts are kept, else none.
             granted["http"] = {}

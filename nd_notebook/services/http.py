@@ -35,6 +35,7 @@ import httpcore
 import httpx
 
 from .. import gourl
+from ..cassette import through as cassette_through
 from ..errors import ServiceError
 from ..gojson import go_quote, go_upper
 
@@ -102,21 +103,11 @@ class HTTPService:
         for key, value in (request.get("headers") or {}).items():
             headers[canonical_header_key(key)] = value
         no_follow = bool(request.get("noFollowRedirects")) and self._no_follow_known
-        # host.recording(...) / Host(cassette=...): nd_notebook/cassette.py
-        cassette = getattr(self._host, "cassette", None)
-        if cassette is not None and cassette.replays:
-            return cassette.replay(request)
         exchange = _Exchange(self, method, raw_url, headers, bytes(request.get("body") or b""),
                              deadline, no_follow)
-        if cassette is None:
-            return exchange.run()
-        try:
-            response = exchange.run()
-        except ServiceError as e:
-            cassette.record(self._plugin_id, request, None, error=str(e))
-            raise
-        cassette.record(self._plugin_id, request, response)
-        return response
+        # host.recording(...) / Host(cassette=...): nd_notebook/cassette.py
+        return cassette_through(getattr(self._host, "cassette", None), self._plugin_id, request,
+                                exchange.run)
 
     def close(self) -> None:
         self._transport.close()
