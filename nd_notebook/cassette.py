@@ -10,7 +10,10 @@ built-in ``http_request`` (``pdk.NewHTTPRequest``, served by runtime/builtin_htt
 Replay matches a request by method, URL and body (``match="request"``, the default: identical
 requests replay in the order they were recorded, then the last one repeats), or strictly by
 position (``match="order"``: the n-th request gets the n-th recording and must be the same
-request). A request the cassette cannot answer is the in-band error ``UNMATCHED`` naming the
+request). Query-string and form-body parameters named in ``ignore_params`` (or in the file's
+``"ignoreParams"`` list) are left out of the comparison: a timestamp or nonce a plugin adds to
+each request (``&t=<time.Now()>``) would otherwise never match. A request the cassette cannot
+answer is the in-band error ``UNMATCHED`` naming the
 request and the cassette (for ``http_request``: the call fails with it, as the Go SDK's panic
 fails it). Transport errors (refused connection, timeout...) are recorded and replayed as the
 same error text.
@@ -29,6 +32,7 @@ import json
 import os
 import re
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
@@ -68,7 +72,8 @@ class Cassette:
     """A list of recorded ``http_send`` exchanges, being recorded or replayed."""
 
     def __init__(self, path: str | os.PathLike, *, mode: str, match: str = "request",
-                 interactions: list[dict[str, Any]] | None = None):
+                 interactions: list[dict[str, Any]] | None = None,
+                 ignore_params: Iterable[str] = ()):
         if mode not in ("record", "replay"):
             raise ValueError(f"mode must be 'record' or 'replay', not {mode!r}")
         if match not in ("request", "order"):
@@ -76,22 +81,33 @@ class Cassette:
         self.path = Path(path)
         self.mode = mode
         self.match = match
+        if isinstance(ignore_params, str):
+            raise TypeError("ignore_params must be a list of parameter names, not a string")
+        #: Query-string / form-body parameter names left out when requests are compared.
+        self.ignore_params: tuple[str, ...] = tuple(dict.fromkeys(ignore_params))
         self.interactions: list[dict[str, Any]] = list(interactions or [])
         self._used: set[int] = set()
         self._position = 0
         self._lock = threading.Lock()
 
     @classmethod
-    def replaying(cls, path: str | os.PathLike | Cassette, *, match: str = "request") -> Cassette:
-        """The cassette at ``path`` ready to answer requests (``FileNotFoundError`` if absent)."""
+    def replaying(cls, path: str | os.PathLike | Cassette, *, match: str = "request",
+                  ignore_params: Iterable[str] = ()) -> Cassette:
+        """The cassette at ``path`` ready to answer requests (``FileNotFoundError`` if absent).
+        ``ignore_params`` adds to the parameter names the file lists in ``"ignoreParams"``."""
         if isinstance(path, Cassette):
             return cls(path.path, mode="replay", match=path.match,
-                       interactions=path.interactions)
+                       interactions=path.interactions,
+                       ignore_params=(*path.ignore_params, *ignore_params))
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
         if not isinstance(doc, dict) or not isinstance(doc.get("interactions"), list):
             raise ValueError(  # noqa: TRY004 - a bad file, not a bad argument type
                 f"{path}: not an nd-notebook cassette (no 'interactions' list)")
-        return cls(path, mode="replay", match=match, interactions=doc["interactions"])
+        listed = doc.get("ignoreParams", [])
+        if not isinstance(listed, list) or not all(isinstance(n, str) for n in listed):
+            raise ValueError(f"{path}: 'ignoreParams' must be a list of parameter names")
+        return cls(path, mode="replay", match=match, interactions=doc["interactions"],
+                   ignore_params=(*listed, *ignore_params))
 
     @property
     def replays(self) -> bool:
@@ -121,7 +137,10 @@ class Cassette:
 
     def save(self) -> Path:
         """Write the cassette file (pretty JSON, stable order)."""
-        doc = {"version": FORMAT_VERSION, "redacted": REDACTED, "interactions": self.interactions}
+        doc: dict[str, Any] = {"version": FORMAT_VERSION, "redacted": REDACTED}
+        if self.ignore_params:
+            doc["ignoreParams"] = list(self.ignore_params)
+        doc["interactions"] = self.interactions
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -132,11 +151,12 @@ class Cassette:
     def replay(self, request: dict[str, Any]) -> dict[str, Any]:
         """The recorded answer to ``request`` (HTTPRequest JSON names): an HTTPResponse dict,
         or the recorded/unmatched error raised as ``ServiceError`` (in-band for the plugin)."""
-        key = _key(_request_doc(request))
+        doc = _request_doc(request)
+        key = _key(doc, self.ignore_params)
         with self._lock:
             index = self._find(key)
             if index is None:
-                raise ServiceError(UNMATCHED % (self.path.name, _describe(key)))
+                raise ServiceError(UNMATCHED % (self.path.name, _describe(_key(doc))))
             self._used.add(index)
             self._position += 1
             entry = self.interactions[index]
@@ -149,9 +169,11 @@ class Cassette:
     def _find(self, key: tuple) -> int | None:
         if self.match == "order":
             i = self._position
-            ok = i < len(self.interactions) and _key(self.interactions[i]["request"]) == key
+            ok = (i < len(self.interactions)
+                  and _key(self.interactions[i]["request"], self.ignore_params) == key)
             return i if ok else None
-        same = [i for i, e in enumerate(self.interactions) if _key(e["request"]) == key]
+        same = [i for i, e in enumerate(self.interactions)
+                if _key(e["request"], self.ignore_params) == key]
         fresh = [i for i in same if i not in self._used]
         return fresh[0] if fresh else (same[-1] if same else None)
 
@@ -260,15 +282,38 @@ def _body_of(doc: dict[str, Any]) -> bytes:
     return str(doc.get("body", "")).encode("utf-8")
 
 
-def _key(doc: dict[str, Any]) -> tuple[str, str, bytes]:
+def _key(doc: dict[str, Any], ignore: tuple[str, ...] = ()) -> tuple[str, str, bytes]:
     body = _body_of(doc)
+    url = doc.get("url") or ""
+    if ignore:
+        url = _without_params(url, ignore)
+        if body and "x-www-form-urlencoded" in _header(doc.get("headers") or {},
+                                                       "Content-Type").lower():
+            body = _drop_params(body.decode("utf-8", "surrogateescape"),
+                                ignore).encode("utf-8", "surrogateescape")
     # A multipart body's boundary is random per request (Go's mime/multipart): compared
     # without it, so an upload replays.
     boundary = _BOUNDARY.search(_header(doc.get("headers") or {}, "Content-Type"))
     if body and boundary:
         body = body.replace(boundary.group(1).strip('"').encode("utf-8", "replace"),
                             b"BOUNDARY")
-    return (doc.get("method") or "GET", doc.get("url") or "", body)
+    return (doc.get("method") or "GET", url, body)
+
+
+def _without_params(url: str, ignore: tuple[str, ...]) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    return urlunsplit(parts._replace(query=_drop_params(parts.query, ignore)))
+
+
+def _drop_params(query: str, ignore: tuple[str, ...]) -> str:
+    """``query`` without the ``name=value`` pairs whose (decoded) name is in ``ignore``."""
+    if not query:
+        return query
+    return "&".join(pair for pair in query.split("&")
+                    if unquote_plus(pair.partition("=")[0]) not in ignore)
 
 
 _BOUNDARY = re.compile(r'^\s*multipart/[^;]*;.*?\bboundary=("[^"]+"|[^;\s]+)', re.IGNORECASE)

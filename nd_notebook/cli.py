@@ -215,6 +215,9 @@ def _parser() -> argparse.ArgumentParser:
                         "this cassette, no network (docs/testing.md)")
     p.add_argument("--record", metavar="FILE", default=None,
                    help="record the plugin's HTTP exchanges into this cassette")
+    p.add_argument("--ignore-param", metavar="NAME", action="append", default=[],
+                   help="with --cassette or --record: a query-string or form parameter left "
+                        "out when requests are compared, e.g. a timestamp (repeatable)")
     p.add_argument("--lang", choices=LANGS, default=None)
     p.add_argument("--force", action="store_true", help="ignore the build cache")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the output")

@@ -77,6 +77,7 @@ def run_cmd(args) -> int:
     """Load PLUGIN (.ndp, .wasm, .go/.wat or a plugin folder) into a fresh emulated Navidrome
     host, call EXPORT once with the JSON input, and print the output, the host calls the
     plugin made and its log lines."""
+    from .cassette import Cassette
     from .errors import PluginCallError
     from .runtime.host import Host
 
@@ -104,10 +105,14 @@ def run_cmd(args) -> int:
 
     if args.cassette and args.record:
         raise UsageProblem("--cassette replays and --record records: give one of them")
-    cassette = existing(args.cassette) if args.cassette else None
+    if args.ignore_param and not (args.cassette or args.record):
+        raise UsageProblem("--ignore-param applies to a cassette: give --cassette or --record")
+    cassette = (Cassette.replaying(existing(args.cassette), ignore_params=args.ignore_param)
+                if args.cassette else None)
     with tempfile.TemporaryDirectory(prefix="nd-notebook-run-") as tmp, \
             Host(args.data_dir or tmp, cassette=cassette) as host, \
-            (host.recording(args.record) if args.record else contextlib.nullcontext()):
+            (host.recording(args.record, ignore_params=args.ignore_param) if args.record
+             else contextlib.nullcontext()):
         plugin = host.load(source, manifest=manifest, config=config, name=name,
                            permissions=permissions)
         if not args.quiet:

@@ -276,3 +276,46 @@ def test_redirects_are_recorded_as_the_plugin_saw_them(tmp_path, cassette):
 def test_userinfo_password_in_a_url_is_redacted():
     assert redact_url("https://bob:hunter2@api.example.org/x?key=1&q=2") == \
         "https://bob:REDACTED@api.example.org/x?key=REDACTED&q=2"
+
+
+def test_ignored_parameters_are_left_out_when_requests_are_compared(tmp_path, cassette):
+    """A timestamp the plugin adds to every request (Myzel394's musixmatch plugin sends
+    ``&t=<time.Now().UnixMilli()>``) never matches a recording; named in ``ignore_params``
+    it is left out of the comparison, in the query string and in a form body alike."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    with local_server() as server:
+        url = server.base + "/token.get?app_id=mac&t="
+        with Host(tmp_path / "rec") as host, \
+                host.recording(cassette, ignore_params=["t"]):
+            plugin = load(host)
+            live = send(plugin, method="GET", url=url + "1700000000000")
+            posted = send(plugin, method="POST", url=server.base + "/sign", headers=form,
+                          body=base64.b64encode(b"q=nina&t=1700000000001").decode())
+    assert json.loads(cassette.read_text())["ignoreParams"] == ["t"]
+    with Host(tmp_path / "play", cassette=cassette) as host:
+        plugin = load(host)
+        assert send(plugin, method="GET", url=url + "1800000000000") == live
+        assert send(plugin, method="POST", url=server.base + "/sign", headers=form,
+                    body=base64.b64encode(b"q=nina&t=1800000000001").decode()) == posted
+        # Only the named parameter: another value of app_id is another request.
+        other = send(plugin, method="GET", url=url.replace("mac", "ios") + "1")
+        assert other == {"error": "nd-notebook cassette cassette.json: no recorded response "
+                                  f"for GET {server.base}/token.get?app_id=ios&t=1"}
+
+
+def test_ignore_params_given_at_replay_and_refused_as_a_string(tmp_path, cassette):
+    with local_server() as server:
+        url = server.base + "/n?nonce="
+        with Host(tmp_path / "rec") as host, host.recording(cassette):
+            live = send(load(host), method="GET", url=url + "a1")
+    assert "ignoreParams" not in json.loads(cassette.read_text())
+    with Host(tmp_path / "strict", cassette=cassette) as host:
+        assert "no recorded response" in send(load(host), method="GET", url=url + "b2")["error"]
+    replay = Cassette.replaying(cassette, ignore_params=["nonce"])
+    with Host(tmp_path / "play", cassette=replay) as host:
+        assert send(load(host), method="GET", url=url + "b2") == live
+    with pytest.raises(TypeError, match="a list of parameter names, not a string"):
+        Cassette(cassette, mode="record", ignore_params="nonce")
+    cassette.write_text(json.dumps({"ignoreParams": "t", "interactions": []}))
+    with pytest.raises(ValueError, match="'ignoreParams' must be a list of parameter names"):
+        Cassette.replaying(cassette)

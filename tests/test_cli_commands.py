@@ -279,6 +279,31 @@ def test_run_records_then_replays_a_plugins_http_from_a_cassette(tmp_path):
     assert "--cassette replays and --record records: give one of them" in both.stderr
 
 
+def test_run_ignore_param_leaves_a_timestamp_out_of_cassette_matching(tmp_path):
+    from test_builtin_http import RAW_WAT
+    from test_cassette import local_server
+
+    wasm = tmp_path / "fetch.wasm"
+    wasm.write_bytes(RAW_WAT)
+    cassette = tmp_path / "fetch.json"
+
+    def args(base, stamp):
+        request = json.dumps({"url": f"{base}/page?t={stamp}", "method": "GET", "headers": {}})
+        return ("run", str(wasm), "--call", "fetch", "--input", request, "-q",
+                "--permissions", "http:requiredHosts=127.0.0.1")
+
+    with local_server() as server:
+        base = server.base
+        recorded = nd_notebook(*args(base, 1), "--record", str(cassette), "--ignore-param", "t")
+    assert recorded.returncode == 0, recorded.stderr
+    assert json.loads(cassette.read_text())["ignoreParams"] == ["t"]
+    replayed = nd_notebook(*args(base, 2), "--cassette", str(cassette))
+    assert (replayed.returncode, replayed.stdout) == (0, recorded.stdout)
+    alone = nd_notebook(*args(base, 2), "--ignore-param", "t")
+    assert alone.returncode == 2
+    assert "--ignore-param applies to a cassette: give --cassette or --record" in alone.stderr
+
+
 def test_run_auto_permissions_warn_that_extisms_http_request_needs_hosts(tmp_path):
     from test_builtin_http import RAW_WAT
 

@@ -8,7 +8,7 @@ import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -263,13 +263,16 @@ class Host:
                          message=f"timer {label or '?'} raised {type(exc).__name__}: {exc}")
 
     @contextlib.contextmanager
-    def recording(self, path: str | os.PathLike):
+    def recording(self, path: str | os.PathLike, *, ignore_params: Iterable[str] = ()):
         """``with host.recording("cassette.json"):`` records every ``http_send`` exchange
         and Extism ``http_request`` (secrets redacted) into ``path``; replay it with
-        ``Host(cassette=path)``."""
+        ``Host(cassette=path)``. ``ignore_params`` (query-string or form parameters such as
+        a timestamp the plugin adds to each request) is saved in the file and left out when
+        replay compares requests."""
         from ..cassette import Cassette
 
-        previous, self.cassette = self.cassette, Cassette(path, mode="record")
+        previous, self.cassette = self.cassette, Cassette(path, mode="record",
+                                                          ignore_params=ignore_params)
         try:
             yield self.cassette
         finally:
