@@ -882,3 +882,23 @@ def test_go_plugin_gets_cover_art_bytes(host, go_client_wasm):
     plugin = host.load(go_client_wasm, name="client", permissions="auto")
     content_type, size = plugin.call("cover", "alice").split()
     assert content_type == "image/png" and int(size) > 0
+
+
+def test_report_real_path_gives_a_plugins_player_the_files_server_path(host, subsonic_wasm):
+    """Navidrome's childFromMediaFile: ``mf.AbsolutePath()`` when the request's player has
+    "Report Real Path" (default Subsonic.DefaultReportRealPath = false), else fakePath."""
+    t = host.library.tracks()[0]
+    made_up = f"{t['album_artist']}/{t['album']}/01-01 - {t['title']}.mp3"
+    plugin = load(host, subsonic_wasm, all_users=True)
+
+    def path() -> str:
+        body = json.loads(call(plugin, f"getSong?u=alice&id={t['id']}")["responseJson"])
+        return body["subsonic-response"]["song"]["path"]
+
+    assert path() == made_up
+    host.subsonic_report_real_path = True
+    assert path() == "/music/" + t["path"]
+    host.subsonic_report_real_path = {"another-plugin"}
+    assert path() == made_up
+    host.subsonic_report_real_path = {"sub"}
+    assert path() == "/music/" + t["path"]

@@ -98,8 +98,13 @@ class SubsonicResponder:
     """
 
     def __init__(self, library, *, clock: Callable[[], float] = time.time,
-                 image_url: Callable[[str, int], str] | None = None):
+                 image_url: Callable[[str, int], str] | None = None,
+                 report_real_path: bool = False):
         self.library = library
+        # The player's "Report Real Path": a song's ``path`` is the file's path on the server
+        # (``mf.AbsolutePath()``: the library's path joined with the file's), else Navidrome's
+        # made-up ``<album artist>/<album>/<disc>-<track> - <title>.<suffix>``.
+        self.report_real_path = report_real_path
         self.clock = clock
         self.image_url = image_url
         try:
@@ -536,6 +541,12 @@ class SubsonicResponder:
         return {"lastModified": int(self.clock() * 1000), "ignoredArticles": IGNORED_ARTICLES}
 
     # -- response building (Go struct field order) ---------------------------------------
+    def _path(self, t: dict) -> str:
+        if not self.report_real_path:
+            return _fake_path(t)
+        lib = self.library.library(t["library_id"]) or {}
+        return posixpath.normpath(posixpath.join(lib.get("path") or "", t["path"]))
+
     def _child(self, t: dict) -> dict:
         participants = t.get("participants") or {}
         child = {"id": t["id"], **_nonzero("parent", t["album_id"]), "isDir": False,
@@ -548,7 +559,7 @@ class SubsonicResponder:
                  **_nonzero("suffix", t["suffix"]),
                  **_nonzero("starred", _ts(t["ann_starred_at"]) if t["ann_starred"] else None),
                  **_nonzero("duration", int(t["duration"] or 0)),
-                 **_nonzero("bitRate", t["bit_rate"]), "path": _fake_path(t),
+                 **_nonzero("bitRate", t["bit_rate"]), "path": self._path(t),
                  **_nonzero("playCount", t["ann_play_count"]),
                  **_nonzero("discNumber", t["disc_number"]),
                  "created": _ts(t["created_at"]) or "0001-01-01T00:00:00Z",

@@ -109,6 +109,11 @@ class Host:
         # A function (path, query) -> (content_type, body) answering subsonicapi_* calls
         # instead of the built-in responder over the library; None restores the built-in one.
         self.subsonic_responder = None
+        # The "Report Real Path" of the player each plugin's Subsonic calls register (client =
+        # the plugin id): False (Navidrome's Subsonic.DefaultReportRealPath) gives songs their
+        # made-up path, True the file's path on the server for every plugin, a set of plugin
+        # ids for those plugins' players (Settings > Players > Report Real Path).
+        self.subsonic_report_real_path: bool | set[str] = False
         # Navidrome's ``Agents`` setting: MetadataAgent plugin ids in the order host.agents asks
         # them; None = every loaded MetadataAgent plugin in load order.
         self.agents_order: list[str] | None = None
