@@ -107,8 +107,12 @@ def run_cmd(args) -> int:
         raise UsageProblem("--cassette replays and --record records: give one of them")
     if args.ignore_param and not (args.cassette or args.record):
         raise UsageProblem("--ignore-param applies to a cassette: give --cassette or --record")
-    cassette = (Cassette.replaying(existing(args.cassette), ignore_params=args.ignore_param)
-                if args.cassette else None)
+    cassette = None
+    if args.cassette:
+        try:
+            cassette = Cassette.replaying(existing(args.cassette), ignore_params=args.ignore_param)
+        except ValueError as e:  # not JSON, or not a cassette's shape
+            raise UsageProblem(f"--cassette {args.cassette}: {e}") from None
     with tempfile.TemporaryDirectory(prefix="nd-notebook-run-") as tmp, \
             Host(args.data_dir or tmp, cassette=cassette) as host, \
             (host.recording(args.record, ignore_params=args.ignore_param) if args.record

@@ -302,6 +302,12 @@ def test_run_ignore_param_leaves_a_timestamp_out_of_cassette_matching(tmp_path):
     alone = nd_notebook(*args(base, 2), "--ignore-param", "t")
     assert alone.returncode == 2
     assert "--ignore-param applies to a cassette: give --cassette or --record" in alone.stderr
+    for text, problem in (("{not json", "Expecting property name enclosed in double quotes"),
+                          ('{"version": 1}', "not an nd-notebook cassette (no 'interactions' list)")):
+        cassette.write_text(text)
+        bad = nd_notebook(*args(base, 2), "--cassette", str(cassette))
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr
+        assert f"--cassette {cassette}: " in bad.stderr and problem in bad.stderr
 
 
 def test_run_auto_permissions_warn_that_extisms_http_request_needs_hosts(tmp_path):
