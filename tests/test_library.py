@@ -392,6 +392,25 @@ def test_tracks_with_cover_art_embed_it_and_albums_have_a_cover_png(materialized
     assert Path(f"{album_folder}/cover.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_materialized_tracks_size_is_its_files_size_and_totals_follow(tmp_path):
+    """Navidrome's scanner stores the file's size (mf.Size = md.Size()): kepelet's lrclib
+    plugin finds a song's file in the library by its size."""
+    library = MusicLibrary.generate(None, seed=0, artists=6, albums=12, tracks=60)
+    before = {t["id"]: t["size"] for t in library.tracks()}
+    library.materialize(tmp_path, limit=3, library_id=1)
+    folder = Path(library.library(1)["path"])
+    written = [t for t in library.tracks(library_id=1) if (folder / t["path"]).is_file()]
+    assert len(written) == 3
+    for t in written:
+        assert t["size"] == (folder / t["path"]).stat().st_size != before[t["id"]]
+    kept = [t for t in library.tracks() if t not in written]
+    assert all(t["size"] == before[t["id"]] for t in kept)
+    album = written[0]["album_id"]
+    assert library.album(album)["size"] == sum(t["size"] for t in library.tracks()
+                                               if t["album_id"] == album)
+    assert library.library(1)["total_size"] == sum(t["size"] for t in library.tracks(library_id=1))
+
+
 def test_materialize_can_limit_tracks_and_pick_one_library(tmp_path):
     library = MusicLibrary.generate(None, seed=0, artists=6, albums=12, tracks=60)
     library.materialize(tmp_path, limit=3, library_id=1)

@@ -5,7 +5,9 @@ track ``path`` column is relative to its library, as Navidrome stores it), tags 
 its row (title, artists, album, track/disc numbers, date, genres, ISRC, MusicBrainz ids), puts
 a tiny ``cover.png`` in every album folder (and embeds it in tracks with ``has_cover_art``),
 then points each ``library.path`` row at its new folder. Files are a fraction of a second of
-silence (see ``audio.py``): the tags match the database, the durations do not.
+silence (see ``audio.py``): the tags match the database, the durations do not. Each written
+track's ``size`` becomes its file's size, as Navidrome's scanner stores it (album, playlist and
+library totals follow), so a plugin matching files by size finds them.
 The default library (2,000 tracks) takes one to two seconds and about 3 MB; ``limit`` keeps only
 the first tracks of each library and ``library_id`` a single library.
 """
@@ -47,6 +49,7 @@ def materialize(lib: MusicLibrary, root, *, limit: int | None = None,
     lib._writable()
     root = Path(root).resolve()
     covers: dict[str, bytes] = {}
+    sizes: list[tuple[int, str]] = []
     for library in lib.libraries():
         if library_id is not None and library["id"] != library_id:
             continue
@@ -65,7 +68,11 @@ def materialize(lib: MusicLibrary, root, *, limit: int | None = None,
                     else target.parent
                 (album_dir / COVER_NAME).write_bytes(cover)
             write_tagged(target, track, cover if track["has_cover_art"] else None)
+            sizes.append((target.stat().st_size, track["id"]))
         lib.update_library(library["id"], path=str(folder))
+    with lib.lock, lib._conn:
+        lib._conn.executemany("UPDATE media_file SET size = ? WHERE id = ?", sizes)
+    lib.refresh_stats()
     return root
 
 
