@@ -212,7 +212,14 @@ def redact_url(url: str) -> str:
     if at and ":" in userinfo:
         netloc = f"{userinfo.partition(':')[0]}:{REDACTED}@{hostport}"
     path = _TELEGRAM_TOKEN.sub(r"\1" + REDACTED, parts.path)
-    return urlunsplit((parts.scheme, netloc, path, redact_query(parts.query), parts.fragment))
+    query = redact_query(parts.query)
+    if (netloc, path, query) == (parts.netloc, parts.path, parts.query):
+        return url  # byte for byte: urlunsplit would drop an empty "?" or "#"
+    rebuilt = urlunsplit((parts.scheme, netloc, path, query, ""))
+    before_fragment, hash_mark, _ = url.partition("#")
+    if not query and before_fragment.endswith("?"):
+        rebuilt += "?"
+    return rebuilt + (hash_mark + parts.fragment if hash_mark else "")
 
 
 #: A Telegram bot token in a Bot API path (``/bot<id>:<secret>/sendMessage``).

@@ -319,3 +319,21 @@ def test_ignore_params_given_at_replay_and_refused_as_a_string(tmp_path, cassett
     cassette.write_text(json.dumps({"ignoreParams": "t", "interactions": []}))
     with pytest.raises(ValueError, match="'ignoreParams' must be a list of parameter names"):
         Cassette.replaying(cassette)
+
+
+def test_an_empty_query_keeps_its_question_mark(tmp_path, cassette):
+    """Go sends ``/top/abc?`` as written (URL.ForceQuery): a hand-written cassette holding that
+    URL answers it, and a miss names it as sent (kgarner7's ListenBrainz plugin ends every
+    URL without parameters with ``?``)."""
+    url = "http://127.0.0.1:9/top/abc?"
+    cassette.write_text(json.dumps({"version": 1, "interactions": [
+        {"plugin": "web", "request": {"method": "GET", "url": url},
+         "response": {"statusCode": 200, "headers": {}, "body": "top"}}]}))
+    with Host(tmp_path, cassette=cassette) as host:
+        plugin = load(host)
+        answer = send(plugin, method="GET", url=url)
+        assert base64.b64decode(answer["result"]["body"]) == b"top"
+        missed = send(plugin, method="GET", url="http://127.0.0.1:9/top/other?")
+    assert missed == {"error": "nd-notebook cassette cassette.json: no recorded response for "
+                               "GET http://127.0.0.1:9/top/other?"}
+    assert redact_url("http://u:pw@h/x?#f") == f"http://u:{REDACTED}@h/x?#f"
