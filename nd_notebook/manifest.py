@@ -602,7 +602,10 @@ def prefetch_schema_support() -> None:
         except Exception:  # noqa: BLE001, S110 - the parse that needs it will say why
             pass
 
-    threading.Thread(target=run, name="nd-prefetch-jsonschema", daemon=True).start()
+    # Not a daemon: a process ending meanwhile waits for the import (about a second) instead
+    # of killing the thread inside it, which aborted the process ("FATAL: exception not
+    # rethrown", SIGABRT) when the kill caught it in a compiled extension's module init.
+    threading.Thread(target=run, name="nd-prefetch-jsonschema", daemon=False).start()
 
 
 _prefetching = False

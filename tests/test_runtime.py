@@ -310,6 +310,24 @@ def test_jsonschema_is_imported_in_the_background_once_a_host_exists(tmp_path):
     assert (run.returncode, run.stdout) == (0, "False True True\n"), run.stderr
 
 
+def test_a_process_ending_right_after_host_waits_for_the_background_import(tmp_path):
+    # Killing the import thread at exit, inside a compiled extension's module init, aborted the
+    # process (SIGABRT, "FATAL: exception not rethrown"): the exit waits for the import instead.
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import atexit, sys
+        import nd_notebook
+        atexit.register(lambda: print("jsonschema.validators" in sys.modules))
+        nd_notebook.Host({str(tmp_path)!r})
+    """)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert (run.returncode, run.stdout) == (0, "True\n"), run.stderr
+
+
 def test_a_bad_config_is_reported_before_the_package_is_read(host, tmp_path):
     # Navidrome parses the config stored for the plugin before it opens the package.
     broken = tmp_path / "broken.wasm"
