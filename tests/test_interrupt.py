@@ -392,3 +392,64 @@ def test_a_second_interrupt_stops_an_event_stuck_in_python_code(tmp_path):
     assert time.perf_counter() - started < 1.0
     assert str(e.value) == ("host.run_for interrupted twice (KeyboardInterrupt): stopped inside "
                             "an event, which may have been left half done")
+
+
+# -- calls cancelled by a service (runtime/interrupt.cancel_thread: TaskQueue's close) -------
+
+def _on_cancellable_thread(fn):
+    """Run ``fn`` on a cancellable thread; (thread, outcome dict filled when it ends)."""
+    from nd_notebook.runtime import interrupt
+
+    outcome: dict = {}
+
+    def run():
+        with interrupt.cancellable_thread():
+            try:
+                outcome["result"] = fn()
+            except Exception as e:  # noqa: BLE001 - the test reads it
+                outcome["error"] = e
+            outcome["ended"] = time.monotonic()
+
+    thread = threading.Thread(target=run, daemon=True)
+    return thread, outcome
+
+
+def test_a_call_is_cancelled_only_once_under_way_then_dies(plugin, monkeypatch):
+    """libextism loses a cancel its timer handles while the call is starting (the call then
+    runs past its own timeout): cancel_thread leaves a call alone for SETTLE_SECONDS."""
+    from nd_notebook.runtime import interrupt
+
+    monkeypatch.setattr(interrupt, "SETTLE_SECONDS", 0.5)
+    thread, outcome = _on_cancellable_thread(lambda: plugin.call("nd_spin", b"", raw=True))
+    thread.start()
+    time.sleep(0.1)
+    interrupt.cancel_thread(thread)  # under way for ~0.1 s: not cancelled yet
+    thread.join(0.3)
+    assert thread.is_alive()
+    time.sleep(0.2)
+    cancelled = time.monotonic()
+    interrupt.cancel_thread(thread)  # now it is
+    thread.join(5)
+    assert not thread.is_alive()
+    assert str(outcome["error"]) == "plugin call failed: timeout"
+    assert outcome["ended"] - cancelled < 2
+
+
+def test_a_call_made_after_its_thread_was_cancelled_never_starts(host):
+    from nd_notebook.runtime import interrupt
+    from watplugins import host_call_plugin
+
+    plugin = host.load(host_call_plugin("kvstore_set"), name="kv", permissions="auto")
+    gate = threading.Event()
+
+    def call():
+        gate.wait(5)
+        return plugin.call("call_kvstore_set", {"key": "k", "value": "dg=="})
+
+    thread, outcome = _on_cancellable_thread(call)
+    thread.start()
+    interrupt.cancel_thread(thread)
+    gate.set()
+    thread.join(5)
+    assert str(outcome["error"]) == interrupt.CANCELLED_BEFORE_START
+    assert plugin.kvstore.list() == []  # the guest never ran: nothing was stored

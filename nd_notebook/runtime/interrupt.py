@@ -26,7 +26,7 @@ passes the byte on to the previous wakeup fd (an asyncio loop's, say). Per call 
 A service thread may also make its calls cancellable by the service itself
 (:func:`cancellable_thread`, :func:`cancel_thread`): a TaskQueue worker's call dies when the
 service closes, as Navidrome's does when it cancels the service context. A call entered after
-its thread was cancelled is cancelled at once.
+its thread was cancelled fails at once, without starting.
 """
 
 from __future__ import annotations
@@ -74,17 +74,21 @@ def cancellable_thread() -> Iterator[None]:
 
 
 def cancel_thread(thread: threading.Thread) -> None:
-    """Cancel the plugin call ``thread`` is running, and every call it starts from now on.
-    libextism drops a cancel that reaches an instance before its call has started, which a
-    call on its way in (its guard entered, the export not called yet) can meet: a caller
-    waiting for the thread to end calls this again while it runs (TaskQueue's close)."""
+    """Cancel the plugin call ``thread`` is running, and every call it starts from now on
+    (those fail without starting). libextism drops a cancel that reaches an instance before
+    its call has started, and loses one for good that its timer thread handles while the call
+    is starting (between registering the call and setting its epoch deadline: the deadline
+    then lies one epoch past the bump, and nothing bumps it again, not even the call's own
+    timeout). So a call is only cancelled once it has been under way for
+    :data:`SETTLE_SECONDS`, and a caller waiting for the thread to end calls this again
+    while it runs (TaskQueue's close, every 50 ms)."""
     with _cancel_lock:
         if not thread.is_alive():
             return
         _stopped.add(thread.ident)
-        handle = _running.get(thread.ident)
-        if handle is not None:
-            _lib.extism_plugin_cancel(handle)
+        running = _running.get(thread.ident)
+        if running is not None and time.monotonic() - running[1] >= SETTLE_SECONDS:
+            _lib.extism_plugin_cancel(running[0])
 
 
 def interrupted_error(g: Guard, *, export: str, plugin_id: str) -> BaseException:
@@ -178,10 +182,15 @@ class _NoGuard:
 
 
 _NO_GUARD = _NoGuard()
+#: A call on a cancelled thread fails as libextism's cancel ends a running one.
+CANCELLED_BEFORE_START = "plugin call failed: timeout"
 
 _local = threading.local()
 _cancel_lock = threading.Lock()
-_running: dict[int | None, object] = {}  # thread ident -> cancel handle of its running call
+#: thread ident -> (cancel handle, monotonic start) of its running call
+_running: dict[int | None, tuple[object, float]] = {}
+#: How long a call runs before cancel_thread cancels it (see there).
+SETTLE_SECONDS = 0.02
 _stopped: set[int | None] = set()  # threads cancel_thread was called for
 
 
@@ -197,9 +206,13 @@ class _ThreadGuard:
 
     def __enter__(self) -> Self:
         with _cancel_lock:
-            _running[self.ident] = self.handle
             if self.ident in _stopped:
-                _lib.extism_plugin_cancel(self.handle)
+                # Cancelled before it started: it never starts. (A cancel sent while libextism
+                # starts the call can be lost for good: its timer thread drops the call's
+                # entry and bumps the epoch before the call sets its deadline one epoch
+                # ahead, and the call then runs on, past its own timeout.)
+                raise PluginCallFailedError(CANCELLED_BEFORE_START)
+            _running[self.ident] = (self.handle, time.monotonic())
         return self
 
     def __exit__(self, *exc) -> bool:
