@@ -57,6 +57,20 @@ def test_interrupt_cancels_a_looping_call_within_half_a_second(plugin):
     assert time.perf_counter() - sent[0] < 0.5
 
 
+def test_an_interrupt_as_a_call_starts_waits_until_the_call_is_under_way(plugin, monkeypatch):
+    # A cancel libextism handles while the call is starting is lost (and the call then runs
+    # past its timeout): the watcher cancels a call only once it has run SETTLE_SECONDS.
+    from nd_notebook.runtime import interrupt
+
+    monkeypatch.setattr(interrupt, "SETTLE_SECONDS", 0.6)
+    sent = interrupt_after(0.05)
+    started = time.perf_counter()
+    with pytest.raises(PluginCallInterrupted):
+        plugin.call("nd_spin")
+    ended = time.perf_counter()
+    assert sent[0] - started < 0.6 <= ended - started
+
+
 def test_interrupted_call_is_a_keyboard_interrupt_saying_the_call_was_interrupted(plugin):
     interrupt_after(0.3)
     with pytest.raises(KeyboardInterrupt) as e:

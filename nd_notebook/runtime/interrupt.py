@@ -272,6 +272,14 @@ class _Watcher(ProcessWide):
             if not data:
                 return
             if signal.SIGINT in data:
+                # A call starting right now waits out SETTLE_SECONDS first (cancel_thread says
+                # why: the cancel would be lost and the call would run on past its timeout).
+                with self.lock:
+                    now = time.perf_counter()
+                    wait = max((SETTLE_SECONDS - (now - g.started) for g in self.running
+                                if g.started), default=0.0)
+                if wait > 0:
+                    time.sleep(wait)
                 with self.lock:
                     for g in self.running:
                         if not g.cancelled:
