@@ -450,8 +450,9 @@ def test_a_call_is_cancelled_only_once_under_way_then_dies(plugin, monkeypatch):
 
 
 def test_a_call_made_after_its_thread_was_cancelled_never_starts(host):
-    from nd_notebook.runtime import interrupt
     from watplugins import host_call_plugin
+
+    from nd_notebook.runtime import interrupt
 
     plugin = host.load(host_call_plugin("kvstore_set"), name="kv", permissions="auto")
     gate = threading.Event()
