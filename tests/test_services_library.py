@@ -161,3 +161,21 @@ def test_libraries_outside_the_scope_are_not_mounted(music, fs_wasm):
     track = _first_track(music, library_id=2)
     assert "error" in _fs(plugin, "read", f"/libraries/2/{track['path']}")
     assert "result" in _fs(plugin, "read", f"/libraries/1/{_first_track(music)['path']}")
+
+
+def test_startup_load_of_a_plugin_with_no_library_granted_sees_none(host):
+    """A load is an enable (the gate refuses an empty scope); startup=True loads it as
+    Navidrome's startup loads a plugin already enabled with no grant: nothing is listed or
+    mounted (its test "mounts nothing when no library is granted")."""
+    from nd_notebook.errors import LoadError
+
+    with pytest.raises(LoadError) as e:
+        _load(host, "library:filesystem=true", all_libraries=False)
+    assert str(e.value) == ("library permission requires configuration: select libraries "
+                            "or enable 'all libraries' access")
+    plugin = host.load(WASM, name="p", permissions="library:filesystem=true",
+                       settings={"all_libraries": False}, startup=True)
+    assert plugin.call("call_library_getalllibraries", "{}", raw=True) == b"{}"
+    assert plugin.call("call_library_getlibrary", '{"id":1}') == {
+        "error": "library not accessible: library ID 1 is not in the allowed list"}
+    assert plugin.permissions["library"] == {"filesystem": True}

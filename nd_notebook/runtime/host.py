@@ -158,7 +158,7 @@ class Host:
              permissions: str | dict | None = None,
              settings: PluginSettings | dict | None = None, init: bool = True,
              max_memory: int | str | None = None,
-             max_output: int | str | None = None) -> LoadedPlugin:
+             max_output: int | str | None = None, startup: bool = False) -> LoadedPlugin:
         """Load a plugin from a ``.ndp`` path, a ``.wasm`` path or wasm bytes.
 
         ``manifest``: dict, Manifest, path to manifest.json, or None (the package's own, or a
@@ -168,6 +168,11 @@ class Host:
         A plugin already loaded under the same id is unloaded first, as Navidrome does before
         it loads a plugin again: when the new load fails, that id stays unloaded.
         ``max_memory`` / ``max_output``: this plugin's caps in place of the Host's.
+        A load is an enable: Navidrome's enable-time gates apply (a declared ``users`` or
+        ``library`` permission needs a non-empty scope in ``settings``). ``startup=True``
+        loads it as Navidrome's startup loads a plugin already enabled in its database, without
+        those gates: with no library granted nothing is mounted and no library is listed; with
+        no user, user-scoped calls fail as Navidrome's do.
         """
         from ..manifest import Manifest, config_map, default_manifest, merge_permissions
         from ..package import read_package, validate_plugin_id
@@ -209,7 +214,8 @@ class Host:
         man = self.navidrome.manifest(man)  # permission keys the version does not know: ignored
         settings = _coerce_settings(settings)
         try:
-            man.validate_settings(settings)
+            if not startup:
+                man.validate_settings(settings)
         except ManifestError as e:
             raise LoadError(str(e)) from None
         if self.navidrome.has("205c85da5"):  # before it a creation error was only logged
