@@ -86,6 +86,7 @@ class Cassette:
         #: Query-string / form-body parameter names left out when requests are compared.
         self.ignore_params: tuple[str, ...] = tuple(dict.fromkeys(ignore_params))
         self.interactions: list[dict[str, Any]] = list(interactions or [])
+        self._keys: list[tuple[str, str, bytes]] | None = None  # of the recordings, at replay
         self._used: set[int] = set()
         self._position = 0
         self._lock = threading.Lock()
@@ -167,13 +168,12 @@ class Cassette:
                 "headers": dict(response.get("headers") or {}), "body": _body_of(response)}
 
     def _find(self, key: tuple) -> int | None:
+        if self._keys is None:  # a replaying cassette's recordings do not change
+            self._keys = [_key(e["request"], self.ignore_params) for e in self.interactions]
         if self.match == "order":
             i = self._position
-            ok = (i < len(self.interactions)
-                  and _key(self.interactions[i]["request"], self.ignore_params) == key)
-            return i if ok else None
-        same = [i for i, e in enumerate(self.interactions)
-                if _key(e["request"], self.ignore_params) == key]
+            return i if i < len(self._keys) and self._keys[i] == key else None
+        same = [i for i, k in enumerate(self._keys) if k == key]
         fresh = [i for i in same if i not in self._used]
         return fresh[0] if fresh else (same[-1] if same else None)
 

@@ -213,11 +213,11 @@ class Host:
             raise LoadError(str(e)) from None
         man = self.navidrome.manifest(man)  # permission keys the version does not know: ignored
         settings = _coerce_settings(settings)
-        try:
-            if not startup:
+        if not startup:
+            try:
                 man.validate_settings(settings)
-        except ManifestError as e:
-            raise LoadError(str(e)) from None
+            except ManifestError as e:
+                raise LoadError(str(e)) from None
         if self.navidrome.has("205c85da5"):  # before it a creation error was only logged
             _check_service_options(man)
         info = info or _module_info(wasm)

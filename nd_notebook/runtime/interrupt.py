@@ -42,6 +42,7 @@ from typing import Self
 
 from extism_sys import lib as _lib
 
+from ..abi import PLUGIN_CALL_FAILED
 from ..errors import PluginCallFailedError, PluginCallInterrupted, RunInterrupted
 from .processwide import ProcessWide
 
@@ -183,7 +184,7 @@ class _NoGuard:
 
 _NO_GUARD = _NoGuard()
 #: A call on a cancelled thread fails as libextism's cancel ends a running one.
-CANCELLED_BEFORE_START = "plugin call failed: timeout"
+CANCELLED_BEFORE_START = PLUGIN_CALL_FAILED % "timeout"
 
 _local = threading.local()
 _cancel_lock = threading.Lock()

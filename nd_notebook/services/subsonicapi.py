@@ -79,11 +79,10 @@ class SubsonicAPIService:
         def images(art: str, size: int) -> str:  # the plugin's request has no scheme or host
             return image_url(host, art, size, in_request=True)
 
-        real = getattr(host, "subsonic_report_real_path", False)
+        real = getattr(host, "subsonic_report_real_path", False)  # True, False or plugin ids
         responder = SubsonicResponder(
             host.library, clock=self.ctx.clock.now, image_url=images,
-            report_real_path=real is True or (not isinstance(real, bool)
-                                              and self.ctx.plugin_id in real))
+            report_real_path=real if isinstance(real, bool) else self.ctx.plugin_id in real)
         encoded = urlencode(sorted(query.items()), doseq=True, quote_via=quote)
         return responder.handle(f"{endpoint}?{encoded}", username)
 
