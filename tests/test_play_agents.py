@@ -244,6 +244,17 @@ def test_a_track_outside_the_library_is_sent_but_not_recorded(host, people, scro
     assert host.library.scrobbles(people["ann"]["id"]) == []
 
 
+def test_a_track_dict_without_participants_sends_empty_lists_not_null(host, people,
+                                                                      scrobbler_wasm):
+    # Navidrome builds a TrackInfo from a media file (participantsToArtistRefs: make(..., n)),
+    # so a track without artists reaches the plugin as "artists":[], never null.
+    load_scrobbler(host, scrobbler_wasm)
+    host.play("ann", {"id": "ext-2", "title": "Bare", "artist": "Someone"}, at=9)
+    [sent] = [e["input"] for e in host.events.select("plugin_call")
+              if e["export"] == "nd_scrobbler_scrobble"]
+    assert '"artists":[],"albumArtists":[]' in sent, sent
+
+
 def test_unknown_artist_tracks_are_recorded_but_not_sent(host, people, scrobbler_wasm):
     plugin = load_scrobbler(host, scrobbler_wasm)
     track = host.library.tracks()[3]
@@ -307,3 +318,4 @@ def test_not_implemented_exports_pass_to_the_next_agent(host, agent_wasm):
     assert chain.artist_url(name="Nina") is None
     assert chain.last_attempts == [{"agent": "first", "outcome": "not_found",
                                     "error": "function not implemented: nd_get_artist_url"}]
+

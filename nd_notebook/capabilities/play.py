@@ -122,11 +122,17 @@ def find_user(library, user: str | dict) -> dict[str, Any]:
 
 def track_info(library, track: str | dict) -> tuple[dict[str, Any], bool]:
     """``(TrackInfo, in the library)``: by media file id, or a dict (a library track's row or
-    id, else TrackInfo fields). ``libraryId``/``path`` are added for filesystem plugins."""
+    id, else TrackInfo fields). ``libraryId``/``path`` are added for filesystem plugins.
+    Navidrome builds every TrackInfo from a media file, so its ``artists`` and ``albumArtists``
+    are lists (``[]`` without participants, never ``null``): a dict without them gets ``[]``."""
     if isinstance(track, dict):
         row = library.track(track["id"]) if track.get("id") else None
         if row is None:
-            return dict(track), False
+            info = dict(track)
+            for key in ("artists", "albumArtists"):  # a media file's: a list, maybe empty
+                if info.get(key) is None:
+                    info[key] = []
+            return info, False
     else:
         row = library.track(track)
         if row is None:
