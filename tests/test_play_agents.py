@@ -7,7 +7,8 @@ import pytest
 
 import nd_notebook
 from nd_notebook import Host
-from nd_notebook.errors import LibraryError
+from nd_notebook.capabilities import AgentRetryLater
+from nd_notebook.errors import LibraryError, PluginCallFailedError
 
 pytestmark = pytest.mark.slow
 
@@ -97,6 +98,9 @@ func (agent) GetArtistBiography(req metadata.ArtistRequest) (*metadata.ArtistBio
 	knows, _ := extism.GetConfig("knows")
 	if req.Name == "Broken" {
 		return nil, errors.New("upstream unavailable")
+	}
+	if strings.HasPrefix(req.Name, "err:") {
+		return nil, errors.New(strings.TrimPrefix(req.Name, "err:"))
 	}
 	if knows != "*" && !strings.Contains(knows, req.Name) {
 		return nil, nil
@@ -319,3 +323,34 @@ def test_not_implemented_exports_pass_to_the_next_agent(host, agent_wasm):
     assert chain.last_attempts == [{"agent": "first", "outcome": "not_found",
                                     "error": "function not implemented: nd_get_artist_url"}]
 
+
+@pytest.mark.parametrize(("token", "retry_in"), [
+    ("agent(retry_later)", 0), ("agent(retry_later:120)", 120),
+    ("agent(retry_later:999999)", 3600), ("agent(retry_later:18446744074)", 3600)])
+def test_an_agent_asking_to_retry_later_is_recorded_with_its_delay(host, agent_wasm, token,
+                                                                   retry_in):
+    # Navidrome's agentErr table (plugins/metadata_agent_test.go): the delay in seconds,
+    # capped at an hour, even where scaling it to nanoseconds would overflow.
+    load_agent(host, agent_wasm, "first", "*", "first")
+    chain = host.agents
+    assert chain.artist_biography(name="err:rate limited (429): " + token) is None
+    assert chain.last_attempts == [
+        {"agent": "first", "outcome": "retry_later", "retry_in": retry_in,
+         "error": "plugin call failed: rate limited (429): " + token}]
+
+
+def test_a_retry_later_token_inside_a_word_is_an_ordinary_error(host, agent_wasm):
+    load_agent(host, agent_wasm, "first", "*", "first")
+    chain = host.agents
+    assert chain.artist_biography(name="err:useragent(retry_later)") is None
+    assert chain.last_attempts == [{"agent": "first", "outcome": "error",
+                                    "error": "plugin call failed: useragent(retry_later)"}]
+
+
+def test_the_typed_helper_raises_agent_retry_later(host, agent_wasm):
+    plugin = load_agent(host, agent_wasm, "first", "*", "first")
+    with pytest.raises(AgentRetryLater) as caught:
+        plugin.metadata.artist_biography(name="err:agent(retry_later:11)")
+    assert (str(caught.value), caught.value.retry_in) == (
+        "plugin call failed: agent(retry_later:11)", 11)
+    assert isinstance(caught.value.cause, PluginCallFailedError)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from .codec import decode_output, invoke, no_output_error, request
 from .errors import (
     AgentNotFound,
+    AgentRetryLater,
     ScrobblerError,
     ScrobblerNotAuthorized,
     ScrobblerRetryLater,
@@ -31,6 +32,7 @@ from .typed import typed_call
 
 __all__ = [
     "AgentNotFound",
+    "AgentRetryLater",
     "ScrobblerError",
     "ScrobblerNotAuthorized",
     "ScrobblerRetryLater",

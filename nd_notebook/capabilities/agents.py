@@ -4,7 +4,8 @@ For each question the enabled agents are asked in the configured order (Navidrom
 ``Agents`` setting, here ``host.agents_order``); the first agent giving a usable answer wins
 (a non-empty string or list; for album info any answer). An agent that does not implement the
 export, answers "not found" or fails is skipped: errors are only logged by Navidrome, and
-recorded here in ``chain.last_attempts``. When nobody answers, Navidrome returns
+recorded here in ``chain.last_attempts`` (an error holding ``agent(retry_later[:N])`` as
+outcome ``retry_later`` with its ``retry_in`` seconds). When nobody answers, Navidrome returns
 ``agents.ErrNotFound``; the chain returns None.
 
 Also as in Navidrome: the Unknown Artist id is not found without asking anyone, the Various
@@ -23,7 +24,7 @@ from typing import Any
 
 from ..errors import PluginCallError
 from .codec import Call
-from .errors import AgentNotFound
+from .errors import AgentNotFound, AgentRetryLater
 from .metadata import MetadataAgent
 
 VARIOUS_ARTISTS = "Various Artists"
@@ -128,6 +129,10 @@ class AgentsChain:
             except AgentNotFound as e:
                 attempts.append({"agent": agent.name, "outcome": "not_found",
                                  "error": None if e.cause is None else str(e.cause)})
+                continue
+            except AgentRetryLater as e:
+                attempts.append({"agent": agent.name, "outcome": "retry_later", "error": str(e),
+                                 "retry_in": e.retry_in})
                 continue
             except PluginCallError as e:
                 attempts.append({"agent": agent.name, "outcome": "error", "error": str(e)})

@@ -8,9 +8,14 @@ plugin's error text to one of three ``ScrobblerError`` classes whose texts are N
 
 from __future__ import annotations
 
+import re
+
 from ..errors import NDError, PluginCallError
 
 NOT_FOUND = "not found"  # agents.ErrNotFound
+RETRY_LATER_MAX = 3600  # seconds: Navidrome caps a requested delay at one hour
+# agent(retry_later) or agent(retry_later:<seconds>), not inside a longer word
+_RETRY_LATER = re.compile(r"(?<![0-9A-Za-z_])agent\(retry_later(?::([0-9]+))?\)")
 
 
 class AgentNotFound(NDError):
@@ -22,6 +27,27 @@ class AgentNotFound(NDError):
         self.agent = agent
         self.export = export
         self.cause = cause
+
+
+class AgentRetryLater(PluginCallError):
+    """A metadata agent failed asking to be retried later: its error holds the token
+    ``agent(retry_later)`` or ``agent(retry_later:<seconds>)`` (Navidrome's
+    ``agents.ErrRetryLater``). ``str(err)`` is the plugin's error; ``retry_in`` the delay it
+    asked for in seconds (0 for none; at most an hour); ``cause`` the original exception."""
+
+    def __init__(self, cause: PluginCallError, retry_in: int, *, agent: str = ""):
+        super().__init__(str(cause), export=cause.export, code=cause.code)
+        self.cause = cause
+        self.retry_in = retry_in
+        self.agent = agent
+
+
+def retry_later_seconds(message: str) -> int | None:
+    """The delay an agent's error asks for with ``agent(retry_later[:N])``, else None."""
+    m = _RETRY_LATER.search(message)
+    if m is None:
+        return None
+    return min(int(m.group(1)), RETRY_LATER_MAX) if m.group(1) else 0
 
 
 class ScrobblerError(PluginCallError):

@@ -7,7 +7,10 @@
   string, an empty list); ``nd_get_album_info`` counts only ``null`` as not found;
 - the export is missing (``function not found``) or returns -2 (``function not implemented``).
 
-Any other plugin error stays an error (HEAD 59a4ed8e7, so the caller backs off). At the seed
+Any other plugin error stays an error (HEAD 59a4ed8e7, so the caller backs off); one whose
+text holds ``agent(retry_later)`` or ``agent(retry_later:<seconds>)`` is raised as
+``AgentRetryLater`` with the delay it asks for (Navidrome's ``agents.ErrRetryLater``, newer
+than HEAD; what Navidrome's chain then does with the delay is not modelled). At the seed
 API every plugin error was wrapped as not found (``errors.Join(ErrNotFound, err)``), except the
 similar-songs exports, which returned errors as they were; nd-notebook follows HEAD.
 """
@@ -17,9 +20,9 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from ..errors import FunctionNotFoundError, NotImplementedByPluginError
+from ..errors import FunctionNotFoundError, NotImplementedByPluginError, PluginCallError
 from .codec import Call, invoke, request
-from .errors import AgentNotFound
+from .errors import AgentNotFound, AgentRetryLater, retry_later_seconds
 
 # export -> the response field whose emptiness means "not found" (None: only null counts).
 KEY_FIELDS: dict[str, str | None] = {
@@ -39,12 +42,18 @@ KEY_FIELDS: dict[str, str | None] = {
 
 def fetch(call: Call, export: str, req: dict[str, Any] | None = None, *,
           agent: str = "") -> dict[str, Any]:
-    """Call a metadata export; the decoded response, or ``AgentNotFound``."""
+    """Call a metadata export; the decoded response, or ``AgentNotFound`` (or
+    ``AgentRetryLater`` for an error asking for it)."""
     try:
         result = invoke(call, export, req)
     except (NotImplementedByPluginError, FunctionNotFoundError) as e:
         # Not found for the chain; the reason (not implemented, not exported) stays attached.
         raise AgentNotFound(agent=agent, export=export, cause=e) from e
+    except PluginCallError as e:
+        delay = retry_later_seconds(str(e))
+        if delay is None:
+            raise
+        raise AgentRetryLater(e, delay, agent=agent) from e
     if result is None:
         raise AgentNotFound(agent=agent, export=export)
     key = KEY_FIELDS[export]
