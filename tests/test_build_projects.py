@@ -21,6 +21,7 @@ from IPython.utils.capture import capture_output
 
 from nd_notebook import Host
 from nd_notebook.build import SourceNotFoundError, build, build_detailed, pdk_dir
+from nd_notebook.build.diagnostics import BINARY_DATA_HINT
 from nd_notebook.build.project import adapt_go_mod
 from nd_notebook.build.toolchain import go_env, resolve_go
 from nd_notebook.errors import CompileError
@@ -190,6 +191,23 @@ def test_a_plugin_written_for_an_older_pdk_is_told_which_method_came_since(tmp_p
         "ae0e0c89d, 2026-05-02: the bundled PDK is Navidrome's newest, whatever PDK version the "
         "plugin was written against (its go.mod asks for v0.0.0-20260426221614-5d1c1157b5bd); "
         "add the method (Navidrome calls it) to build here")
+
+
+def test_a_websocket_plugin_reading_binary_data_as_a_string_is_told_it_is_bytes_now(tmp_path):
+    # As Navidrome's own plugins/testdata/test-websocket was written: Data was a base64 string.
+    folder = write(tmp_path / "ws", {
+        "go.mod": f"module example.com/ws\n\ngo 1.25\n\nrequire {PDK} v0.0.0\n",
+        "main.go": ('package main\n\nimport (\n\t"github.com/navidrome/navidrome/plugins/pdk/go/'
+                    'pdk"\n\t"github.com/navidrome/navidrome/plugins/pdk/go/websocket"\n)\n\n'
+                    'type w struct{}\n\nfunc (w) OnBinaryMessage(input websocket.'
+                    'OnBinaryMessageRequest) error {\n\tpdk.Log(pdk.LogInfo, "binary:"+input.Data)'
+                    '\n\treturn nil\n}\n\nfunc init() { websocket.Register(w{}) }\n\n'
+                    f'func main() {{}}\n// {uuid.uuid4()}\n')})
+    with pytest.raises(CompileError) as e:
+        build(folder)
+    text = str(e.value)
+    assert "mismatched types untyped string and []byte" in text
+    assert text.endswith(BINARY_DATA_HINT)
 
 
 def test_relative_replace_of_another_module_is_honoured(tmp_path):

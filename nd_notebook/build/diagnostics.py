@@ -138,6 +138,7 @@ def map_project_output(output: str, sources: dict, *, workdir: Path, pdk_dir: Pa
              if raw.strip() and not _NOISE.match(raw) and not _DOWNLOADING.match(raw)]
     lines += local
     lines += _newer_pdk_methods(output, workdir)
+    lines += _binary_data_hint(output, workdir)
     lines += _project_hints(output_rest, goproxy, vendored)
     return "\n".join(lines)
 
@@ -178,6 +179,34 @@ def _newer_pdk_methods(output: str, workdir: Path) -> list[str]:
         if hint not in hints:
             hints.append(hint)
     return hints
+
+
+# ``"binary:" + req.Data (mismatched types untyped string and []byte)``, ``cannot use req.Data
+# (variable of type []byte) as string value``...: a string expected where Data is []byte.
+_BYTES_AS_STRING = re.compile(r"mismatched types [^\n]*\[\]byte|\[\]byte\) as string|"
+                              r"type \[\]byte\) as string")
+
+
+BINARY_DATA_HINT = (
+    "websocket.OnBinaryMessageRequest.Data is []byte in Navidrome's newest PDK, which is the one "
+    "bundled (older PDKs held the frame as base64 text in a string; the JSON is the same): use "
+    "the bytes, or base64.StdEncoding.EncodeToString(req.Data) for the old string")
+
+
+def _binary_data_hint(output: str, workdir: Path) -> list[str]:
+    """Older PDKs gave ``websocket.OnBinaryMessageRequest.Data`` as a string of base64 text;
+    Navidrome's newest has ``[]byte`` (the JSON is the same): say so when a plugin using it
+    fails on a []byte where it wanted a string."""
+    if not _BYTES_AS_STRING.search(output):
+        return []
+    try:
+        uses = any("OnBinaryMessageRequest" in f.read_text("utf-8", "replace")
+                   for f in workdir.rglob("*.go") if f.is_file())
+    except OSError:
+        uses = False
+    if not uses:
+        return []
+    return [BINARY_DATA_HINT]
 
 
 def _missing_local_packages(output: str, cwd: Path, workdir: Path) -> tuple[list[str], str]:
