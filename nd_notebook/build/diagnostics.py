@@ -183,8 +183,7 @@ def _newer_pdk_methods(output: str, workdir: Path) -> list[str]:
 
 # ``"binary:" + req.Data (mismatched types untyped string and []byte)``, ``cannot use req.Data
 # (variable of type []byte) as string value``...: a string expected where Data is []byte.
-_BYTES_AS_STRING = re.compile(r"mismatched types [^\n]*\[\]byte|\[\]byte\) as string|"
-                              r"type \[\]byte\) as string")
+_BYTES_AS_STRING = re.compile(r"mismatched types [^\n]*\[\]byte|\[\]byte\) as string")
 
 
 BINARY_DATA_HINT = (
