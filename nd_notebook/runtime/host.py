@@ -25,7 +25,7 @@ from ..gojson import GoJSONError, go_quote, loads
 from ..paths import path_exists, use_project_caches
 from ..services import CREATION_ORDER, service_class
 from ..viz import FramedEventLog
-from . import builtin_http, interrupt, limits, prepared
+from . import builtin_http, interrupt, limits, prepared, wasmclock
 from .adapter import host_functions
 from .faults import Faults
 from .folderlock import lock_folder
@@ -447,6 +447,20 @@ class Host:
             return built.wasm, man
         return path.read_bytes(), None
 
+    def _with_clock(self, ctx: PluginContext, wasm: bytes) -> bytes:
+        """The module libextism runs: on a virtual clock, with its own clock (``time.Now()``)
+        answered by the Host's (runtime/wasmclock.py); as it is on a real clock, or when it
+        cannot be rewritten (logged: its clock is then the machine's)."""
+        if not isinstance(self.clock, VirtualClock):
+            return wasm
+        try:
+            return wasmclock.with_host_clock(wasm)
+        except wasmclock.NotRewritable as e:
+            ctx.emit(events.SERVICE_LOG, service="clock", level="warning",
+                     message=f"the plugin's own clock (time.Now()) is the machine's, not the "
+                             f"virtual clock: {e}")
+            return wasm
+
     def _instantiate(self, plugin_id, wasm, man, info, config, settings, started,
                      caps: limits.Caps | None = None) -> LoadedPlugin:
         # Made by the services that keep files there (KVStore, TaskQueue, the storage mount),
@@ -501,10 +515,14 @@ class Host:
         mounts = _mounts(self, man, settings, data_dir)
         if mounts:
             extism_manifest["allowed_paths"] = mounts
+        # The module libextism runs: on a virtual clock, its own clock the Host's (wasmclock.py).
+        runnable = self._with_clock(ctx, wasm)
         try:
             # The init export renamed so nd-notebook runs it: ahead with snapshots (prepared.py).
-            init_export, reason = prepared.prepared_module(wasm, info.exported_functions)[1:]
+            init_export, reason = prepared.prepared_module(runnable, info.exported_functions)[1:]
             functions = host_functions(bindings, prepared.guard_context(ctx))
+            if runnable is not wasm:
+                functions += wasmclock.functions(self.clock)
             # Extism's built-in HTTP as Navidrome's Go SDK serves it (runtime/builtin_http.py)
             functions += builtin_http.functions(
                 set(info.imported_functions(builtin_http.ENV_NAMESPACE)),
@@ -512,7 +530,7 @@ class Host:
 
             def compile_module(module: bytes | None = None) -> CompiledPlugin:
                 # Later lanes come from Extism's module cache; the renamed copy is not kept.
-                module = module or prepared.prepared_module(wasm, info.exported_functions)[0]
+                module = module or prepared.prepared_module(runnable, info.exported_functions)[0]
                 with module_path(module, self.data_dir) as path:
                     manifest = dict(extism_manifest, wasm=[{"path": path, "name": "main"}])
                     with backtrace_details(wasm):  # DWARF file:line in trap backtraces (traps.py)
@@ -522,7 +540,7 @@ class Host:
                 from . import snapshot
 
                 environment = snapshot.probe_environment(mounts)
-                module = prepared.prepared_module(wasm, info.exported_functions)[0]
+                module = prepared.prepared_module(runnable, info.exported_functions)[0]
                 taken = snapshot.take(module, init_export, environment)
                 if len(taken.memory) // 65536 > caps.max_pages:
                     raise snapshot.NotSnapshottable(

@@ -64,13 +64,7 @@ class Layout:
 
 def layout(wasm: bytes) -> Layout:
     """Parse the sections the rewrites touch; :class:`NotSnapshottable` names what is missing."""
-    if wasm[:8] != b"\0asm\x01\0\0\0":
-        raise WasmFormatError("not a WebAssembly 1.0 module")
-    sections, pos = [], 8
-    while pos < len(wasm):
-        size, start = _uleb(wasm, pos + 1)
-        sections.append((wasm[pos], wasm[start:start + size]))
-        pos = start + size
+    sections = split_sections(wasm)
     ids = [i for i, _ in sections]
     if 8 in ids:
         raise NotSnapshottable("the module has a start function")
@@ -91,6 +85,18 @@ def layout(wasm: bytes) -> Layout:
     n_defined = _vector(dict(sections).get(3, b"\0"))[0]
     return Layout(sections, types, imported, n_imported, n_defined,
                   _globals(dict(sections).get(6, b"\0")), (minimum, maximum))
+
+
+def split_sections(wasm: bytes) -> list[tuple[int, bytes]]:
+    """``(id, payload)`` of each section of a module, in file order."""
+    if wasm[:8] != b"\0asm\x01\0\0\0":
+        raise WasmFormatError("not a WebAssembly 1.0 module")
+    sections, pos = [], 8
+    while pos < len(wasm):
+        size, start = _uleb(wasm, pos + 1)
+        sections.append((wasm[pos], wasm[start:start + size]))
+        pos = start + size
+    return sections
 
 
 def with_capture(wasm: bytes) -> bytes:
