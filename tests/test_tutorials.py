@@ -108,8 +108,8 @@ def _check_scheduling(texts: list[str]) -> None:
     assert "Lifecycle, Scheduler" in magic
     assert "'schedule_id': 'welcome'" in schedules and "'*/15 * * * *'" in schedules
     assert [line.split(": ", 1)[1] for line in ran.splitlines()] == [
-        "one-time schedule welcome: hello", "check-in 1", "check-in 2", "check-in 3",
-        "check-in 4"]
+        "one-time schedule welcome: hello", "check-in 1 at 00:15:00", "check-in 2 at 00:30:00",
+        "check-in 3 at 00:45:00", "check-in 4 at 01:00:00"]
     assert "00:01:30+00:00" in fired and fired.count("quarter") == 4
     assert after.splitlines() == ["(b'4', True)", "[]"]
     assert "extra 2026-01-01 02:10:00+00:00      ok" in extra
