@@ -12,12 +12,11 @@ from datetime import datetime, timezone
 import pytest
 import wasmtime
 from snapplugins import refused_source
-from watplugins import wat
+from watplugins import function_bodies, wat
 
 from nd_notebook import Host, build
 from nd_notebook.clock import VirtualClock
 from nd_notebook.runtime import wasmclock
-from nd_notebook.runtime.wasminfo import _uleb
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc).timestamp()
 
@@ -227,27 +226,11 @@ def test_an_init_reading_the_clock_still_refuses_the_snapshot_on_a_virtual_clock
             "variable would be the same in every call)")
 
 
-def _bodies(module: bytes) -> list[tuple[int, bytes]]:
-    """(file offset, bytes) of every function body."""
-    pos = 8
-    while module[pos] != 10:
-        size, start = _uleb(module, pos + 1)
-        pos = start + size
-    pos = _uleb(module, pos + 1)[1]
-    count, pos = _uleb(module, pos)
-    out = []
-    for _ in range(count):
-        size, start = _uleb(module, pos)
-        out.append((start, module[start:start + size]))
-        pos = start + size
-    return out
-
-
 def test_a_go_module_keeps_its_code_offsets_but_between_the_clock_call_and_the_next_padding(
         go_clock):
     rewritten = wasmclock.with_host_clock(go_clock)
     wasmtime.Module(wasmtime.Engine(), rewritten)  # valid
-    before, after = _bodies(go_clock), _bodies(rewritten)
+    before, after = function_bodies(go_clock), function_bodies(rewritten)
     assert len(after) == len(before) + 1
     moved = [n for n, (b, a) in enumerate(zip(before, after, strict=False)) if b[0] != a[0]]
     grown = [n for n, (b, a) in enumerate(zip(before, after, strict=False))

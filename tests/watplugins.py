@@ -96,3 +96,21 @@ def outcomes_plugin() -> bytes:
 
 def wat(text: str) -> bytes:
     return bytes(wasmtime.wat2wasm(text))
+
+
+def function_bodies(module: bytes) -> list[tuple[int, bytes]]:
+    """(file offset, bytes) of every function body of a module."""
+    from nd_notebook.runtime.wasminfo import _uleb
+
+    pos = 8
+    while module[pos] != 10:
+        size, start = _uleb(module, pos + 1)
+        pos = start + size
+    pos = _uleb(module, pos + 1)[1]
+    count, pos = _uleb(module, pos)
+    out = []
+    for _ in range(count):
+        size, start = _uleb(module, pos)
+        out.append((start, module[start:start + size]))
+        pos = start + size
+    return out
