@@ -27,14 +27,16 @@ Prints:
                     Python stand-in for the plugin (the service's own cost) and with the real
                     Go plugin (each attempt then costs one real plugin call)
 
-The bare-call baseline is measured before and after the real-time runs and averaged, since
-the runs share the machine with everything else.
+The real-time runs come in rounds (``--rounds``, 3): bare, then 1 and 4 workers, then bare
+again; each round's ratios are against the mean of the bare rates just before and after it, and
+the median round is printed, since the runs share the machine with everything else.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -97,22 +99,31 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=1000, help="tasks per real-time run")
     parser.add_argument("--virtual-tasks", type=int, default=10_000)
     parser.add_argument("--plugin-virtual-tasks", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="bare / 1 worker / 4 workers rounds, each ratio against the bare "
+                             "rates measured just before and after it")
     args = parser.parse_args()
     wasm = build(GO_SOURCE)
 
     with tempfile.TemporaryDirectory(prefix="bench-taskqueue-") as tmp:
-        before = bare_call_rate(Path(tmp) / "bare1", wasm, args.tasks)
-        rates = {q: real_time_rate(Path(tmp) / q, wasm, q, args.tasks) for q in ("c1", "c4")}
-        after = bare_call_rate(Path(tmp) / "bare2", wasm, args.tasks)
+        bares = [bare_call_rate(Path(tmp) / "bare0", wasm, args.tasks)]
+        ratios: dict[str, list[float]] = {"c1": [], "c4": []}
+        for r in range(args.rounds):
+            rates = {q: real_time_rate(Path(tmp) / f"{q}-{r}", wasm, q, args.tasks)
+                     for q in ("c1", "c4")}
+            bares.append(bare_call_rate(Path(tmp) / f"bare{r + 1}", wasm, args.tasks))
+            for queue, rate in rates.items():
+                ratios[queue].append(rate / ((bares[-2] + bares[-1]) / 2))
         floor = instance_floor(Path(tmp) / "floor", wasm, args.tasks)
         bare_4, sql_4 = attempt_floor(Path(tmp) / "attempts", wasm, 2 * args.tasks)
         ready_ms, export_ms = ready_call_cost(Path(tmp) / "ready", wasm)
-        bare = (before + after) / 2
-        print(f"bare call               {bare:9.1f} calls/s  (baseline: {before:.1f} before, "
-              f"{after:.1f} after)")
+        bare = statistics.median(bares)
+        print(f"bare call               {bare:9.1f} calls/s  (median of {len(bares)}: "
+              f"{', '.join(f'{b:.0f}' for b in bares)})")
         for queue, label in (("c1", "1 worker "), ("c4", "4 workers")):
-            rate = rates[queue]
-            print(f"real time, {label}    {rate:9.1f} tasks/s  ratio {rate / bare:5.2f}")
+            rounds = ratios[queue]
+            print(f"real time, {label}    ratio {statistics.median(rounds):5.2f} (median of "
+                  f"{len(rounds)} rounds: {', '.join(f'{x:.2f}' for x in rounds)})")
         for label, folder, n, fn in (
                 ("Python plugin", "stub", args.virtual_tasks, virtual_speed_stub),
                 ("Go plugin    ", "vplugin", args.plugin_virtual_tasks,
