@@ -16,7 +16,7 @@ from watplugins import function_bodies, wat
 
 from nd_notebook import Host, build
 from nd_notebook.clock import VirtualClock
-from nd_notebook.runtime import wasmclock
+from nd_notebook.runtime import wasmclock, wasmimports
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc).timestamp()
 
@@ -240,4 +240,4 @@ def test_a_go_module_keeps_its_code_offsets_but_between_the_clock_call_and_the_n
     assert before[grown[-1] + 1:] == after[grown[-1] + 1:-1]
     # The reader walks every body of a real Go module (not only those calling the clock).
     for _, body in before:
-        wasmclock._redirect(body, {10**6}, 5)
+        wasmimports._redirect(body, {10**6}, 5)
