@@ -197,7 +197,7 @@ def test_glob_match_follows_gobwas_glob():
 
 # After its request the guest logs, stores a cache value and sends a second request (the
 # input twice over: both requests are the call input).
-AFTER_WAT = wat("(module\n" + _ENV + """
+AFTER_SOURCE = ("(module\n" + _ENV + """
   (import "extism:host/env" "http_request" (func $http_request (param i64 i64) (result i64)))
   (import "extism:host/env" "log_warn" (func $log_warn (param i64)))
   (import "extism:host/user" "cache_setstring" (func $cache_setstring (param i64) (result i64)))
@@ -221,12 +221,67 @@ AFTER_WAT = wat("(module\n" + _ENV + """
     (drop (call $http_request (call $input_block) (i64.const 0)))
     (i32.const 0))
 )""")
+AFTER_WAT = wat(AFTER_SOURCE)
+
+# Up to 20 tries half a second apart; the output is the body of the first 2xx answer.
+GO_RETRY = r'''
+package main
+
+import (
+	"time"
+
+	pdk "github.com/extism/go-pdk"
+)
+
+func main() {}
+
+//go:wasmexport retry
+func retry() int32 {
+	url := pdk.InputString()
+	for i := 0; i < 20; i++ {
+		resp := pdk.NewHTTPRequest(pdk.MethodGet, url).Send()
+		if resp.Status() >= 200 && resp.Status() < 300 {
+			pdk.Output(resp.Body())
+			return 0
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	pdk.SetErrorString("gave up")
+	return 1
+}
+'''
 
 
-def test_a_failed_request_ends_the_call_for_the_host(host, server):
-    # Navidrome's call ends at the Go SDK's panic: here the guest runs on, but the host serves
-    # it nothing more, drops what it logs afterwards, and the call fails with the panic.
+@pytest.fixture(scope="module")
+def go_retry_wasm():
+    return nd_notebook.build(GO_RETRY)
+
+
+def test_a_failed_request_ends_the_call_there(host, server):
+    # As Navidrome's call ends at the Go SDK's panic, the guest stops at the failed request
+    # (the module's calls of http_request trap on its panic answer): nothing after it runs.
     plugin = host.load(AFTER_WAT, name="after",
+                       permissions={"http": {"requiredHosts": ["127.0.0.2"]}, "cache": {}})
+    url = server.base + "/echo"
+    with pytest.raises(PluginCallFailedError) as e:
+        plugin.call("twice", doc(url))
+    assert str(e.value) == (f"plugin call failed: HTTP request to '{url}' is not allowed "
+                            "(recovered by wazero)")
+    assert server.seen == []
+    assert [e.data["message"] for e in host.events if e.kind == "plugin_log"] == ["guest says no"]
+    calls = [(e.data["function"], e.data["error"]) for e in host.events if e.kind == "host_call"]
+    assert calls == [("http_request", f"HTTP request to '{url}' is not allowed")]
+    assert plugin.cache.get_string("after") == ("", False)
+
+
+def test_a_module_the_rewrite_refuses_runs_on_but_is_served_nothing_more(host, server):
+    # http_request in a table: its calls cannot all be redirected, so the guest runs on to its
+    # return; the host serves it nothing more, drops what it logs afterwards, and the call
+    # fails with the panic all the same.
+    in_table = wat(AFTER_SOURCE.replace(
+        "(func (export \"twice\")", "(table 1 funcref) (elem (i32.const 0) $http_request)\n"
+        "  (func (export \"twice\")"))
+    plugin = host.load(in_table, name="after",
                        permissions={"http": {"requiredHosts": ["127.0.0.2"]}, "cache": {}})
     url = server.base + "/echo"
     with pytest.raises(PluginCallFailedError) as e:
@@ -240,6 +295,20 @@ def test_a_failed_request_ends_the_call_for_the_host(host, server):
     assert calls == [("http_request", f"HTTP request to '{url}' is not allowed"),
                      ("cache_setstring", refused), ("http_request", refused)]
     assert plugin.cache.get_string("after") == ("", False)
+    assert ("a failed Extism http_request does not stop this plugin's call (the guest runs on "
+            "to its return, served nothing more): its http_request import is in a table") in [
+        e.data["message"] for e in host.events.select("service_log")]
+
+
+def test_a_go_plugin_retrying_a_refused_request_stops_at_the_first_refusal(host, server,
+                                                                          go_retry_wasm):
+    plugin = host.load(go_retry_wasm, name="retry", permissions=LOOPBACK)
+    with pytest.raises(PluginCallFailedError, match=r"^plugin call failed: HTTP request to "
+                       r"'http://127\.0\.0\.2/x' is not allowed \(recovered by wazero\)$"):
+        plugin.call("retry", "http://127.0.0.2/x")
+    # One request: a guest running on would have tried 20 times, 0.5 s apart.
+    assert [e.data["function"] for e in host.events if e.kind == "host_call"] == ["http_request"]
+    assert json.loads(plugin.call("retry", server.base + "/echo", raw=True))["path"] == "/echo"
 
 
 def test_a_failed_request_leaves_the_next_calls_alone(host, server):

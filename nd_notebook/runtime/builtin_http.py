@@ -27,16 +27,19 @@ The Go SDK's rules (its ``host.go``), which these follow:
 
 A panic in a Go host function ends the plugin call at once (wazero recovers it). libextism
 gives a host function no way to trap its caller (and its cancel is asynchronous: it reaches
-the instance late, or the next instance of the same engine), so here the function records the
-message and returns 0; from then on the call is dead to the host: every host function it calls
-answers an error without doing anything (no request is sent, nothing is stored), the guest's
-log lines after the panic are dropped, and whatever the guest returns, the call fails with
-``plugin call failed: <message> (recovered by wazero)``. The Go SDK's trailing wasm stack
-trace is not reproduced.
+the instance late, or the next instance of the same engine), so the module libextism runs has
+its calls of ``http_request`` go through a function appended to it (:func:`with_panic_trap`,
+runtime/wasmimports.py) that traps when the answer is -1, which is what ``http_request``
+answers when it panics: the guest stops there, as on Navidrome. (A module the rewrite refuses
+runs on to its return instead, answered 0; every host function it calls afterwards answers an
+error without doing anything: no request is sent, nothing is stored.) The guest's log lines
+after the panic are dropped, and the call fails with ``plugin call failed: <message>
+(recovered by wazero)``. The Go SDK's trailing wasm stack trace is not reproduced.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -54,9 +57,12 @@ from ..gojson import GoJSONError, decode_doc, dumps, go_quote, loads
 from ..services.http import _Exchange, canonical_header_key, deadline_transport
 from .adapter import entry_failed, write_block
 from .output import _LogSink
+from .wasmedit import _leb
+from .wasmimports import redirect_calls
 
 __all__ = ["ENV_NAMESPACE", "FUNCTIONS", "MAX_RESPONSE_BYTES", "CallState", "begin",
-           "dead_call", "end", "functions", "glob_match", "imports_http_request", "refusal"]
+           "dead_call", "end", "functions", "glob_match", "imports_http_request", "refusal",
+           "with_panic_trap"]
 
 ENV_NAMESPACE = "extism:host/env"
 #: The Go SDK's default ``MaxHttpResponseBytes`` (Navidrome keeps it).
@@ -138,20 +144,38 @@ def imports_http_request(info) -> bool:
     return "http_request" in info.imported_functions(ENV_NAMESPACE)
 
 
-def functions(imported: set[str] | frozenset[str], ctx, allowed_hosts: list[str]
-              ) -> list[extism.Function]:
-    """nd-notebook's versions of the built-in HTTP functions the module imports."""
-    binding = _Binding(ctx, list(allowed_hosts))
+#: What http_request answers when it panics, in a module rewritten by with_panic_trap.
+_PANICKED = -1
+_REQUEST_TYPE = b"\x60\x02\x7e\x7e\x01\x7e"  # (request i64, body i64) -> i64
+# The appended function: r = http_request(request, body); if r == -1: trap; return r
+_TRAP_BODY = (b"\x01\x01\x7e\x20\x00\x20\x01\x10{k}\x22\x02"
+              b"\x42\x7f\x51\x04\x40\x00\x0b\x20\x02\x0b")
+
+
+@functools.lru_cache(maxsize=8)
+def with_panic_trap(wasm: bytes) -> bytes:
+    """The module with its calls of ``http_request`` trapping on a panic's answer (the module
+    docs); itself without the import; ``wasmimports.NotRewritable`` when it cannot be."""
+    return redirect_calls(wasm, (ENV_NAMESPACE, "http_request"), _REQUEST_TYPE,
+                          lambda k: _TRAP_BODY.replace(b"{k}", _leb(k)))
+
+
+def functions(imported: set[str] | frozenset[str], ctx, allowed_hosts: list[str], *,
+              traps: bool = False) -> list[extism.Function]:
+    """nd-notebook's versions of the built-in HTTP functions the module imports; ``traps``:
+    the module was rewritten by :func:`with_panic_trap`."""
+    binding = _Binding(ctx, list(allowed_hosts), traps)
     return [extism.Function(ENV_NAMESPACE, name, params, results, _trampoline, binding, name)
             for name, (params, results) in FUNCTIONS.items() if name in imported]
 
 
 class _Binding:
-    __slots__ = ("allowed_hosts", "ctx")
+    __slots__ = ("allowed_hosts", "ctx", "traps")
 
-    def __init__(self, ctx, allowed_hosts: list[str]):
+    def __init__(self, ctx, allowed_hosts: list[str], traps: bool = False):
         self.ctx = ctx  # prepared.guard_context: refused during an init running ahead
         self.allowed_hosts = allowed_hosts
+        self.traps = traps
 
     def request(self, plugin: extism.CurrentPlugin, request_offset: int,
                 body_offset: int) -> int:
@@ -179,7 +203,7 @@ class _Binding:
                       duration=time.perf_counter() - started)
         if error is not None:
             _panic(state, error)
-            return 0
+            return _PANICKED if self.traps and state is not None else 0
         if state is not None:
             state.status = response["statusCode"]
             state.headers = response["lowerHeaders"]

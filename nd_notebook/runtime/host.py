@@ -25,7 +25,7 @@ from ..gojson import GoJSONError, go_quote, loads
 from ..paths import path_exists, use_project_caches
 from ..services import CREATION_ORDER, service_class
 from ..viz import FramedEventLog
-from . import builtin_http, interrupt, limits, prepared, wasmclock
+from . import builtin_http, interrupt, limits, prepared, wasmclock, wasmimports
 from .adapter import host_functions
 from .faults import Faults
 from .folderlock import lock_folder
@@ -447,6 +447,18 @@ class Host:
             return built.wasm, man
         return path.read_bytes(), None
 
+    def _with_panic_trap(self, ctx: PluginContext, wasm: bytes, info) -> tuple[bytes, bool]:
+        """``(module, whether a panicking http_request traps in it)``: builtin_http.py."""
+        if not builtin_http.imports_http_request(info):
+            return wasm, False
+        try:
+            return builtin_http.with_panic_trap(wasm), True
+        except wasmimports.NotRewritable as e:
+            ctx.emit(events.SERVICE_LOG, service="HTTP", level="info",
+                     message=f"a failed Extism http_request does not stop this plugin's call "
+                             f"(the guest runs on to its return, served nothing more): {e}")
+            return wasm, False
+
     def _with_clock(self, ctx: PluginContext, wasm: bytes) -> bytes:
         """The module libextism runs: on a virtual clock, with its own clock (``time.Now()``)
         answered by the Host's (runtime/wasmclock.py); as it is on a real clock, or when it
@@ -515,18 +527,21 @@ class Host:
         mounts = _mounts(self, man, settings, data_dir)
         if mounts:
             extism_manifest["allowed_paths"] = mounts
-        # The module libextism runs: on a virtual clock, its own clock the Host's (wasmclock.py).
-        runnable = self._with_clock(ctx, wasm)
+        # The module libextism runs: a panicking http_request ends the call (builtin_http.py);
+        # on a virtual clock, the plugin's own clock is the Host's (wasmclock.py).
+        runnable, traps = self._with_panic_trap(ctx, wasm, info)
+        runnable = self._with_clock(ctx, runnable)
         try:
             # The init export renamed so nd-notebook runs it: ahead with snapshots (prepared.py).
             init_export, reason = prepared.prepared_module(runnable, info.exported_functions)[1:]
             functions = host_functions(bindings, prepared.guard_context(ctx))
-            if runnable is not wasm:
+            if wasmclock.CLOCK_IMPORT[1] in module_info(runnable).imported_functions(
+                    wasmclock.CLOCK_IMPORT[0]):
                 functions += wasmclock.functions(self.clock)
             # Extism's built-in HTTP as Navidrome's Go SDK serves it (runtime/builtin_http.py)
             functions += builtin_http.functions(
                 set(info.imported_functions(builtin_http.ENV_NAMESPACE)),
-                prepared.guard_context(ctx), extism_manifest["allowed_hosts"])
+                prepared.guard_context(ctx), extism_manifest["allowed_hosts"], traps=traps)
 
             def compile_module(module: bytes | None = None) -> CompiledPlugin:
                 # Later lanes come from Extism's module cache; the renamed copy is not kept.
