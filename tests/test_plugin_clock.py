@@ -5,6 +5,7 @@ built; a module the rewrite cannot take keeps the machine's clock and says so.""
 from __future__ import annotations
 
 import json
+import re
 import struct
 import time
 from datetime import datetime, timezone
@@ -107,6 +108,13 @@ CLOCK_WAT = r'''
     (drop (call_indirect (type $unary) (i32.const 3) (i32.const 0)))
     (drop (i32.trunc_sat_f64_s (f64.const 3.9)))
     (block $b (block $a (br_table $a $b $a (i32.const 1))))
+    (block $null (drop (br_on_null $null (ref.null func))))
+    ;; ref.as_non_null has no immediate: the constant after it is not code ("10 00": call 0)
+    ref.func $twice
+    ref.as_non_null
+    v128.const i8x16 0x10 0 1 1 1 1 1 1 1 1 1 1 1 1 1 1
+    local.set $v
+    drop
     (local.set $e (call $ct (call $in (i64.const 0)) (i64.const 1) (i32.const 16)))
     (local.set $o (call $alloc (i64.const 16)))
     (call $s64 (local.get $o) (i64.extend_i32_u (local.get $e)))
@@ -142,10 +150,63 @@ def test_time_now_in_a_go_plugin_is_the_virtual_clocks(tmp_path, go_clock, snaps
         h.run_for(2 * 3600 + 0.25)
         later = json.loads(plugin.call("now", raw=True))
         state = plugin.instances.snapshot
-    assert (first["now"], first["unix"]) == ("2026-03-01T12:00:00Z", int(START))
-    assert (later["now"], later["unix"]) == ("2026-03-01T14:00:00.25Z", int(START) + 7200)
+    # The virtual time when the export started, plus the whole milliseconds it has run.
+    assert first["now"].startswith("2026-03-01T12:00:00") and first["unix"] == int(START)
+    assert later["now"].startswith("2026-03-01T14:00:00.2") and later["unix"] == START + 7200
     assert first["slept"] >= 3 and later["slept"] >= 3  # time.Sleep still returns, and waits
     assert state == ("in use" if snapshots == "at load" else "off")
+
+
+GO_INIT = r'''
+package main
+
+import (
+	"time"
+
+	"github.com/extism/go-pdk"
+)
+
+var loadedAt = time.Now()   // read by the init: on a virtual Host, not run ahead
+var fired = false
+var timer = time.AfterFunc(5*time.Second, func() { fired = true })
+
+func main() {}
+
+//go:wasmexport times
+func times() int32 {
+	time.Sleep(20 * time.Millisecond)
+	pdk.OutputString(loadedAt.UTC().Format(time.RFC3339) + " " +
+		time.Now().UTC().Format(time.RFC3339) + " " + map[bool]string{true: "fired", false: "waiting"}[fired])
+	return 0
+}
+'''
+
+
+def test_an_init_reading_the_clock_runs_at_the_call_not_ahead(tmp_path):
+    module = build(GO_INIT)
+    with Host(tmp_path, clock=VirtualClock(start=START)) as h:
+        plugin = h.load(module, manifest=WAT_MANIFEST)
+        seen = []
+        for _ in range(6):
+            seen.append(plugin.call("times", raw=True).decode())
+            h.run_for(3600)
+        status = plugin.instances.status
+    assert seen == [f"2026-03-01T{12 + n}:00:00Z 2026-03-01T{12 + n}:00:00Z waiting"
+                    for n in range(6)]
+    assert status == f"off: {wasmclock.INIT_READS_CLOCK} (init runs inline, in each call)"
+
+
+def test_a_timer_started_by_the_init_waits_on_the_snapshot_too(tmp_path, monkeypatch):
+    # The monotonic clock counts from the instance's creation, as libextism's does, so the
+    # snapshot's init (its clock from zero) and the call agree: 5 s have not passed.
+    monkeypatch.setenv("ND_NOTEBOOK_SNAPSHOT_AFTER", "0")
+    source = GO_INIT.replace("var loadedAt = time.Now()", "var loadedAt time.Time")
+    with Host(tmp_path, clock=VirtualClock(start=START)) as h:
+        plugin = h.load(build(source), manifest=WAT_MANIFEST)
+        outputs = [plugin.call("times", raw=True).decode() for _ in range(3)]
+        state = plugin.instances.snapshot
+    assert state == "in use"
+    assert [o.split()[2] for o in outputs] == ["waiting"] * 3
 
 
 def test_a_scheduled_callback_sees_the_time_it_fires_at(tmp_path, go_clock):
@@ -201,17 +262,45 @@ def test_a_module_importing_the_clock_twice_gets_the_virtual_clock_from_both(tmp
         plugin.call("clock2", raw=True)  # its call was redirected too (else: a type mismatch)
 
 
-def test_a_module_the_rewrite_cannot_take_keeps_the_machines_clock_and_says_why(tmp_path):
-    in_table = clock_wat("(elem (i32.const 1) $ct)")
-    with pytest.raises(wasmclock.NotRewritable, match="^its clock_time_get import is in a table$"):
-        wasmclock.with_host_clock(in_table)
+def test_the_rewrite_reads_every_instruction_with_its_immediates(tmp_path):
+    module = clock_wat()
+    constant = bytes([0x10, 0]) + b"\x01" * 14
+    assert wasmclock.with_host_clock(module).count(constant) == module.count(constant) == 1
     with Host(tmp_path, clock=VirtualClock(start=START)) as h:
-        plugin = h.load(in_table, manifest=WAT_MANIFEST)
+        assert read_clock(h.load(module, manifest=WAT_MANIFEST), 0) == (0, round(START * 1e9))
+
+
+REFUSED = {
+    "in a table": ("(elem (i32.const 1) $ct)", "its clock_time_get import is in a table"),
+    "table init": ("(table $t2 1 funcref (ref.func $ct))",
+                   "a table may start with a reference to clock_time_get"),
+    "exported": ('(export "ct" (func $ct))', "it exports its clock_time_get import"),
+    "two memories": ("(memory $second 1)", "it has 2 memories"),
+    # libextism crashes the process when a start function calls a Python host function.
+    "start": ("(func $s (drop (call $ct (i32.const 0) (i64.const 1) (i32.const 64)))) (start $s)",
+              "it has a start function (libextism cannot run a Python host function from one)"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_a_module_the_rewrite_cannot_take_keeps_the_machines_clock_and_says_why(tmp_path,
+                                                                               case):
+    extra, reason = REFUSED[case]
+    module = clock_wat(extra)
+    with pytest.raises(wasmclock.NotRewritable, match=f"^{re.escape(reason)}$"):
+        wasmclock.with_host_clock(module)
+    with Host(tmp_path, clock=VirtualClock(start=START)) as h:
+        plugin = h.load(module, manifest=WAT_MANIFEST)
         errno, now_ns = read_clock(plugin, 0)
         messages = [e.data["message"] for e in h.events.select("service_log")]
     assert errno == 0 and abs(now_ns / 1e9 - time.time()) < 60
-    assert ("the plugin's own clock (time.Now()) is the machine's, not the virtual clock: its "
-            "clock_time_get import is in a table") in messages
+    assert ("the plugin's own clock (time.Now()) is the machine's, not the virtual clock: "
+            + reason) in messages
+
+
+def test_a_padded_reference_in_a_global_is_seen():
+    assert wasmimports._may_reference(b"\x01\x70\x00\xd2\x80\x80\x00\x0b", 0)
+    assert not wasmimports._may_reference(b"\x01\x70\x00\xd2\x81\x00\x0b", 0)
 
 
 def test_an_init_reading_the_clock_still_refuses_the_snapshot_on_a_virtual_clock(tmp_path):

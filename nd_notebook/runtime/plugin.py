@@ -23,7 +23,7 @@ from ..errors import (
     PluginInputError,
 )
 from ..gojson import GoJSONError, dumps, loads
-from . import builtin_http, interrupt, limits, native, prepared
+from . import builtin_http, interrupt, limits, native, prepared, wasmclock
 from .output import capture_call, emit_output
 from .traps import call_failed, source_for
 
@@ -160,9 +160,11 @@ class LoadedPlugin:
                     interrupt.guard(instance.ptr) as guard:
                 if self._builtin_http:
                     http_state = builtin_http.begin(out)
+                wasmclock.enter(instance.born)  # the plugin's clock on a virtual Host
                 try:
                     rc = instance.initialize()  # inline unless it ran ahead
                     if rc == 0:  # the call, its error and its output in one (runtime/native.py)
+                        wasmclock.started()
                         rc, err, length, output = native.call(
                             instance.ptr, export.encode(), data, self.caps.max_output)
                     else:
@@ -170,6 +172,7 @@ class LoadedPlugin:
                         err = _ffi.string(failed) if failed != _ffi.NULL else None
                         length, output = 0, b""
                 finally:
+                    wasmclock.leave()
                     if http_state is not None:
                         builtin_http.end(http_state)
             if http_state is not None and http_state.panic is not None:

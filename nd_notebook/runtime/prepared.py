@@ -55,12 +55,12 @@ from typing import Any
 from extism_sys import ffi as _ffi
 from extism_sys import lib as _lib
 
-from . import native, pagetouch
+from . import native, pagetouch, wasmclock
 from .output import CallOutput, capture_call, instance_id
 from .wasmedit import RESEED_EXPORT
 
 __all__ = ["MAX_AGE", "Instance", "InstancePool", "guard_context", "prepared_module",
-           "snapshots_default"]
+           "refuse_init_ahead", "snapshots_default"]
 
 # libextism's errors are anyhow errors, which capture a Rust backtrace each when
 # RUST_BACKTRACE=1 is set (as on many developer machines): about 50 ms per failed call, never
@@ -381,7 +381,7 @@ class InstancePool:
         # (The instance maps its memory at its first call: mappings read before it is made
         # are read before its memory is there.)
         before = pagetouch.image_mappings() if touch is not None and touch.wants() else None
-        _state.refused = False
+        _state.refused = None
         out = None
         if lane.init_export == RESEED_EXPORT and native.helper() is not None:
             # All in one call, without the interpreter lock (runtime/native.py). A snapshot's
@@ -392,13 +392,17 @@ class InstancePool:
         else:
             ptr = _create(lane.compiled)
             instance = Instance(ptr, None)
+            wasmclock.enter(instance.born)  # its monotonic clock, on a virtual-clock Host
             # Its log lines only: redirecting fds 1/2 from this thread would take what the
             # process prints meanwhile; what an init writes to stdout goes to the process's own
             # fds.
             with contextlib.nullcontext() if lane.init_export == RESEED_EXPORT else \
                     capture_call(ptr, stdio=False, instance=instance.id) as out:
-                rc = _lib.extism_plugin_call_with_host_context(
-                    ptr, lane.init_export.encode(), given, len(given), _ffi.NULL)
+                try:
+                    rc = _lib.extism_plugin_call_with_host_context(
+                        ptr, lane.init_export.encode(), given, len(given), _ffi.NULL)
+                finally:
+                    wasmclock.leave()
             failed = rc != 0 or _lib.extism_plugin_error(ptr) != _ffi.NULL
         refused = _state.refused
         if failed and given:  # never expected: the list is dropped, not the prepared instances
@@ -414,8 +418,7 @@ class InstancePool:
             if not refused and lane.busy:  # maybe ended by the deadline of the lane's call
                 return
             # An init failing ahead would fail in the call too: inline from now on.
-            self._refuse("its init calls a Navidrome host function" if refused
-                         else "its init fails")
+            self._refuse(refused or "its init fails")
             return
         instance.init_output = out if out is not None and out.logs else None
         with self._lock:
@@ -471,6 +474,16 @@ class InstancePool:
         self._on_refused(self.status)
 
 
+def refuse_init_ahead(reason: str) -> bool:
+    """For a host function: whether an init is running ahead on this thread, in which case it
+    is refused (the instance freed, the plugin initialising inline from then on, ``reason`` in
+    ``instances.status``)."""
+    if getattr(_state, "pool", None) is None:
+        return False
+    _state.refused = _state.refused or reason
+    return True
+
+
 def guard_context(ctx):
     """The plugin context as the host functions see it: a host function called by an init
     running ahead on the background thread is refused (never served; see the module docs)."""
@@ -490,7 +503,7 @@ class _GuardedContext:
     def __getattr__(self, name: str):
         pool = getattr(_state, "pool", None)
         if pool is not None and name in ("host", "emit"):
-            _state.refused = True
+            _state.refused = _state.refused or "its init calls a Navidrome host function"
             raise _HostCallDuringInit(name)
         return getattr(self._ctx, name)
 

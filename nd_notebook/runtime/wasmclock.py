@@ -6,24 +6,30 @@ memory, where no Python host function can write. On ``Host(clock="virtual")`` th
 rewritten module instead (:func:`with_host_clock`):
 
 - the import ``wasi_snapshot_preview1 clock_time_get`` keeps its function index but becomes
-  ``nd_notebook clock_time_get (clock_id i32) -> i64``, answered by :func:`functions`: the Host
-  clock's time for the real-time clock (0), the machine's monotonic clock for the monotonic one
-  (1: Go's timers and ``time.Sleep`` still advance), ``EBADF`` (8) for the CPU-time clocks, as
-  libextism answers them; an unknown clock id traps, as in libextism (there with the text
-  ``Invalid enum value Clockid``, here wasm's ``unreachable``);
+  ``nd_notebook clock_time_get (clock_id i32) -> i64``, answered by :func:`functions`: for the
+  real-time clock (0), the Host clock's time when the export started plus the real time the
+  call has run since, in whole milliseconds (:func:`now_ns`); for the monotonic one (1), the
+  real time since the instance was created, as libextism's own clock counts (Go's timers and
+  ``time.Sleep`` work as on a real clock); ``EBADF`` (8) for the CPU-time clocks, as libextism
+  answers them; an unknown clock id traps, as in libextism (there with the text ``Invalid enum
+  value Clockid``, here wasm's ``unreachable``);
 - a function appended to the module does what WASI's did with that answer (store it at the
   given address, return the errno), and every ``call`` of the import in the code calls it.
 
 The import keeps its index and most code offsets stay where they were
 (runtime/wasmimports.py, which does the rewrite, says which may move).
 
-A module the rewrite refuses (the import used other than by ``call``, or code this reader does
-not know) is run unchanged, its clock the machine's (the reason logged).
+An init that reads the wall clock is not run ahead of the call (runtime/prepared.py): it would
+read a virtual time the clock has left by the call. A module the rewrite refuses (the import
+used other than by ``call``, code this reader does not know, a start function: libextism
+crashes when one calls a Python host function, several memories) is run unchanged, its clock
+the machine's (the reason logged).
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 import time
 
 import extism
@@ -32,7 +38,8 @@ from extism_sys import ffi as _ffi
 from .wasmedit import _leb
 from .wasmimports import NotRewritable, redirect_calls
 
-__all__ = ["CLOCK_IMPORT", "NotRewritable", "functions", "with_host_clock"]
+__all__ = ["CLOCK_IMPORT", "INIT_READS_CLOCK", "NotRewritable", "enter", "functions", "leave",
+           "started", "with_host_clock"]
 
 #: What the rewritten module imports instead of WASI's clock_time_get.
 CLOCK_IMPORT = ("nd_notebook", "clock_time_get")
@@ -40,6 +47,10 @@ _WASI_CLOCK = ("wasi_snapshot_preview1", "clock_time_get")
 _CLOCK_TYPE = b"\x60\x03\x7f\x7e\x7f\x01\x7f"  # (clock_id i32, precision i64, time_at i32) -> i32
 _NOW_TYPE = b"\x60\x01\x7f\x01\x7e"  # (clock_id i32) -> i64
 _ERRNO_BADF = 8
+#: Why an init reading the wall clock is not run ahead on a virtual-clock Host (prepared.py).
+INIT_READS_CLOCK = ("its init reads the plugin's clock, on a virtual clock the time it runs at "
+                    "(ahead, the virtual time would move on before the call)")
+_local = threading.local()  # the instance running on this thread: see enter()
 _UNKNOWN_CLOCK = -1  # the appended function traps
 
 # The appended function: t = now(clock_id); if t == -1: trap (libextism traps on an unknown
@@ -60,13 +71,43 @@ def functions(clock) -> list[extism.Function]:
                             _trampoline, clock)]
 
 
+def enter(born: float) -> None:
+    """An instance created at ``born`` (``time.monotonic()``) starts running on this thread:
+    its monotonic clock counts from its creation, as a libextism instance's does."""
+    _local.base = int(born * 1e9)
+    _local.started = None
+
+
+def started() -> None:
+    """Its export starts (its init done): from now on its wall clock moves with real time."""
+    _local.started = time.monotonic_ns()
+
+
+def leave() -> None:
+    _local.base = _local.started = None
+
+
 def now_ns(clock, clock_id: int) -> int:
-    """The answer for ``clock_id``: nanoseconds, a WASI errno negated, or -1 (unknown id)."""
+    """The answer for ``clock_id``: nanoseconds, a WASI errno negated, or -1 (unknown id).
+
+    The wall clock is the Host clock's time when the export started, plus the real time the
+    call has run since, in whole milliseconds: the first reading of a call is the virtual
+    time itself, and a loop waiting for a wall-clock deadline still ends."""
     if clock_id == 0:
+        from .prepared import refuse_init_ahead
+
+        if refuse_init_ahead(INIT_READS_CLOCK):  # its instance is freed: any value will do
+            return 0
         reader = getattr(clock, "now_ns", None)
-        return reader() if reader is not None else round(clock.now() * 1e9)
+        now = reader() if reader is not None else round(clock.now() * 1e9)
+        since = getattr(_local, "started", None)
+        if since is not None:
+            elapsed = time.monotonic_ns() - since
+            now += elapsed - elapsed % 1_000_000
+        return now
     if clock_id == 1:
-        return time.monotonic_ns()
+        base = getattr(_local, "base", None)
+        return time.monotonic_ns() - (base or 0)
     return -_ERRNO_BADF if clock_id in (2, 3) else _UNKNOWN_CLOCK
 
 
@@ -95,4 +136,4 @@ def with_host_clock(wasm: bytes) -> bytes:
     itself when it does not import the clock; :class:`NotRewritable` when it cannot be."""
     return redirect_calls(wasm, _WASI_CLOCK, _CLOCK_TYPE,
                           lambda k: _BODY.replace(b"{now}", _leb(k)),
-                          retype=(*CLOCK_IMPORT, _NOW_TYPE))
+                          retype=(*CLOCK_IMPORT, _NOW_TYPE), stores=True, python=True)

@@ -45,15 +45,19 @@ class NotRewritable(ValueError):
 
 def redirect_calls(wasm: bytes, target: tuple[str, str], functype: bytes,
                    body: Callable[[int], bytes], *,
-                   retype: tuple[str, str, bytes] | None = None) -> bytes:
+                   retype: tuple[str, str, bytes] | None = None, stores: bool = False,
+                   python: bool = False) -> bytes:
     """``wasm`` with every ``call``/``return_call`` of the function import ``target`` (each
     import of it) calling a function appended to it instead, of the import's type
     ``functype`` and with the code ``body(k)`` (its locals and instructions; ``k`` is the
     import's index, which it may call). With ``retype`` ``(module, name, functype)`` the
-    import is that one instead (``body`` then calls it with the new type). ``wasm`` itself
-    when it does not import ``target``; :class:`NotRewritable` when it cannot be done."""
+    import is that one instead (``body`` then calls it with the new type). ``stores``: the body
+    writes to memory 0, which must be the module's only memory, 32-bit. ``python``: the import
+    becomes a Python host function, which libextism cannot call from a start function (the
+    process crashes), so a module with one is refused. ``wasm`` itself when it does not import
+    ``target``; :class:`NotRewritable` when it cannot be done."""
     try:
-        return _redirect_module(wasm, target, functype, body, retype)
+        return _redirect_module(wasm, target, functype, body, retype, stores, python)
     except (WasmFormatError, IndexError) as e:
         raise NotRewritable(f"its binary could not be read ({e})") from None
     except ValueError as e:
@@ -62,7 +66,7 @@ def redirect_calls(wasm: bytes, target: tuple[str, str], functype: bytes,
         raise NotRewritable(str(e)) from None
 
 
-def _redirect_module(wasm, target, functype, body, retype) -> bytes:
+def _redirect_module(wasm, target, functype, body, retype, stores, python) -> bytes:
     sections = split_sections(wasm)
     payload = dict(sections)
     imports = _import_entries(payload.get(2, b"\0"))
@@ -74,10 +78,16 @@ def _redirect_module(wasm, target, functype, body, retype) -> bytes:
     types = _types(payload.get(1, b"\0"))
     if any(types[funcs[k][3]] != functype for k in found):
         raise NotRewritable(f"its {name} import has another type")
-    if not any(e[2] == 2 for e in imports) and _count(payload.get(5, b"\0")) == 0:
-        raise NotRewritable("it has no memory")
-    if any(e[2] == 2 and e[4] & 4 for e in imports) or _memory64(payload.get(5, b"\0")):
-        raise NotRewritable("its memory is 64-bit")
+    if stores:
+        memories = sum(e[2] == 2 for e in imports) + _count(payload.get(5, b"\0"))
+        if memories != 1:
+            raise NotRewritable("it has no memory" if not memories
+                                else f"it has {memories} memories")
+        if any(e[2] == 2 and e[4] & 4 for e in imports) or _memory64(payload.get(5, b"\0")):
+            raise NotRewritable("its memory is 64-bit")
+    if python and 8 in payload:
+        raise NotRewritable("it has a start function (libextism cannot run a Python host "
+                            "function from one)")
     for k in found:
         _check_references(payload, k, name)
     import_section = payload.get(2)
@@ -162,10 +172,27 @@ def _check_references(payload: dict[int, bytes], index: int, name: str) -> None:
             raise NotRewritable(f"it exports its {name} import")
     if 8 in payload and _uleb(payload[8], 0)[0] == index:
         raise NotRewritable(f"its start function is {name}")
-    if b"\xd2" + _leb(index) in payload.get(6, b""):
+    if _may_reference(payload.get(6, b""), index):
         raise NotRewritable(f"a global may hold a reference to {name}")
+    if _may_reference(payload.get(4, b""), index):
+        raise NotRewritable(f"a table may start with a reference to {name}")
     if index in _element_functions(payload.get(9, b"\0")):
         raise NotRewritable(f"its {name} import is in a table")
+
+
+def _may_reference(payload: bytes, index: int) -> bool:
+    """Whether a section's bytes may hold ``ref.func index`` (any 0xD2 byte followed by an
+    LEB128 of ``index``, padded or not: an immediate's bytes can look alike, which only
+    refuses the rewrite)."""
+    start = payload.find(b"\xd2")
+    while start >= 0:
+        try:
+            if _uleb(payload, start + 1)[0] == index:
+                return True
+        except WasmFormatError:
+            return False
+        start = payload.find(b"\xd2", start + 1)
+    return False
 
 
 def _element_functions(payload: bytes) -> set[int]:
@@ -308,13 +335,14 @@ def _redirect(body: bytes, imports: set[int], target: int, drift: int = 0) -> by
     return bytes(out + body[last:])
 
 
-#: Instructions without immediates: control, parametric, numeric, sign extension, refs.
-_PLAIN = frozenset([0x00, 0x01, 0x05, 0x0B, 0x0F, 0x1A, 0x1B, 0xD1, 0xD3, 0xD5,
+#: Instructions without immediates: control, parametric, numeric, sign extension, and
+#: ref.is_null, ref.eq, ref.as_non_null.
+_PLAIN = frozenset([0x00, 0x01, 0x05, 0x0B, 0x0F, 0x1A, 0x1B, 0xD1, 0xD3, 0xD4,
                     *range(0x45, 0xC5)])
 #: One LEB128 immediate: br, br_if, call_ref, return_call_ref, locals, globals, tables,
-#: memory.size/grow, br_on_null/non_null.
+#: memory.size/grow, br_on_null, br_on_non_null.
 _ONE_IMMEDIATE = frozenset([0x0C, 0x0D, 0x14, 0x15, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26,
-                            0x3F, 0x40, 0xD4, 0xD6])
+                            0x3F, 0x40, 0xD5, 0xD6])
 _BLOCKS = frozenset([0x02, 0x03, 0x04])  # block, loop, if
 _VALTYPES = frozenset([0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F])
 
