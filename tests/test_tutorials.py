@@ -82,6 +82,7 @@ def _check_scrobbler(texts: list[str]) -> None:
     assert "capabilities  Scrobbler" in magic
     assert "diary  alice        True          ok       ok" in played
     assert "scrobbles of alice in the library" in stored
+    assert stored.startswith("(b'alice', True)")  # who NowPlaying saw: Scrobble gets no user
     assert "user not in the plugin's users scope" in scoped
     # Navidrome's log lines of the discarded and the stored scrobbles show under the cell too.
     logged = [line for line in kinds.splitlines() if line.startswith("[diary] ")]

@@ -12,7 +12,10 @@ oldest play first:
   time.Second, ...)``, once per failed pass), or at the plugin's next scrobble, whichever comes
   first;
 - a stored entry is sent as it is: ``nd_scrobbler_is_authorized`` was asked once, before it was
-  stored, and is not asked again.
+  stored, and is not asked again;
+- the sender runs on a background context that carries no user, and the plugin adapter takes
+  ``username`` from the context: every ``nd_scrobbler_scrobble`` of a play has ``"username":
+  ""`` (``is_authorized`` and ``now_playing``, on the play request's context, have the name).
 
 Here the first send happens inside ``host.play`` (Navidrome's sender runs on its own goroutine
 right after the wake-up), so its outcome is in the play's report; the retries run on the Host's
@@ -90,7 +93,7 @@ class ScrobbleBuffer:
                     info = self._fresh_info(entry)
                     entry.attempts += 1
                     try:
-                        plugin.scrobble(entry.user_name, info, entry.timestamp)
+                        plugin.scrobble("", info, entry.timestamp)  # no user: module docs
                     except ScrobblerRetryLater as e:
                         entry.last_error = e.cause
                         outcomes[entry.seq] = (e.kind, e.cause)
