@@ -15,7 +15,7 @@ from watplugins import _ENV, _HELPERS, wat
 
 import nd_notebook
 from nd_notebook import Host
-from nd_notebook.errors import PluginCallFailedError
+from nd_notebook.errors import LoadError, PluginCallFailedError
 from nd_notebook.runtime.builtin_http import glob_match
 
 LOOPBACK = {"http": {"requiredHosts": ["127.0.0.1"]}}
@@ -23,7 +23,7 @@ LOOPBACK = {"http": {"requiredHosts": ["127.0.0.1"]}}
 
 class _Handler(BaseHTTPRequestHandler):
     """/echo: the request as JSON, with two X-Twice headers; /hop/<n>: a redirect to n+1;
-    /away: a redirect to localhost; /empty: 204."""
+    /away: a redirect to localhost; /empty: 204; /big/<n>: n bytes."""
 
     def do_GET(self):
         self.server.seen.append((self.command, self.path, self.headers.get("Host")))
@@ -36,6 +36,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(302, [("Location", f"http://localhost:{port}/echo")], b"")
         elif self.path == "/empty":
             self._reply(204, [], b"")
+        elif self.path.startswith("/big/"):
+            self._reply(200, [], b"a" * int(self.path.rsplit("/", 1)[1]))
         else:
             echo = {"method": self.command, "path": self.path, "body": body.decode(),
                     "x-test": self.headers.get("X-Test"),
@@ -72,7 +74,7 @@ def host(tmp_path):
 
 # The request document is the call input; the output is the body; "meta" answers the status
 # code (4 bytes, little-endian) then the headers JSON, before any request and after one.
-RAW_WAT = wat("(module\n" + _ENV + """
+RAW_SOURCE = ("(module\n" + _ENV + """
   (import "extism:host/env" "http_request" (func $http_request (param i64 i64) (result i64)))
   (import "extism:host/env" "http_status_code" (func $status (result i32)))
   (import "extism:host/env" "http_headers" (func $headers (result i64)))
@@ -92,6 +94,7 @@ RAW_WAT = wat("(module\n" + _ENV + """
       (then (call $output_set (local.get $h) (call $length (local.get $h)))))
     (i32.const 0))
 )""")
+RAW_WAT = wat(RAW_SOURCE)
 
 GO_PLUGIN = r'''
 package main
@@ -425,4 +428,73 @@ def test_a_fault_rule_fails_builtin_requests_too(host, server):
         plugin.call("fetch", doc(server.base + "/echo", "POST"))
     assert e.value.reason == f'Post "{server.base}/echo": context deadline exceeded'
     assert server.seen == []
+    assert json.loads(plugin.call("fetch", doc(server.base + "/echo"), raw=True))["path"] == "/echo"
+
+
+def test_a_body_the_plugins_memory_cannot_hold_is_the_go_sdks_panic(tmp_path, server):
+    with Host(tmp_path, max_memory="16MiB") as h:
+        plugin = h.load(RAW_WAT, name="raw", permissions=LOOPBACK)
+        with pytest.raises(PluginCallFailedError) as e:
+            plugin.call("fetch", doc(f"{server.base}/big/{20 * 1024 * 1024}"))
+        assert str(e.value) == ("plugin call failed: Failed to write resposne body to memory "
+                                "(recovered by wazero)")
+        assert json.loads(plugin.call("fetch", doc(server.base + "/echo"), raw=True))["path"] \
+            == "/echo"
+
+
+GO_INIT_FETCH = r'''
+package main
+
+import pdk "github.com/extism/go-pdk"
+
+var status = fetch()
+
+func fetch() uint16 {
+	pdk.Log(pdk.LogInfo, "init before")
+	resp := pdk.NewHTTPRequest(pdk.MethodGet, "http://127.0.0.2/x").Send()
+	pdk.Log(pdk.LogInfo, "init after")
+	return resp.Status()
+}
+
+func main() {}
+
+//go:wasmexport status
+func st() int32 { return int32(status) }
+'''
+
+
+def test_a_request_failing_in_the_init_fails_the_load_there(host):
+    with pytest.raises(LoadError) as e:
+        host.load(nd_notebook.build(GO_INIT_FETCH), name="initfetch", permissions=LOOPBACK)
+    assert str(e.value) == ("creating instance: HTTP request to 'http://127.0.0.2/x' is not "
+                            "allowed (recovered by wazero)")
+    assert [e.data["message"] for e in host.events if e.kind == "plugin_log"] == ["init before"]
+
+
+START_CALLS = {
+    "directly": "(func $st (drop (call $http_request (i64.const 0) (i64.const 0))))",
+    "through a table": ("(table 1 funcref) (elem (i32.const 0) $via)"
+                        "(func $via (drop (call $http_request (i64.const 0) (i64.const 0))))"
+                        "(func $st (call_indirect (i32.const 0)))"),
+}
+
+
+@pytest.mark.parametrize("how", list(START_CALLS))
+def test_a_start_function_calling_a_python_host_function_is_refused_at_load(host, how):
+    # libextism crashes the process when a start function calls a host function of ours.
+    module = wat(RAW_SOURCE.replace('(func (export "fetch")',
+                                    START_CALLS[how] + ' (start $st)\n  (func (export "fetch")'))
+    with pytest.raises(LoadError) as e:
+        host.load(module, name="start", permissions=LOOPBACK)
+    assert str(e.value) == (
+        "creating instance: its start function calls extism:host/env::http_request, which "
+        "libextism cannot serve while it instantiates a module (the process would crash); call "
+        "it from an export or from _initialize instead")
+
+
+def test_a_start_function_calling_nothing_of_ours_loads(host, server):
+    module = wat(RAW_SOURCE.replace('(func (export "fetch")',
+                                    '(func $st (drop (call $alloc (i64.const 8)))) (start $st)\n'
+                                    '  (func (export "fetch")'))
+    plugin = host.load(module, name="start", permissions=LOOPBACK)
     assert json.loads(plugin.call("fetch", doc(server.base + "/echo"), raw=True))["path"] == "/echo"

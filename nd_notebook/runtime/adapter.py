@@ -116,6 +116,8 @@ _DEEP = 100
 def write_block(plugin: extism.CurrentPlugin, data: bytes) -> int:
     """``data`` in a new Extism memory block of the calling plugin; its offset."""
     mem = plugin.alloc(len(data))
+    if mem.offset == 0:  # the plugin's memory cannot grow (max_memory): nothing written
+        raise MemoryError(f"no room for {len(data)} bytes in the plugin's memory")
     plugin.memory(mem)[:] = data
     return mem.offset
 

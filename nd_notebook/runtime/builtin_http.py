@@ -207,7 +207,13 @@ class _Binding:
         if state is not None:
             state.status = response["statusCode"]
             state.headers = response["lowerHeaders"]
-        return write_block(plugin, response["body"]) if response["body"] else 0
+        if not response["body"]:
+            return 0
+        try:
+            return write_block(plugin, response["body"])
+        except MemoryError:  # the Go SDK's own text, typo included
+            _panic(state, "Failed to write resposne body to memory")
+            return _PANICKED if self.traps and state is not None else 0
 
     def _decode(self, raw: bytes) -> dict[str, Any]:
         try:

@@ -531,6 +531,14 @@ class Host:
         # on a virtual clock, the plugin's own clock is the Host's (wasmclock.py).
         runnable, traps = self._with_panic_trap(ctx, wasm, info)
         runnable = self._with_clock(ctx, runnable)
+        refused = _start_calls_python(runnable, bindings)
+        if refused is not None:
+            for service in services.values():
+                service.close()
+            raise LoadError(
+                f"creating instance: its start function calls {refused[0]}::{refused[1]}, which "
+                "libextism cannot serve while it instantiates a module (the process would "
+                "crash); call it from an export or from _initialize instead")
         try:
             # The init export renamed so nd-notebook runs it: ahead with snapshots (prepared.py).
             init_export, reason = prepared.prepared_module(runnable, info.exported_functions)[1:]
@@ -648,6 +656,18 @@ def module_path(module: bytes, folder: Path) -> Iterator[str]:
         yield f.name
     finally:
         os.unlink(f.name)
+
+
+def _start_calls_python(wasm: bytes, bindings) -> tuple[str, str] | None:
+    """The import served by a Python host function that the module's start function may call
+    (libextism crashes the process when one does), or None."""
+    served = {(abi.USER_NAMESPACE, row.import_name) for row, _ in bindings}
+    served |= {(builtin_http.ENV_NAMESPACE, name) for name in builtin_http.FUNCTIONS}
+    served.add(wasmclock.CLOCK_IMPORT)
+    try:
+        return wasmimports.start_reaches(wasm, served)
+    except wasmimports.NotRewritable:  # code this reader does not know: cannot tell
+        return None
 
 
 def _mounts(host: Host, man, settings: PluginSettings, data_dir: Path) -> dict[str, str]:

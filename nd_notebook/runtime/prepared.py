@@ -55,7 +55,7 @@ from typing import Any
 from extism_sys import ffi as _ffi
 from extism_sys import lib as _lib
 
-from . import native, pagetouch, wasmclock
+from . import builtin_http, native, pagetouch, wasmclock
 from .output import CallOutput, capture_call, instance_id
 from .wasmedit import RESEED_EXPORT
 
@@ -541,8 +541,15 @@ def first_instance(compiled, init_export: str | None
         if init_export is None:
             return None, 0, None
         with capture_call(ptr, stdio=True, instance=instance_id(ptr)) as out:
-            rc = _lib.extism_plugin_call_with_host_context(ptr, init_export.encode(), b"", 0,
-                                                           _ffi.NULL)
+            http = builtin_http.begin(out)  # a built-in HTTP panic fails the init too
+            try:
+                rc = _lib.extism_plugin_call_with_host_context(ptr, init_export.encode(), b"",
+                                                               0, _ffi.NULL)
+            finally:
+                builtin_http.end(http)
+        if http.panic is not None:  # the guest stopped there: what it logged later is dropped
+            del out.logs[http.logs_kept:]
+            return f"{http.panic}{builtin_http.RECOVERED}", rc, out
         failed = _lib.extism_plugin_error(ptr)
         if failed != _ffi.NULL:
             return _ffi.string(failed).decode("utf-8", "replace"), rc, out

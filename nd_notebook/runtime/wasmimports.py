@@ -36,7 +36,7 @@ from .wasmedit import (
 )
 from .wasminfo import WasmFormatError, _name, _uleb
 
-__all__ = ["NotRewritable", "redirect_calls"]
+__all__ = ["NotRewritable", "redirect_calls", "start_reaches"]
 
 
 class NotRewritable(ValueError):
@@ -257,43 +257,110 @@ def _redirected_code(payload: bytes, imports: set[int], target: int) -> bytes:
 def _redirect(body: bytes, imports: set[int], target: int, drift: int = 0) -> bytes:
     """``body`` with its calls of ``imports`` calling ``target``, and up to ``drift`` (plus what
     it grows by) padded call targets written one byte shorter (``body`` itself when none)."""
-    pos = _skip_locals(body)
     edits: list[tuple[int, int, bytes]] = []  # (start of the LEB, its end, the new LEB)
     padded: list[tuple[int, int, bytes]] = []  # (start, end, one byte shorter) of padded LEBs
+    for kind, start, stop in _walk(body):
+        if kind == _CALL:
+            index = _uleb(body, start)[0]
+            if index in imports:
+                new = _leb(target)
+                width = stop - start
+                edits.append((start, stop, _padded_leb(target, width) if len(new) <= width
+                               else new))
+            elif stop - start > len(_leb(index)):
+                padded.append((start, stop, _padded_leb(index, stop - start - 1)))
+        elif kind == _CONST and stop - start > 1:  # Go's linker pads the addresses it writes
+            value = _sleb_value(body, start, stop)
+            if len(_sleb(value)) < stop - start:
+                padded.append((start, stop, _padded_sleb(value, stop - start - 1)))
+        elif kind == _REF and _uleb(body, start)[0] in imports:
+            raise NotRewritable("its code takes a reference to the import")
+    drift += sum(len(new) - (stop - start) for start, stop, new in edits)
+    for edit in padded:
+        if drift <= 0:
+            break
+        edits.append(edit)
+        drift -= 1
+    if not edits:
+        return body
+    out = bytearray()
+    last = 0
+    for start, stop, new in sorted(edits):
+        out += body[last:start] + new
+        last = stop
+    return bytes(out + body[last:])
+
+
+def start_reaches(wasm: bytes, targets: set[tuple[str, str]]) -> tuple[str, str] | None:
+    """The first of the function imports ``targets`` the module's start function may call
+    (directly, or through a table or a function reference: then any function an element
+    segment names), or None (no start function, or none reached)."""
+    sections = split_sections(wasm)
+    payload = dict(sections)
+    if 8 not in payload:
+        return None
+    funcs = [e for e in _import_entries(payload.get(2, b"\0")) if e[2] == 0]
+    wanted = {n: e[:2] for n, e in enumerate(funcs) if e[:2] in targets}
+    if not wanted:
+        return None
+    bodies = _bodies(payload.get(10, b"\0"))
+    tabled = _element_functions(payload.get(9, b"\0"))
+    seen: set[int] = set()
+    todo = [_uleb(payload[8], 0)[0]]
+    while todo:
+        index = todo.pop()
+        if index in seen:
+            continue
+        seen.add(index)
+        if index in wanted:
+            return wanted[index]
+        body = bodies[index - len(funcs)] if index >= len(funcs) else b""
+        for kind, start, _ in _walk(body) if body else ():
+            if kind in (_CALL, _REF):
+                todo.append(_uleb(body, start)[0])
+            elif kind == _INDIRECT:
+                todo.extend(tabled)
+    return None
+
+
+def _bodies(payload: bytes) -> list[bytes]:
+    count, pos = _uleb(payload, 0)
+    out = []
+    for _ in range(count):
+        size, start = _uleb(payload, pos)
+        out.append(payload[start:start + size])
+        pos = start + size
+    return out
+
+
+_CALL, _CONST, _REF, _INDIRECT = range(4)
+
+
+def _walk(body: bytes):
+    """The instructions of a function body that matter here: ``(kind, start, end)`` of the
+    immediate of each call/return_call (_CALL), i32/i64.const (_CONST), ref.func (_REF), and
+    (_INDIRECT) each call_indirect, return_call_indirect, call_ref or return_call_ref."""
+    pos = _skip_locals(body)
     end = len(body)
     while pos < end:
         op = body[pos]
         pos += 1
         if op in _PLAIN:
             continue
-        if op in (0x10, 0x12):  # call, return_call
-            index, after = _uleb(body, pos)
-            if index in imports:
-                width = after - pos
-                new = _leb(target)
-                edits.append((pos, after, _padded_leb(target, width) if len(new) <= width
-                               else new))
-            elif after - pos > len(_leb(index)):
-                padded.append((pos, after, _padded_leb(index, after - pos - 1)))
-            pos = after
-        elif op in (0x41, 0x42):  # i32/i64.const: Go's linker pads the addresses it writes
+        if op in (0x10, 0x12, 0x41, 0x42, 0xD2):
             after = _skip_leb(body, pos)
-            if after - pos > 1:
-                value = _sleb_value(body, pos, after)
-                if len(_sleb(value)) < after - pos:
-                    padded.append((pos, after, _padded_sleb(value, after - pos - 1)))
+            yield (_CALL if op in (0x10, 0x12) else _REF if op == 0xD2 else _CONST), pos, after
             pos = after
-        elif op == 0xD2:  # ref.func
-            index, pos = _uleb(body, pos)
-            if index in imports:
-                raise NotRewritable("its code takes a reference to the import")
         elif op in _ONE_IMMEDIATE:
+            if op in (0x14, 0x15):  # call_ref, return_call_ref
+                yield _INDIRECT, pos, pos
             pos = _skip_leb(body, pos)
         elif op in _BLOCKS:
             pos = _skip_blocktype(body, pos)
         elif 0x28 <= op <= 0x3E:
             pos = _skip_memarg(body, pos)
         elif op in (0x11, 0x13):  # call_indirect, return_call_indirect: type, table
+            yield _INDIRECT, pos, pos
             pos = _skip_leb(body, _skip_leb(body, pos))
         elif op == 0x0E:  # br_table
             n, pos = _uleb(body, pos)
@@ -319,20 +386,6 @@ def _redirect(body: bytes, imports: set[int], target: int, drift: int = 0) -> by
         else:
             raise NotRewritable(f"its code uses the instruction 0x{op:02x}, which nd-notebook's "
                                 "reader does not know")
-    drift += sum(len(new) - (stop - start) for start, stop, new in edits)
-    for edit in padded:
-        if drift <= 0:
-            break
-        edits.append(edit)
-        drift -= 1
-    if not edits:
-        return body
-    out = bytearray()
-    last = 0
-    for start, stop, new in sorted(edits):
-        out += body[last:start] + new
-        last = stop
-    return bytes(out + body[last:])
 
 
 #: Instructions without immediates: control, parametric, numeric, sign extension, and
