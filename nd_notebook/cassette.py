@@ -132,6 +132,8 @@ class Cassette:
             entry["response"] = {"statusCode": response.get("statusCode", 0),
                                  "headers": redact_headers(response.get("headers") or {}),
                                  **_body_doc(bytes(response.get("body") or b""))}
+            if "lowerHeaders" in response:  # Extism's http_request: every value, joined
+                entry["response"]["lowerHeaders"] = redact_headers(response["lowerHeaders"])
         with self._lock:
             self.interactions.append(entry)
             self.save()
@@ -164,8 +166,11 @@ class Cassette:
         if "error" in entry:
             raise ServiceError(entry["error"])
         response = entry["response"]
-        return {"statusCode": response.get("statusCode", 0),
-                "headers": dict(response.get("headers") or {}), "body": _body_of(response)}
+        answer = {"statusCode": response.get("statusCode", 0),
+                  "headers": dict(response.get("headers") or {}), "body": _body_of(response)}
+        if "lowerHeaders" in response:
+            answer["lowerHeaders"] = dict(response["lowerHeaders"])
+        return answer
 
     def _find(self, key: tuple) -> int | None:
         if self._keys is None:  # a replaying cassette's recordings do not change

@@ -402,18 +402,24 @@ def test_each_request_is_a_host_call_in_the_event_log(host, server):
     assert call.data["response"]["statusCode"] == 201
 
 
-def test_a_cassette_records_and_replays_builtin_requests(tmp_path, server):
+def test_a_cassette_records_and_replays_builtin_requests(tmp_path, server, go_wasm):
     cassette = tmp_path / "builtin.json"
     url = server.base + "/echo"
     with Host(tmp_path / "rec") as host, host.recording(cassette):
         plugin = host.load(RAW_WAT, name="raw", permissions=LOOPBACK)
         live = plugin.call("fetch", doc(url, "GET", {"x-test": "recorded"}), raw=True)
-    assert [e["request"]["url"] for e in json.loads(cassette.read_text())["interactions"]] == [url]
+        go = host.load(go_wasm, name="go", permissions=LOOPBACK)
+        live_headers = fetch(go, url + "?go")["headers"]
+    assert [e["request"]["url"] for e in json.loads(cassette.read_text())["interactions"]] == [
+        url, url + "?go"]
+    assert live_headers["x-twice"] == "a,b"
     seen = len(server.seen)
     with Host(tmp_path / "play", cassette=cassette) as host:
         plugin = host.load(RAW_WAT, name="raw", permissions=LOOPBACK)
         assert host.logs().empty  # no warning: nothing escapes the cassette any more
         assert plugin.call("fetch", doc(url, "GET", {"x-test": "recorded"}), raw=True) == live
+        go = host.load(go_wasm, name="go", permissions=LOOPBACK)
+        assert fetch(go, url + "?go")["headers"] == live_headers  # repeated values: joined
         with pytest.raises(PluginCallFailedError) as e:
             plugin.call("fetch", doc(url + "?other"))
     assert len(server.seen) == seen
