@@ -152,7 +152,7 @@ _TRAP_BODY = (b"\x01\x01\x7e\x20\x00\x20\x01\x10{k}\x22\x02"
               b"\x42\x7f\x51\x04\x40\x00\x0b\x20\x02\x0b")
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=4)  # a module and its rewrite each: a few MB an entry
 def with_panic_trap(wasm: bytes) -> bytes:
     """The module with its calls of ``http_request`` trapping on a panic's answer (the module
     docs); itself without the import; ``wasmimports.NotRewritable`` when it cannot be."""

@@ -130,7 +130,7 @@ def _trampoline(current, inputs, n_inputs, outputs, n_outputs, user_data):
         outputs[0].v.i64 = time.time_ns() if inputs[0].v.i32 == 0 else time.monotonic_ns()
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=4)  # a module and its rewrite each: a few MB an entry
 def with_host_clock(wasm: bytes) -> bytes:
     """The module with its WASI clock answered by the Host (see the module docs); the module
     itself when it does not import the clock; :class:`NotRewritable` when it cannot be."""
