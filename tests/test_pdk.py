@@ -773,14 +773,16 @@ func init() { scrobbler.Register(impl) }
 
 
 @pytest.mark.slow
-def test_registering_a_nil_scrobbler_panics_at_init_and_fails_the_load(tmp_path):
+def test_registering_a_nil_scrobbler_panics_at_init_and_fails_every_call(tmp_path):
     # Upstream's Register binds impl's method values: a nil interface panics in init, which
-    # runs in the instance Navidrome makes at load.
+    # the Go SDK runs at an instance's first call.
     from nd_notebook import Host
     from nd_notebook.build import build
-    from nd_notebook.errors import LoadError
+    from nd_notebook.errors import PluginCallFailedError
 
-    with Host(tmp_path) as host, pytest.raises(LoadError) as e:
-        host.load(build(NIL_SCROBBLER, lang="go"), name="nil", permissions="users")
-    assert str(e.value) == ("creating instance: panic: runtime error: invalid memory address "
-                            "or nil pointer dereference")
+    with Host(tmp_path) as host:
+        plugin = host.load(build(NIL_SCROBBLER, lang="go"), name="nil", permissions="users")
+        with pytest.raises(PluginCallFailedError) as e:
+            plugin.call("nd_scrobbler_is_authorized", {"username": "a"})
+    assert str(e.value) == ("plugin call failed: failed to initialize runtime: panic: runtime "
+                            "error: invalid memory address or nil pointer dereference")

@@ -29,7 +29,6 @@ from . import builtin_http, interrupt, limits, prepared, wasmclock, wasmimports
 from .adapter import host_functions
 from .faults import Faults
 from .folderlock import lock_folder
-from .output import emit_output
 from .plugin import LoadedPlugin
 from .traps import backtrace_details, diagnose
 from .wasminfo import WasmFormatError, module_info
@@ -578,15 +577,13 @@ class Host:
             for service in services.values():
                 service.close()
             raise LoadError(str(e)) from None
-        # Navidrome's one instance at load: its init runs (what it logs is shown), and an init
-        # that fails fails the load.
-        problem, rc, said = prepared.first_instance(compiled, init_export)
-        if said is not None:
-            emit_output(ctx, "_initialize", said)
+        # Navidrome's one instance at load, to see its exports: one libextism cannot create
+        # fails the load. Its init is not run (the Go SDK runs it at an instance's first call).
+        problem = prepared.first_instance(compiled)
         if problem is not None:
             for service in services.values():
                 service.close()
-            diagnosis = diagnose(problem, rc, said)  # a trap: its cause (a Go panic's text)
+            diagnosis = diagnose(problem, -1, None)  # a start function's trap
             raise LoadError(f"creating instance: {diagnosis.reason if diagnosis else problem}")
         exports = set(self.navidrome.known_exports(info.exported_functions))
         capabilities = [c.name for c in abi.CAPABILITIES if exports.intersection(c.exports)]

@@ -163,6 +163,8 @@ class LoadedPlugin:
                 wasmclock.enter(instance.born)  # the plugin's clock on a virtual Host
                 try:
                     rc = instance.initialize()  # inline unless it ran ahead
+                    in_init = rc != 0 or (http_state is not None and
+                                          http_state.panic is not None)
                     if rc == 0:  # the call, its error and its output in one (runtime/native.py)
                         wasmclock.started()
                         rc, err, length, output = native.call(
@@ -181,8 +183,8 @@ class LoadedPlugin:
                 del out.logs[http_state.logs_kept:]
                 emit_output(self.ctx, export, out)
                 failure = PluginCallFailedError(
-                    f"plugin call failed: {http_state.panic}{builtin_http.RECOVERED}",
-                    export=export)
+                    f"plugin call failed: {INIT_FAILED if in_init else ''}{http_state.panic}"
+                    f"{builtin_http.RECOVERED}", export=export)
                 failure.reason = http_state.panic
                 raise failure
             emit_output(self.ctx, export, out)
@@ -193,7 +195,8 @@ class LoadedPlugin:
                 if text == limits.OOM:  # its memory would have grown past max_memory
                     raise limits.memory_exceeded(self.caps, export=export, plugin_id=self.id)
                 raise call_failed(text, rc, out, export=export, plugin_id=self.id,
-                                  source=source_for(self.wasm))
+                                  source=source_for(self.wasm),
+                                  prefix=INIT_FAILED if in_init else "")
             if rc == abi.RC_NOT_IMPLEMENTED:
                 raise NotImplementedByPluginError(abi.FUNCTION_NOT_IMPLEMENTED % export,
                                                   export=export, code=rc)
@@ -287,6 +290,10 @@ class _ExportCall:
             kwargs["track"] = _track_info(self.plugin, kwargs["track"])
         data = make_request(self.row.name, request, **kwargs)
         return typed_call(self.row.name, lambda e, i: self.plugin.call(e, i, raw=True), data)
+
+
+#: Extism's Go SDK, when the init it runs at an instance's first call fails.
+INIT_FAILED = "failed to initialize runtime: "
 
 
 def _track_info(plugin: LoadedPlugin, track_id: str) -> dict[str, Any]:

@@ -55,7 +55,7 @@ from typing import Any
 from extism_sys import ffi as _ffi
 from extism_sys import lib as _lib
 
-from . import builtin_http, native, pagetouch, wasmclock
+from . import native, pagetouch, wasmclock
 from .output import CallOutput, capture_call, instance_id
 from .wasmedit import RESEED_EXPORT
 
@@ -527,35 +527,17 @@ def _stop_all() -> None:
         thread.join(timeout=10.0)
 
 
-def first_instance(compiled, init_export: str | None
-                   ) -> tuple[str | None, int, CallOutput | None]:
-    """Navidrome instantiates a plugin once at load (to see its exports) and closes it: its
-    init runs then, and a failure there (a Go ``init`` panicking, a trap) fails the load.
-    ``(libextism's error or None, the init's return code, what it logged and wrote)``; the
-    instance is freed."""
+def first_instance(compiled) -> str | None:
+    """Navidrome instantiates a plugin once at load (to see its exports) and closes it: an
+    instance libextism cannot create (an unknown import, a start function that traps) fails
+    the load; the init does not run there (Extism's Go SDK runs it lazily, at an instance's
+    first call). libextism's error, or None; the instance is freed."""
     try:
         ptr = _create(compiled)
     except Exception as e:  # noqa: BLE001 - libextism's refusal (an unknown import...)
-        return str(e).removeprefix("plugin call failed: "), -1, None
-    try:
-        if init_export is None:
-            return None, 0, None
-        with capture_call(ptr, stdio=True, instance=instance_id(ptr)) as out:
-            http = builtin_http.begin(out)  # a built-in HTTP panic fails the init too
-            try:
-                rc = _lib.extism_plugin_call_with_host_context(ptr, init_export.encode(), b"",
-                                                               0, _ffi.NULL)
-            finally:
-                builtin_http.end(http)
-        if http.panic is not None:  # the guest stopped there: what it logged later is dropped
-            del out.logs[http.logs_kept:]
-            return f"{http.panic}{builtin_http.RECOVERED}", rc, out
-        failed = _lib.extism_plugin_error(ptr)
-        if failed != _ffi.NULL:
-            return _ffi.string(failed).decode("utf-8", "replace"), rc, out
-        return (None if rc == 0 else f"exit code {rc}"), rc, out
-    finally:
-        _lib.extism_plugin_free(ptr)
+        return str(e).removeprefix("plugin call failed: ")
+    _lib.extism_plugin_free(ptr)
+    return None
 
 
 def _create(compiled):

@@ -61,13 +61,16 @@ class Diagnosis:
 
 
 def call_failed(text: str, rc: int, out: CallOutput | None, *, export: str, plugin_id: str,
-                source: CellSource | None = None) -> PluginCallFailedError:
-    """The exception for a call whose instance reported error ``text`` (return code ``rc``)."""
+                source: CellSource | None = None, prefix: str = "") -> PluginCallFailedError:
+    """The exception for a call whose instance reported error ``text`` (return code ``rc``);
+    ``prefix`` goes before the reason (the Go SDK's, for a failed init)."""
     diag = diagnose(text, rc, out, source=source)
     if diag is None:  # the guest set this error itself: Navidrome's exact text
-        err = PluginCallFailedError(abi.PLUGIN_CALL_FAILED % text, export=export, code=rc)
+        err = PluginCallFailedError(abi.PLUGIN_CALL_FAILED % (prefix + text), export=export,
+                                    code=rc)
     else:
-        err = PluginCallFailedError(abi.PLUGIN_CALL_FAILED % diag.reason, export=export, code=rc)
+        err = PluginCallFailedError(abi.PLUGIN_CALL_FAILED % (prefix + diag.reason),
+                                    export=export, code=rc)
         err.reason, err.location, err.backtrace = diag.reason, diag.location, diag.backtrace
         err.exit_code = diag.exit_code
     err.plugin_id = plugin_id
