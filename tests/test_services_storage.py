@@ -139,3 +139,44 @@ def test_each_plugin_id_has_its_own_folder(host, fs_wasm):
     assert "error" in fs(other, "read", "/storage/mine")
     assert not (host.data_dir / "plugins" / "b" / "storage" / "mine").exists()
 
+
+
+INIT_READS = """
+package main
+
+import (
+	"os"
+	"strconv"
+
+	"github.com/extism/go-pdk"
+)
+
+var seen = read() // the init reads what the previous call wrote
+
+func read() int {
+	b, err := os.ReadFile("/storage/count")
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(string(b))
+	return n
+}
+
+func main() {}
+
+//go:wasmexport bump
+func bump() int32 {
+	os.WriteFile("/storage/count", []byte(strconv.Itoa(read()+1)), 0o644)
+	pdk.OutputString(strconv.Itoa(seen))
+	return 0
+}
+"""
+
+
+def test_an_init_reading_storage_sees_the_previous_calls_writes(host):
+    # The Go SDK runs the init at each call's start; an instance prepared ahead must not
+    # have read the files before the previous call wrote them.
+    plugin = host.load(nd_notebook.build(INIT_READS), name="counter", permissions="storage")
+    assert [int(plugin.call("bump", raw=True)) for _ in range(8)] == list(range(8))
+    assert plugin.instances.status == ("prepared ahead, init at the call: it may read files of "
+                                       "its mounts (/storage, libraries) a call changes")

@@ -598,9 +598,15 @@ class Host:
                               capabilities=capabilities,
                               load_seconds=time.perf_counter() - started, host=self)
         plugin.caps = caps
+        # An init may read the files of its mounts, which a call may change: run ahead, it
+        # would read them as they were up to MAX_AGE before its call.
+        reads_files = bool(mounts) and "path_open" in info.imported_functions(
+            "wasi_snapshot_preview1")
         plugin.instances = prepared.InstancePool(
             compiled, compile_module, init_export=init_export, prepare=self.snapshots,
             reason=reason if self.snapshots else "snapshots off", snapshotter=take_snapshot,
+            init_ahead=("it may read files of its mounts (/storage, libraries) a call changes"
+                        if reads_files else ""),
             on_refused=lambda status: ctx.emit(events.SERVICE_LOG, service="snapshots",
                                                level="info", message=f"instances: {status}"))
         holder["plugin"] = plugin

@@ -26,7 +26,11 @@ than the threads prepare) create and initialise their own inline, as with snapsh
   init reads the clock or random bytes, logs or links math/rand keep running their own init
   (``instances.snapshot`` says why).
 - **What differs from an instance made at the call**: the clock read during init is earlier,
-  by at most :data:`MAX_AGE` seconds (older prepared instances are freed unused). An init
+  by at most :data:`MAX_AGE` seconds (older prepared instances are freed unused; on a
+  virtual-clock Host an init reading the wall clock is not run ahead, runtime/wasmclock.py).
+  A plugin with mounts (``/storage``, libraries) whose module can open files has its instances
+  created ahead but initialised in the call (an init could read a file the previous call was
+  about to write; ``instances.status`` says so). An init
   calling a Navidrome host function is refused on the background thread (that host call gets
   no answer and has no effect, the instance is freed) and the plugin then initialises inline
   in every call, the reason in ``plugin.instances.status`` and a ``service_log`` event. Log
@@ -158,7 +162,7 @@ class InstancePool:
 
     def __init__(self, compiled, compile: Callable[[], Any], *, init_export: str | None,
                  prepare: bool, on_refused: Callable[[str], None],
-                 reason: str = "",
+                 reason: str = "", init_ahead: str = "",
                  snapshotter: Callable[[], tuple[Callable[[], Any], bytes | None]] | None = None):
         self._compile = compile
         self.init_export = init_export
@@ -166,6 +170,11 @@ class InstancePool:
         self.status = ("prepared ahead" if self.prepare
                        else f"off{': ' + reason if reason else ''}")
         self._on_refused = on_refused
+        # Why the init (not a snapshot's reseed) waits for the call, when it must: instances
+        # are still created ahead, the init runs inline.
+        self.init_inline = init_ahead
+        if init_ahead and self.prepare:
+            self.status = f"prepared ahead, init at the call: {init_ahead}"
         self._lanes = [_Lane(compiled, init_export)]
         self._retired: list[_Lane] = []  # lanes of the module before its snapshot
         # The memory snapshot (runtime/snapshot.py): taken in the background after
@@ -389,6 +398,14 @@ class InstancePool:
             ptr, id_, rc = native.prepare(lane.compiled, RESEED_EXPORT, given)
             instance = Instance(ptr, None, id=id_)
             failed = rc != 0
+        elif self.init_inline and lane.init_export != RESEED_EXPORT:  # init in the call
+            instance = Instance(_create(lane.compiled), lane.init_export)
+            with self._lock:
+                if self.closed or lane not in self._lanes:
+                    self._to_free.append(instance.ptr)
+                    return
+                lane.ready.append(instance)
+            return
         else:
             ptr = _create(lane.compiled)
             instance = Instance(ptr, None)
