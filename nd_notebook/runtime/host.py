@@ -544,7 +544,7 @@ class Host:
             functions = host_functions(bindings, prepared.guard_context(ctx))
             if wasmclock.CLOCK_IMPORT[1] in module_info(runnable).imported_functions(
                     wasmclock.CLOCK_IMPORT[0]):
-                functions += wasmclock.functions(self.clock)
+                functions += wasmclock.functions(self.clock, prepared.refuse_init_ahead)
             # Extism's built-in HTTP as Navidrome's Go SDK serves it (runtime/builtin_http.py)
             functions += builtin_http.functions(
                 set(info.imported_functions(builtin_http.ENV_NAMESPACE)),

@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from collections.abc import Callable
 
 import extism
 from extism_sys import ffi as _ffi
@@ -64,11 +65,13 @@ _BODY = (b"\x01\x01\x7e"  # one local: t i64
          b"\x05\x20\x02\x20\x03\x37\x03\x00\x41\x00\x0b\x0b")
 
 
-def functions(clock) -> list[extism.Function]:
-    """The host function the rewritten module imports, reading ``clock`` (the Host's)."""
+def functions(clock, init_ahead: Callable[[str], bool]) -> list[extism.Function]:
+    """The host function the rewritten module imports, reading ``clock`` (the Host's);
+    ``init_ahead(reason)``: whether an init runs ahead on this thread, refusing it if so
+    (``prepared.refuse_init_ahead``)."""
     name = CLOCK_IMPORT[1]
     return [extism.Function(CLOCK_IMPORT[0], name, [extism.ValType.I32], [extism.ValType.I64],
-                            _trampoline, clock)]
+                            _trampoline, clock, init_ahead)]
 
 
 def enter(born: float) -> None:
@@ -87,16 +90,15 @@ def leave() -> None:
     _local.base = _local.started = None
 
 
-def now_ns(clock, clock_id: int) -> int:
+def now_ns(clock, clock_id: int, init_ahead: Callable[[str], bool] = lambda reason: False
+           ) -> int:
     """The answer for ``clock_id``: nanoseconds, a WASI errno negated, or -1 (unknown id).
 
     The wall clock is the Host clock's time when the export started, plus the real time the
     call has run since, in whole milliseconds: the first reading of a call is the virtual
     time itself, and a loop waiting for a wall-clock deadline still ends."""
     if clock_id == 0:
-        from .prepared import refuse_init_ahead
-
-        if refuse_init_ahead(INIT_READS_CLOCK):  # its instance is freed: any value will do
+        if init_ahead(INIT_READS_CLOCK):  # its instance is freed: any value will do
             return 0
         reader = getattr(clock, "now_ns", None)
         now = reader() if reader is not None else round(clock.now() * 1e9)
@@ -124,8 +126,8 @@ def _entry_failed(exc_type, exc_value, tb) -> None:
 def _trampoline(current, inputs, n_inputs, outputs, n_outputs, user_data):
     # Never raises (an exception would leave the output 0: the epoch, not an error).
     try:
-        (clock,) = _ffi.from_handle(user_data)
-        outputs[0].v.i64 = now_ns(clock, inputs[0].v.i32)
+        clock, init_ahead = _ffi.from_handle(user_data)
+        outputs[0].v.i64 = now_ns(clock, inputs[0].v.i32, init_ahead)
     except Exception:  # noqa: BLE001 - the machine's clock rather than a wrong time
         outputs[0].v.i64 = time.time_ns() if inputs[0].v.i32 == 0 else time.monotonic_ns()
 
