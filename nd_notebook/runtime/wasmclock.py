@@ -7,8 +7,8 @@ rewritten module instead (:func:`with_host_clock`):
 
 - the import ``wasi_snapshot_preview1 clock_time_get`` keeps its function index but becomes
   ``nd_notebook clock_time_get (clock_id i32) -> i64``, answered by :func:`functions`: for the
-  real-time clock (0), the Host clock's time when the export started plus the real time the
-  call has run since, in whole milliseconds (:func:`now_ns`); for the monotonic one (1), the
+  real-time clock (0), the Host clock's time, to which the readings of an export after its
+  first add the real time since that one, in whole milliseconds (:func:`now_ns`); for the monotonic one (1), the
   real time since the instance was created, as libextism's own clock counts (Go's timers and
   ``time.Sleep`` work as on a real clock); ``EBADF`` (8) for the CPU-time clocks, as libextism
   answers them; an unknown clock id traps, as in libextism (there with the text ``Invalid enum
@@ -78,34 +78,39 @@ def enter(born: float) -> None:
     """An instance created at ``born`` (``time.monotonic()``) starts running on this thread:
     its monotonic clock counts from its creation, as a libextism instance's does."""
     _local.base = int(born * 1e9)
-    _local.started = None
+    _local.running = False
+    _local.first = None
 
 
 def started() -> None:
-    """Its export starts (its init done): from now on its wall clock moves with real time."""
-    _local.started = time.monotonic_ns()
+    """Its export starts (its init done): its wall clock moves on from its first reading."""
+    _local.running = True
 
 
 def leave() -> None:
-    _local.base = _local.started = None
+    _local.base = _local.first = None
+    _local.running = False
 
 
 def now_ns(clock, clock_id: int, init_ahead: Callable[[str], bool] = lambda reason: False
            ) -> int:
     """The answer for ``clock_id``: nanoseconds, a WASI errno negated, or -1 (unknown id).
 
-    The wall clock is the Host clock's time when the export started, plus the real time the
-    call has run since, in whole milliseconds: the first reading of a call is the virtual
-    time itself, and a loop waiting for a wall-clock deadline still ends."""
+    The wall clock is the Host clock's time (during a call: the virtual time does not move
+    then), plus, after the export's first reading, the real time since that reading in whole
+    milliseconds: the first reading of a call is the virtual time itself, whatever the
+    machine's load, and a loop waiting for a wall-clock deadline still ends."""
     if clock_id == 0:
         if init_ahead(INIT_READS_CLOCK):  # its instance is freed: any value will do
             return 0
         reader = getattr(clock, "now_ns", None)
         now = reader() if reader is not None else round(clock.now() * 1e9)
-        since = getattr(_local, "started", None)
-        if since is not None:
-            elapsed = time.monotonic_ns() - since
-            now += elapsed - elapsed % 1_000_000
+        if getattr(_local, "running", False):
+            if _local.first is None:
+                _local.first = time.monotonic_ns()
+            else:
+                elapsed = time.monotonic_ns() - _local.first
+                now += elapsed - elapsed % 1_000_000
         return now
     if clock_id == 1:
         base = getattr(_local, "base", None)
