@@ -202,8 +202,7 @@ class _Binding:
                       request=shown, response=_summary(response), error=error,
                       duration=time.perf_counter() - started)
         if error is not None:
-            _panic(state, error)
-            return _PANICKED if self.traps and state is not None else 0
+            return self._panicked(state, error)
         if state is not None:
             state.status = response["statusCode"]
             state.headers = response["lowerHeaders"]
@@ -212,8 +211,13 @@ class _Binding:
         try:
             return write_block(plugin, response["body"])
         except MemoryError:  # the Go SDK's own text, typo included
-            _panic(state, "Failed to write resposne body to memory")
-            return _PANICKED if self.traps and state is not None else 0
+            return self._panicked(state, "Failed to write resposne body to memory")
+
+    def _panicked(self, state: CallState | None, message: str) -> int:
+        """Panic with ``message``; what ``http_request`` answers then (-1 makes a module
+        rewritten by :func:`with_panic_trap` trap; 0 otherwise, or outside a call)."""
+        _panic(state, message)
+        return _PANICKED if self.traps and state is not None else 0
 
     def _decode(self, raw: bytes) -> dict[str, Any]:
         try:

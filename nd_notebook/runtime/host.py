@@ -446,31 +446,16 @@ class Host:
             return built.wasm, man
         return path.read_bytes(), None
 
-    def _with_panic_trap(self, ctx: PluginContext, wasm: bytes, info) -> tuple[bytes, bool]:
-        """``(module, whether a panicking http_request traps in it)``: builtin_http.py."""
-        if not builtin_http.imports_http_request(info):
-            return wasm, False
+    @staticmethod
+    def _rewritten(ctx: PluginContext, wasm: bytes, rewrite, fallback: str,
+                   **log) -> tuple[bytes, bool]:
+        """``(rewrite(wasm), True)``; ``(wasm, False)`` when the module cannot be rewritten,
+        ``fallback: <why>`` logged (runtime/wasmimports.py)."""
         try:
-            return builtin_http.with_panic_trap(wasm), True
+            return rewrite(wasm), True
         except wasmimports.NotRewritable as e:
-            ctx.emit(events.SERVICE_LOG, service="HTTP", level="info",
-                     message=f"a failed Extism http_request does not stop this plugin's call "
-                             f"(the guest runs on to its return, served nothing more): {e}")
+            ctx.emit(events.SERVICE_LOG, message=f"{fallback}: {e}", **log)
             return wasm, False
-
-    def _with_clock(self, ctx: PluginContext, wasm: bytes) -> bytes:
-        """The module libextism runs: on a virtual clock, with its own clock (``time.Now()``)
-        answered by the Host's (runtime/wasmclock.py); as it is on a real clock, or when it
-        cannot be rewritten (logged: its clock is then the machine's)."""
-        if not isinstance(self.clock, VirtualClock):
-            return wasm
-        try:
-            return wasmclock.with_host_clock(wasm)
-        except wasmclock.NotRewritable as e:
-            ctx.emit(events.SERVICE_LOG, service="clock", level="warning",
-                     message=f"the plugin's own clock (time.Now()) is the machine's, not the "
-                             f"virtual clock: {e}")
-            return wasm
 
     def _instantiate(self, plugin_id, wasm, man, info, config, settings, started,
                      caps: limits.Caps | None = None) -> LoadedPlugin:
@@ -528,8 +513,18 @@ class Host:
             extism_manifest["allowed_paths"] = mounts
         # The module libextism runs: a panicking http_request ends the call (builtin_http.py);
         # on a virtual clock, the plugin's own clock is the Host's (wasmclock.py).
-        runnable, traps = self._with_panic_trap(ctx, wasm, info)
-        runnable = self._with_clock(ctx, runnable)
+        runnable, traps, clocked = wasm, False, False
+        if builtin_http.imports_http_request(info):
+            runnable, traps = self._rewritten(
+                ctx, runnable, builtin_http.with_panic_trap,
+                "a failed Extism http_request does not stop this plugin's call (the guest runs "
+                "on to its return, served nothing more)", service="HTTP", level="info")
+        if isinstance(self.clock, VirtualClock) and "clock_time_get" in info.imported_functions(
+                "wasi_snapshot_preview1"):
+            runnable, clocked = self._rewritten(
+                ctx, runnable, wasmclock.with_host_clock,
+                "the plugin's own clock (time.Now()) is the machine's, not the virtual clock",
+                service="clock", level="warning")
         refused = _start_calls_python(runnable, bindings)
         if refused is not None:
             for service in services.values():
@@ -542,8 +537,7 @@ class Host:
             # The init export renamed so nd-notebook runs it: ahead with snapshots (prepared.py).
             init_export, reason = prepared.prepared_module(runnable, info.exported_functions)[1:]
             functions = host_functions(bindings, prepared.guard_context(ctx))
-            if wasmclock.CLOCK_IMPORT[1] in module_info(runnable).imported_functions(
-                    wasmclock.CLOCK_IMPORT[0]):
+            if clocked:
                 functions += wasmclock.functions(self.clock, prepared.refuse_init_ahead)
             # Extism's built-in HTTP as Navidrome's Go SDK serves it (runtime/builtin_http.py)
             functions += builtin_http.functions(

@@ -398,14 +398,10 @@ class InstancePool:
             ptr, id_, rc = native.prepare(lane.compiled, RESEED_EXPORT, given)
             instance = Instance(ptr, None, id=id_)
             failed = rc != 0
-        elif self.init_inline and lane.init_export != RESEED_EXPORT:  # init in the call
-            instance = Instance(_create(lane.compiled), lane.init_export)
-            with self._lock:
-                if self.closed or lane not in self._lanes:
-                    self._to_free.append(instance.ptr)
-                    return
-                lane.ready.append(instance)
-            return
+        elif self.init_inline and lane.init_export != RESEED_EXPORT:
+            ptr = _create(lane.compiled)
+            instance = Instance(ptr, lane.init_export)  # its init runs in the call: __init__
+            failed = False
         else:
             ptr = _create(lane.compiled)
             instance = Instance(ptr, None)

@@ -327,14 +327,14 @@ def _first_body(sections: list[tuple[int, bytes]]) -> int:
     return pos
 
 
-def _padded_leb(value: int, length: int) -> bytes:
-    """``value`` as an unsigned LEB128 of exactly ``length`` bytes (valid, not minimal)."""
+def _padded_leb(value: int, length: int, *, signed: bool = False) -> bytes:
+    """``value`` as an (un)signed LEB128 of exactly ``length`` bytes (valid, not minimal)."""
     out = bytearray()
     for k in range(length):
         byte = value & 0x7F
         value >>= 7
         out.append(byte | (0x80 if k < length - 1 else 0))
-    if value:
+    if value not in ((0, -1) if signed else (0,)) or (signed and (value < 0) != bool(byte & 0x40)):
         raise ValueError("value too large for the padded length")
     return bytes(out)
 

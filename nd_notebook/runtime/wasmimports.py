@@ -272,7 +272,7 @@ def _redirect(body: bytes, imports: set[int], target: int, drift: int = 0) -> by
         elif kind == _CONST and stop - start > 1:  # Go's linker pads the addresses it writes
             value = _sleb_value(body, start, stop)
             if len(_sleb(value)) < stop - start:
-                padded.append((start, stop, _padded_sleb(value, stop - start - 1)))
+                padded.append((start, stop, _padded_leb(value, stop - start - 1, signed=True)))
         elif kind == _REF and _uleb(body, start)[0] in imports:
             raise NotRewritable("its code takes a reference to the import")
     drift += sum(len(new) - (stop - start) for start, stop, new in edits)
@@ -412,16 +412,6 @@ def _sleb_value(b: bytes, start: int, end: int) -> int:
         value |= (byte & 0x7F) << (7 * k)
     bits = 7 * (end - start)
     return value - (1 << bits) if value >> (bits - 1) & 1 else value
-
-
-def _padded_sleb(value: int, length: int) -> bytes:
-    """``value`` as a signed LEB128 of exactly ``length`` bytes (valid, not minimal)."""
-    out = bytearray()
-    for k in range(length):
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if k < length - 1 else 0))
-    return bytes(out)
 
 
 def _skip_valtype(b: bytes, pos: int) -> int:
