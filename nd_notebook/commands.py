@@ -66,10 +66,13 @@ def build_source(src: Path, lang: str | None, force: bool):
 
     lang = lang or ("wat" if src.suffix in (".wat", ".wast") else "go")
     try:
-        return build_detailed(src, lang=lang, force=force)
+        built = build_detailed(src, lang=lang, force=force)
     except CompileError as e:
         print(f"{src}: compile error\n{e}", file=sys.stderr)
         return None
+    for warning in built.warnings:
+        print(f"{src}: warning: {warning}", file=sys.stderr)
+    return built
 
 
 # -- run ---------------------------------------------------------------------------------------

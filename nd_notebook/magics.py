@@ -357,6 +357,7 @@ class PluginSummary:
             b = self.build
             hit = "cache hit" if b.cached else "compiled"
             rows.append(("build", f"{b.lang}, {b.seconds:.2f} s ({hit})"))
+            rows += [("warning", w) for w in getattr(b, "warnings", ())]
         rows.append(("load", f"{p.load_seconds:.2f} s"))
         if self.exported is not None:
             rows.append(("exported", str(self.exported)))

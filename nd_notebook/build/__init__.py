@@ -26,7 +26,15 @@ from . import project as _project
 from .cache import CacheInfo, cache_info, clear_cache
 from .diagnostics import GO_FILE, map_go_output, map_wat_error
 from .project import SourceFile, SourceNotFoundError
-from .source import PDK_MODULE, CellSource, normalize, prepare_go, prepare_plain, uses_pdk
+from .source import (
+    PDK_MODULE,
+    CellSource,
+    go_warnings,
+    normalize,
+    prepare_go,
+    prepare_plain,
+    uses_pdk,
+)
 from .toolchain import (
     OUTPUT,
     Toolchain,
@@ -77,6 +85,9 @@ class BuildResult:
     path: Path  # the cached wasm file
     files: tuple[str, ...] = ()  # a project build's files (relative paths)
     manifest: Path | None = None  # a project folder's manifest.json
+    # Mistakes the compiler accepts but a plugin author wants to hear of (a Register call in
+    # main(), which never runs: source.registrations_in_main)
+    warnings: tuple[str, ...] = ()
 
 
 def build(
@@ -135,6 +146,7 @@ def build_detailed(
             toolchain_version += f" with {gotc.version}"  # TinyGo compiles against a Go's std
         compile_ = (tc, gotc)
     key = _cache.build_key(lang, text, flags, toolchain_version, pdk)
+    warnings = go_warnings([text]) if lang != "wat" else ()
 
     if not force:
         hit = _cache.lookup(key)
@@ -148,6 +160,7 @@ def build_detailed(
                 output=hit.meta.get("output", ""),
                 toolchain=toolchain_version,
                 path=hit.path,
+                warnings=warnings,
             )
 
     if lang == "wat":
@@ -178,6 +191,7 @@ def build_detailed(
         output=output,
         toolchain=toolchain_version,
         path=path,
+        warnings=warnings,
     )
 
 

@@ -32,6 +32,7 @@ from .source import (
     PDK_MODULE,
     CellSource,
     go_code_only,
+    go_warnings,
     normalize,
     prepare_go,
     prepare_plain,
@@ -131,7 +132,11 @@ def build_folder(folder: Path, lang: str, toolchains, *, force: bool, flags: tup
     key = _cache.build_key(lang, material, flags, toolchain_version, pdk)
     manifest = next((folder / rel for rel in (posixpath.join(package, MANIFEST), MANIFEST)
                      if rel in files), None)
-    extra = {"files": tuple(files), "manifest": manifest}
+    main_files = [rel for rel in files if rel.endswith(".go") and not rel.endswith("_test.go")
+                  and posixpath.dirname(rel) == package]
+    extra = {"files": tuple(files), "manifest": manifest,
+             "warnings": go_warnings([(folder / rel).read_text("utf-8", "replace")
+                                      for rel in main_files])}
 
     if not force:
         hit = _cache.lookup(key)

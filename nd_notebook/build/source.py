@@ -99,3 +99,66 @@ def uses_pdk(text: str) -> bool:
 def go_code_only(text: str) -> str:
     """``text`` with comments and string literals blanked out; newlines are kept."""
     return _GO_NON_CODE.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)
+
+
+# An import spec: an optional name (alias, "_" or ".") and a quoted path.
+_IMPORT_SPEC = re.compile(r'(?:^|[\s(;])(?:([A-Za-z_]\w*|\.)\s+)?"([^"\n]+)"')
+_IMPORT_DECL = re.compile(r"(?m)^[ \t]*import\b[ \t]*(\((?:[^)]*)\)|[^\n]*)")
+_FUNC_MAIN_OPEN = re.compile(r"(?m)^[ \t]*func[ \t]+main[ \t]*\([ \t]*\)[^{\n]*\{")
+
+
+def registrations_in_main(text: str) -> list[str]:
+    """The PDK ``Register`` calls written directly in ``func main()``, as ``pkg.Register``.
+
+    A Go plugin is built as a WASI reactor (``-buildmode=c-shared``): the host runs its package
+    initialisation (``_initialize``) and then its exports, never ``main``. A capability
+    registered there is never registered, so its exports answer "not implemented".
+    """
+    code = go_code_only(text)
+    pdk_packages: dict[str, str] = {}
+    for decl in _IMPORT_DECL.finditer(text):
+        # Import paths are string literals: read from the text where the code says import.
+        if code[decl.start():decl.start() + 20].strip()[:6] != "import":
+            continue
+        for name, path in _IMPORT_SPEC.findall(decl.group(1)):
+            if path == PDK_MODULE or not path.startswith(PDK_MODULE + "/") or name in ("_", "."):
+                continue
+            pdk_packages[name or path.rsplit("/", 1)[-1]] = path
+    found = []
+    for opening in _FUNC_MAIN_OPEN.finditer(code):
+        body = _braced(code, opening.end())
+        for m in re.finditer(r"\b([A-Za-z_]\w*)\s*\.\s*(Register\w*)\s*\(", body):
+            name = f"{m.group(1)}.{m.group(2)}"
+            if m.group(1) in pdk_packages and name not in found:
+                found.append(name)
+    return found
+
+
+def _braced(code: str, start: int) -> str:
+    """The text from ``start`` (just after an opening brace) to its closing brace."""
+    depth = 1
+    for i in range(start, len(code)):
+        if code[i] == "{":
+            depth += 1
+        elif code[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return code[start:i]
+    return code[start:]
+
+
+def main_registration_warning(names: list[str]) -> str:
+    """What a build says about :func:`registrations_in_main`'s findings."""
+    calls = ", ".join(f"{n}(...)" for n in names)
+    return (f"func main() calls {calls}, but a plugin's main() never runs: Navidrome runs "
+            f"its package initialisation (_initialize), then its exports; nothing is "
+            f"registered, and the exports answer \"not implemented\". Call "
+            f"{'it' if len(names) == 1 else 'them'} from func init() instead.")
+
+
+def go_warnings(texts: list[str]) -> tuple[str, ...]:
+    """Warnings about the Go files of a plugin's package main (see BuildResult.warnings)."""
+    names: list[str] = []
+    for text in texts:
+        names += [n for n in registrations_in_main(text) if n not in names]
+    return (main_registration_warning(names),) if names else ()

@@ -8,6 +8,7 @@ import secrets
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -443,6 +444,8 @@ class Host:
                        if built.manifest else None)
             except NDError as e:
                 raise LoadError(f"building {path}: {e}") from None
+            for warning in built.warnings:  # e.g. a Register call in main(), which never runs
+                warnings.warn(f"building {path}: {warning}", UserWarning, stacklevel=3)
             return built.wasm, man
         return path.read_bytes(), None
 
