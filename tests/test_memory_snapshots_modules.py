@@ -5,6 +5,8 @@ against real libextism inits."""
 from __future__ import annotations
 
 import struct
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from watplugins import outcomes_plugin, wat
 
 import nd_notebook
 from nd_notebook import Host
+from nd_notebook.errors import PluginCallFailedError
 from nd_notebook.runtime import prepared, snapshot, wasmedit
 from nd_notebook.runtime.wasminfo import module_info
 
@@ -189,3 +192,90 @@ def test_the_emulated_init_matches_libextism_byte_for_byte(sample_wasm):
     assert int(np.count_nonzero(stable)) > 0.99 * size
 
 
+
+
+# -- 7. an init the snapshot run must bound (memory, time) and explain ------------------------------
+
+_INIT_PLUGIN = """package main
+
+import "github.com/navidrome/navidrome/plugins/pdk/go/pdk"
+
+var table []byte
+
+func init() {
+	INIT
+}
+
+//go:wasmexport nd_hello
+func hello() int32 {
+	pdk.OutputString("hello " + pdk.InputString())
+	return 0
+}
+
+func main() {}
+"""
+
+
+def _init_plugin(body: str) -> bytes:
+    return nd_notebook.build(_INIT_PLUGIN.replace("INIT", body))
+
+
+def test_an_init_growing_past_the_snapshot_memory_is_refused_and_says_so(tmp_path, monkeypatch):
+    # A snapshot's two inits and its copies would hold that memory several times over (an init
+    # of 600 MiB took the process to 12 GiB): each grows only to min(max_memory, MAX_MEMORY).
+    monkeypatch.setattr(snapshot, "MAX_MEMORY", 16 << 20)
+    wasm = _init_plugin("table = make([]byte, 24<<20)")
+    with Host(tmp_path) as h:
+        plugin = h.load(wasm, name="table")
+        state = reach_snapshot(plugin, "nd_hello")
+        assert state.startswith("not used: its init writes to stderr: runtime: out of memory: "
+                                "cannot allocate 25165824-byte block")
+        assert state.endswith("fatal error: out of memory (a snapshot's init may grow its "
+                              "memory to 16 MiB)")
+        assert plugin.call("nd_hello", "x", raw=True) == b"hello x"  # calls have 1 GiB
+
+
+def test_a_panicking_init_is_refused_with_its_panic_message(tmp_path):
+    with Host(tmp_path) as h:
+        plugin = h.load(_init_plugin('panic("no table")'), name="table")
+        for _ in range(prepared.SNAPSHOT_AFTER):
+            with pytest.raises(PluginCallFailedError, match="failed to initialize runtime"):
+                plugin.call("nd_hello", "x")
+        assert plugin.instances.snapshot_ready.wait(60)
+        assert plugin.instances.snapshot == "not used: its init writes to stderr: panic: no table"
+
+
+def test_an_init_running_past_the_call_deadline_is_refused_and_stops(tmp_path):
+    with Host(tmp_path, timeout_ms=300) as h:
+        plugin = h.load(_init_plugin("for len(table) == 0 {\n\t}"), name="spin")
+        for _ in range(prepared.SNAPSHOT_AFTER):
+            with pytest.raises(PluginCallFailedError) as e:
+                plugin.call("nd_hello", "x")
+            assert str(e.value) == "plugin call failed: failed to initialize runtime: timeout"
+        assert plugin.instances.snapshot_ready.wait(60)
+        assert plugin.instances.snapshot == "not used: its init runs longer than a call may (0.3 s)"
+        deadline = time.monotonic() + 10
+        while (any(t.name.startswith("nd-snapshot") for t in threading.enumerate())
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        assert not [t.name for t in threading.enumerate() if t.name.startswith("nd-snapshot")]
+
+
+def test_the_state_windows_are_those_a_count_over_every_window_finds():
+    import numpy as np
+
+    def scanned(differs) -> list[int]:  # every 8-aligned window of the memory counted
+        running = np.concatenate(([0], np.cumsum(differs, dtype=np.int64)))
+        counts = running[snapshot._STATE:] - running[:-snapshot._STATE]
+        return [int(x) for x in np.nonzero(counts >= snapshot._STATE - 8)[0] if x % 8 == 0]
+
+    rng = np.random.default_rng(7)
+    for case in range(60):
+        differs = np.zeros(1 << 15, dtype=bool)
+        for _ in range(int(rng.integers(0, 4))):
+            start = int(rng.integers(0, len(differs) - snapshot._STATE))
+            differs[start:start + snapshot._STATE] = rng.random(snapshot._STATE) > 0.004
+            if case % 4 == 0:  # a window whose first 8 bytes are equal still counts
+                differs[start:start + 8] = False
+        differs |= rng.random(len(differs)) > 0.995  # scattered differing bytes
+        assert snapshot._state_windows(differs) == scanned(differs)

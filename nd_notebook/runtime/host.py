@@ -560,7 +560,11 @@ class Host:
 
                 environment = snapshot.probe_environment(mounts)
                 module = prepared.prepared_module(runnable, info.exported_functions)[0]
-                taken = snapshot.take(module, init_export, environment)
+                # The init runs under the call's caps: its memory and deadline (and at most
+                # snapshot.MAX_MEMORY of memory).
+                taken = snapshot.take(module, init_export, environment,
+                                      max_memory=caps.max_pages * 65536,
+                                      deadline=self.timeout_ms / 1000)
                 if len(taken.memory) // 65536 > caps.max_pages:
                     raise snapshot.NotSnapshottable(
                         f"its initialised memory ({len(taken.memory) // 65536} pages) is over "

@@ -42,9 +42,11 @@ reason in ``plugin.instances.status``) when its init:
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -66,6 +68,13 @@ RANDOM_PACKAGES = ("math/rand", "math/rand/v2")
 #: Nanoseconds the emulated monotonic clock advances per reading (a libextism instance's clock
 #: starts at zero when it is created; Go's init reads it a few times within a millisecond).
 _TICK = 20_000
+#: The most memory a snapshot is taken of (an init growing past it is refused): each run holds
+#: its memory, and taking the snapshot copies it several times.
+MAX_MEMORY = 64 << 20
+#: Seconds an init may run (the Host passes its timeout_ms).
+DEADLINE = 30.0
+_EPOCH_SECONDS = 0.01
+_KEPT_OUTPUT = 512  # bytes of an init's stdout/stderr kept for the refusal's reason
 _STATE = 256 + 32  # chacha8rand.State: buf [32]uint64, seed [4]uint64 (then i, n, c uint32)
 
 
@@ -79,11 +88,17 @@ class Snapshot:
 
 
 def take(wasm: bytes, init_export: str, environment: Environment,
-         drop_exports: tuple[str, ...] = ()) -> Snapshot:
+         drop_exports: tuple[str, ...] = (), *, max_memory: int = MAX_MEMORY,
+         deadline: float = DEADLINE) -> Snapshot:
     """Initialise ``wasm`` (its init export renamed ``init_export``, runtime/prepared.py) twice
     and return the snapshot module; :class:`NotSnapshottable` says why not. Remembered per
-    module and environment for the process (a reload of the same plugin takes none)."""
-    key = (hashlib.sha256(wasm).hexdigest(), init_export, repr(environment), drop_exports)
+    module and environment for the process (a reload of the same plugin takes none).
+
+    Each init may grow its memory to ``max_memory`` bytes (at most :data:`MAX_MEMORY`) and run
+    ``deadline`` seconds (a call's deadline: its init would not finish in a call either)."""
+    max_memory = min(max_memory, MAX_MEMORY)
+    key = (hashlib.sha256(wasm).hexdigest(), init_export, repr(environment), drop_exports,
+           max_memory, deadline)
     with _taken_lock:
         if key in _taken:
             found = _taken[key]
@@ -91,7 +106,7 @@ def take(wasm: bytes, init_export: str, environment: Environment,
                 raise NotSnapshottable(str(found))
             return found
     try:
-        result = _take(wasm, init_export, environment, drop_exports)
+        result = _take(wasm, init_export, environment, drop_exports, max_memory, deadline)
     except NotSnapshottable as e:
         result = e
     with _taken_lock:
@@ -110,14 +125,16 @@ _taken_lock = threading.Lock()
 
 
 def _take(wasm: bytes, init_export: str, environment: Environment,
-          drop_exports: tuple[str, ...]) -> Snapshot:
+          drop_exports: tuple[str, ...], max_memory: int = MAX_MEMORY,
+          deadline: float = DEADLINE) -> Snapshot:
     _refuse_random_packages(wasm)
     probed = wasmedit.with_global_exports(wasm)
     types = [valtype for valtype, _, _ in wasmedit.layout(wasm).globals]
     engine = _engine()
     module = wasmtime.Module(engine, probed)
-    first = _initialise(engine, module, init_export, environment, types, seed=1)
-    second = _initialise(engine, module, init_export, environment, types, seed=2)
+    limits = (max_memory, deadline)
+    first = _initialise(engine, module, init_export, environment, types, limits, seed=1)
+    second = _initialise(engine, module, init_export, environment, types, limits, seed=2)
     if len(first.memory) != len(second.memory):
         raise NotSnapshottable("its init ends with a memory size that depends on random numbers")
     if first.globals != second.globals:
@@ -145,8 +162,11 @@ class _Refused(Exception):
 
 
 def _initialise(engine, module, init_export: str, environment: Environment, types: list[int],
-                *, seed: int) -> _Run:
+                limits: tuple[int, float], *, seed: int) -> _Run:
+    max_memory, deadline = limits
     store = wasmtime.Store(engine)
+    store.set_limits(memory_size=max_memory)  # a memory.grow past it fails, as in libextism
+    store.set_epoch_deadline(max(1, math.ceil(deadline / _EPOCH_SECONDS)))
     wasi = _Wasi(environment, seed)
     linker = wasmtime.Linker(engine)
     defined = set()
@@ -159,19 +179,23 @@ def _initialise(engine, module, init_export: str, environment: Environment, type
         linker.define_func(imp.module, imp.name, imp.type, wasi.function(imp.module, imp.name),
                            access_caller=True)
     try:
-        instance = linker.instantiate(store, module)
-        exports = instance.exports(store)
-        exports[init_export](store)
+        with _epochs:
+            instance = linker.instantiate(store, module)
+            exports = instance.exports(store)
+            exports[init_export](store)
     except _Refused as e:
-        raise NotSnapshottable(str(e)) from None
+        raise NotSnapshottable(_reason(wasi, str(e), max_memory)) from None
     except wasmtime.Trap as e:
-        refused = wasi.refused
-        raise NotSnapshottable(refused or f"its init traps: {str(e).splitlines()[0]}") from None
+        if e.trap_code == wasmtime.TrapCode.INTERRUPT:
+            raise NotSnapshottable(f"its init runs longer than a call may ({deadline:g} s)") \
+                from None
+        raise NotSnapshottable(_reason(wasi, f"its init traps: {str(e).splitlines()[0]}",
+                                       max_memory)) from None
     except wasmtime.WasmtimeError as e:
-        raise NotSnapshottable(wasi.refused or f"its init fails: {str(e).splitlines()[0]}") \
-            from None
-    if wasi.refused:
-        raise NotSnapshottable(wasi.refused)
+        raise NotSnapshottable(_reason(wasi, f"its init fails: {str(e).splitlines()[0]}",
+                                       max_memory)) from None
+    if wasi.refused or wasi.slept:
+        raise NotSnapshottable(_reason(wasi, wasi.refused, max_memory))
     memory = exports["memory"]
     data = bytes(memory.read(store, 0, memory.data_len(store)))
     values = []
@@ -179,6 +203,13 @@ def _initialise(engine, module, init_export: str, environment: Environment, type
         value = exports[f"{wasmedit.GLOBAL_EXPORT_PREFIX}{k}"].value(store)
         values.append(_raw(value, valtype))
     return _Run(data, values, wasi.random_bytes)
+
+
+def _reason(wasi: _Wasi, default: str, max_memory: int) -> str:
+    reason = wasi.reason(default)
+    if "out of memory" in reason:
+        reason += f" (a snapshot's init may grow its memory to {max_memory >> 20} MiB)"
+    return reason
 
 
 def _raw(value, valtype: int) -> int:
@@ -201,6 +232,8 @@ class _Wasi:
         self.rng = random.Random(seed)
         self.random_bytes = 0
         self.refused = ""
+        self.output = b""  # the first bytes an init wrote to stdout/stderr
+        self.slept = False  # whether it called poll_oneoff (answered at once)
         self.now = 0
         self.fdstat = dict(environment.fdstat)
 
@@ -309,6 +342,47 @@ class _Wasi:
     def _sched_yield(self, caller):
         return 0
 
+    # -- what an init that fails does: answered, refused, and its message kept --------------
+    def _fd_write(self, caller, fd, iovs_at, count, written_at):
+        """stdout/stderr: not reproducible (a fresh instance writes in every call), so the
+        snapshot is refused, but the text is kept for the reason (a panic's message)."""
+        if fd not in (1, 2):
+            self._refuse("its init calls WASI fd_write")
+        memory = self._memory(caller)
+        total = 0
+        for k in range(count):
+            address, length = struct.unpack("<II", memory.read(caller, iovs_at + 8 * k,
+                                                               iovs_at + 8 * k + 8))
+            if len(self.output) < _KEPT_OUTPUT:
+                self.output += memory.read(caller, address, address + min(length, _KEPT_OUTPUT))
+            total += length
+        self._write(caller, written_at, struct.pack("<I", total))
+        self.refused = self.refused or f"its init writes to {'stdout' if fd == 1 else 'stderr'}"
+        return 0
+
+    def _poll_oneoff(self, caller, subscriptions_at, events_at, count, found_at):
+        """A sleep (Go's runtime sleeps on its way to printing a panic): over at once."""
+        memory = self._memory(caller)
+        for k in range(count):
+            subscription = memory.read(caller, subscriptions_at + 48 * k,
+                                       subscriptions_at + 48 * k + 9)
+            # event: userdata, errno (0), type: a clock's subscription ends, others are refused
+            if subscription[8] != 0:
+                self._refuse("its init calls WASI poll_oneoff")
+            self._write(caller, events_at + 32 * k, subscription[:8] + bytes(24))
+        self._write(caller, found_at, struct.pack("<I", count))
+        self.slept = True
+        return 0
+
+    def reason(self, default: str) -> str:
+        """Why the snapshot is refused: the first refusal, then what the init wrote."""
+        reason = self.refused or ("its init calls WASI poll_oneoff" if self.slept else default)
+        text = self.output.decode("utf-8", "replace").strip()
+        if text:
+            first = " ".join(line.strip() for line in text.splitlines()[:2] if line.strip())
+            reason += f": {first[:160]}"
+        return reason
+
 
 # -- finding Go's generator states -------------------------------------------------------------
 
@@ -323,11 +397,7 @@ def _generator_states(first: bytes, second: bytes) -> list[tuple[int, int]]:
     differs = a != b
     if not differs.any():
         return []
-    # Windows of 288 bytes starting at 8-aligned offsets, with at most a few equal bytes
-    # (a random byte equals its counterpart once in 256).
-    running = np.concatenate(([0], np.cumsum(differs, dtype=np.int64)))
-    counts = running[_STATE:] - running[:-_STATE]
-    candidates = [int(x) for x in np.nonzero(counts >= _STATE - 8)[0] if x % 8 == 0]
+    candidates = _state_windows(differs)
     ranges: list[tuple[int, int]] = []
     for start in candidates:
         if ranges and start < ranges[-1][0] + ranges[-1][1]:
@@ -345,6 +415,20 @@ def _generator_states(first: bytes, second: bytes) -> list[tuple[int, int]]:
     return ranges
 
 
+def _state_windows(differs) -> list[int]:
+    """8-aligned offsets of the 288-byte windows with at most 8 equal bytes (a random byte
+    equals its counterpart once in 256), ascending. Counted from the offsets that differ (a
+    few hundred), not over the whole memory: a window's first or second 8 bytes hold one."""
+    import numpy as np
+
+    where = np.flatnonzero(differs)
+    aligned = where - where % 8
+    starts = np.unique(np.concatenate((aligned, aligned - 8)))
+    starts = starts[(starts >= 0) & (starts + _STATE <= len(differs))]
+    counts = np.searchsorted(where, starts + _STATE) - np.searchsorted(where, starts)
+    return [int(x) for x in starts[counts >= _STATE - 8]]
+
+
 def _refuse_random_packages(wasm: bytes) -> None:
     names = wasmedit.function_names(wasm)
     for package in RANDOM_PACKAGES:
@@ -354,6 +438,41 @@ def _refuse_random_packages(wasm: bytes) -> None:
                                    "from Go's generator, which no WASI call would show)")
 
 
+
+
+class _EpochTicker:
+    """Advances the snapshot engine's epoch every _EPOCH_SECONDS while an init runs, so that
+    each store's epoch deadline ends an init running past its deadline."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._running = 0
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self):
+        with self._lock:
+            self._running += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._tick, name="nd-snapshot-epoch",
+                                                daemon=True)
+                self._thread.start()
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._running -= 1
+
+    def _tick(self) -> None:
+        engine = _engine()
+        while True:
+            time.sleep(_EPOCH_SECONDS)
+            with self._lock:
+                if not self._running:
+                    self._thread = None
+                    return
+            engine.increment_epoch()
+
+
+_epochs = _EpochTicker()
 _engine_lock = threading.Lock()
 _engine_memo: list = []
 
@@ -365,6 +484,7 @@ def _engine() -> wasmtime.Engine:
         if not _engine_memo:
             config = wasmtime.Config()
             config.cranelift_opt_level = "none"
+            config.epoch_interruption = True  # an init's deadline (_EpochTicker)
             cache = os.environ.get("EXTISM_CACHE_CONFIG")  # the project's (paths.py)
             if cache:
                 config.cache = cache
