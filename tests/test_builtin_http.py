@@ -469,6 +469,35 @@ func st() int32 { return int32(status) }
 '''
 
 
+LOOP_PLUGIN = r'''
+package main
+
+import pdk "github.com/extism/go-pdk"
+
+func main() {}
+
+//go:wasmexport loop
+func loop() int32 {
+	for {
+		_ = pdk.NewHTTPRequest(pdk.MethodGet, pdk.InputString()).Send().Body()
+	}
+}
+'''
+
+
+def test_a_deadline_reached_among_requests_is_a_timeout(tmp_path, server):
+    # Past the deadline the response body could not be written into the interrupted guest:
+    # that failure ("Failed to write resposne body to memory") named the call's end, 8 in 8.
+    wasm = nd_notebook.build(LOOP_PLUGIN)
+    url = f"http://127.0.0.1:{server.server_address[1]}/echo"
+    with Host(tmp_path, timeout_ms=300) as h:
+        plugin = h.load(wasm, name="loop", permissions=LOOPBACK)
+        for _ in range(4):
+            with pytest.raises(PluginCallFailedError) as e:
+                plugin.call("loop", url)
+            assert str(e.value) == "plugin call failed: timeout"
+
+
 def test_a_request_failing_in_the_init_fails_the_call_there(host):
     # The Go SDK runs the init at an instance's first call: its panic is that call's failure.
     plugin = host.load(nd_notebook.build(GO_INIT_FETCH), name="initfetch", permissions=LOOPBACK)

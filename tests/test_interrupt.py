@@ -192,6 +192,43 @@ def test_timeout_still_ends_a_call_that_nobody_interrupts(tmp_path, loop_wasm):
     assert str(e.value) == "plugin call failed: timeout"
 
 
+HOST_LOOPS = """package main
+
+import "github.com/navidrome/navidrome/plugins/pdk/go/pdk"
+
+//go:wasmexport nd_log_loop
+func logLoop() int32 {
+	for {
+		pdk.Log(pdk.LogDebug, "again")
+	}
+}
+
+//go:wasmexport nd_config_loop
+func configLoop() int32 {
+	for {
+		_, _ = pdk.GetConfig("greeting")
+	}
+}
+
+func main() {}
+"""
+
+
+@pytest.mark.parametrize("export", ["nd_log_loop", "nd_config_loop"])
+def test_a_deadline_inside_libextisms_own_host_functions_is_a_timeout(tmp_path, export):
+    # The deadline interrupts Extism's kernel too; a host function reading there then failed
+    # ("invalid handle offset for log message: 91", one call in three) and named the call's end.
+    import nd_notebook
+
+    wasm = nd_notebook.build(HOST_LOOPS)
+    with Host(tmp_path, timeout_ms=150) as h:
+        plugin = h.load(wasm, name="loops", config={"greeting": "hi"})
+        for _ in range(6):
+            with pytest.raises(PluginCallFailedError) as e:
+                plugin.call(export)
+            assert str(e.value) == "plugin call failed: timeout"
+
+
 # -- host.run_for in virtual time ------------------------------------------------------------
 
 @pytest.fixture

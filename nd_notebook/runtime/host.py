@@ -599,6 +599,7 @@ class Host:
                               capabilities=capabilities,
                               load_seconds=time.perf_counter() - started, host=self)
         plugin.caps = caps
+        plugin.timeout_s = self.timeout_ms / 1000  # libextism's deadline (its manifest's)
         # An init may read the files of its mounts, which a call may change: run ahead, it
         # would read them as they were up to MAX_AGE before its call.
         reads_files = bool(mounts) and "path_open" in info.imported_functions(

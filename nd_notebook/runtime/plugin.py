@@ -40,6 +40,8 @@ class LoadedPlugin:
     caps: limits.Caps = limits.Caps()
     #: Its lanes and instances prepared ahead (runtime/prepared.py); set by Host.load.
     instances: prepared.InstancePool | None = None
+    #: libextism's deadline of its calls (the Host's timeout_ms at the load); set by Host.load.
+    timeout_s: float | None = None
 
     def __init__(self, *, id: str, wasm: bytes, manifest: Manifest, info: ModuleInfo,
                  compiled: CompiledPlugin, ctx: PluginContext, services: dict[str, Any],
@@ -161,6 +163,8 @@ class LoadedPlugin:
                 if self._builtin_http:
                     http_state = builtin_http.begin(out)
                 wasmclock.enter(instance.born)  # the plugin's clock on a virtual Host
+                deadline = (time.monotonic() + self.timeout_s if self.timeout_s is not None
+                            else None)
                 try:
                     rc = instance.initialize()  # inline unless it ran ahead
                     in_init = rc != 0 or (http_state is not None and
@@ -177,6 +181,14 @@ class LoadedPlugin:
                     wasmclock.leave()
                     if http_state is not None:
                         builtin_http.end(http_state)
+            if deadline is not None and time.monotonic() >= deadline and not guard.interrupted \
+                    and (err is not None or (http_state is not None and
+                                             http_state.panic is not None)):
+                # Past its deadline libextism interrupts the guest, also inside Extism's kernel
+                # while a host function reads or allocates there; that function then fails
+                # ("invalid handle offset for log message", a response body it cannot write)
+                # and its failure, not the deadline, ended the call: the deadline did.
+                err, http_state = b"timeout", None
             if http_state is not None and http_state.panic is not None:
                 # A built-in HTTP function panicked: on Navidrome the call ended there, so
                 # what the guest logged afterwards and what it returned are dropped.
