@@ -246,3 +246,51 @@ def test_concurrent_calls_of_one_plugin_each_get_their_own_deadline(tmp_path):
         first.join()
         assert took["first"] >= 0.55
         assert took["second"] >= 0.55
+
+
+INIT_PRINTS = """package main
+
+import (
+	"fmt"
+
+	"github.com/navidrome/navidrome/plugins/pdk/go/pdk"
+)
+
+func init() {
+	fmt.Println("init ran")
+}
+
+//go:wasmexport nd_hello
+func hello() int32 {
+	pdk.OutputString("hello")
+	return 0
+}
+
+func main() {}
+"""
+
+
+def test_an_init_writing_stdout_runs_in_its_call_so_each_call_gets_its_line(tmp_path):
+    # Run ahead, its line went to the process's own stdout (and into whichever call was
+    # capturing then): 12-14 lines for 7 calls, some calls with three.
+    with Host(tmp_path) as h:
+        plugin = h.load(nd_notebook.build(INIT_PRINTS), name="printer")
+        for _ in range(7):
+            assert plugin.call("nd_hello", raw=True) == b"hello"
+            time.sleep(0.02)  # room for the background thread to prepare ahead
+        assert plugin.instances.status == ("prepared ahead, init at the call: its init writes "
+                                           "to stdout/stderr")
+        printed = [e.data["text"] for e in h.events.select("plugin_output")]
+        assert printed == ["init ran\n"] * 7
+
+
+def test_the_status_says_nothing_runs_ahead_before_a_call_succeeds(tmp_path):
+    failing = INIT_PRINTS.replace('fmt.Println("init ran")', 'panic(fmt.Sprint("no"))')
+    with Host(tmp_path) as h:
+        plugin = h.load(nd_notebook.build(failing), name="failing")
+        for _ in range(3):
+            with pytest.raises(PluginCallFailedError):
+                plugin.call("nd_hello")
+        assert plugin.instances.status == ("prepared ahead (from the first call that succeeds; "
+                                           "none has yet)")
+        assert plugin.instances.prepared_hits == 0

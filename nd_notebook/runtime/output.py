@@ -39,7 +39,7 @@ from .. import events
 from ..cellout import showing_under_cells
 from .processwide import ProcessWide
 
-__all__ = ["CallOutput", "LogLine", "capture_call", "emit_output", "instance_id"]
+__all__ = ["CallOutput", "LogLine", "capture_call", "emit_output", "instance_id", "wrote_stdio"]
 
 # Set before the first instance is created: libextism reads it for each new instance.
 os.environ.setdefault("EXTISM_ENABLE_WASI_OUTPUT", "1")
@@ -123,6 +123,12 @@ def capture_call(instance_ptr, *, stdio: bool = True, instance: str | None = Non
         if capture is not None:
             capture.end(record)
         sink.finish(record)
+
+
+def wrote_stdio(out: CallOutput) -> bool:
+    """Whether the call being captured in ``out`` (``capture_call(..., stdio=True)``) has
+    written to stdout/stderr so far."""
+    return _STDIO.wrote(out)
 
 
 def emit_output(ctx, export: str, out: CallOutput) -> None:
@@ -229,6 +235,13 @@ class _StdioCapture:
                 del self._running[threading.get_ident()]
             if not self._running:
                 self._uninstall()
+
+    def wrote(self, record: CallOutput) -> bool:
+        """Whether ``record``'s call has written to stdout/stderr so far."""
+        with self._lock:
+            if self._running:
+                self._collect()
+        return bool(record.stdout or record.stderr)
 
     def _collect(self) -> None:
         """Hand what was written since the last boundary to the innermost call of each thread."""

@@ -24,7 +24,7 @@ from ..errors import (
 )
 from ..gojson import GoJSONError, dumps, loads
 from . import builtin_http, interrupt, limits, native, prepared, wasmclock
-from .output import capture_call, emit_output
+from .output import capture_call, emit_output, wrote_stdio
 from .traps import call_failed, source_for
 
 if TYPE_CHECKING:
@@ -166,7 +166,11 @@ class LoadedPlugin:
                 deadline = (time.monotonic() + self.timeout_s if self.timeout_s is not None
                             else None)
                 try:
+                    checks_init = (instance.init_export not in (None, prepared.RESEED_EXPORT)
+                                   and self._writes_stdio and not self.instances.init_inline)
                     rc = instance.initialize()  # inline unless it ran ahead
+                    if checks_init and rc == 0 and wrote_stdio(out):  # it must not run ahead
+                        self.instances.init_writes_output()
                     in_init = rc != 0 or (http_state is not None and
                                           http_state.panic is not None)
                     if rc == 0:  # the call, its error and its output in one (runtime/native.py)

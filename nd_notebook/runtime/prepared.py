@@ -167,14 +167,14 @@ class InstancePool:
         self._compile = compile
         self.init_export = init_export
         self.prepare = prepare and init_export is not None
-        self.status = ("prepared ahead" if self.prepare
-                       else f"off{': ' + reason if reason else ''}")
+        self._status = ("prepared ahead" if self.prepare
+                        else f"off{': ' + reason if reason else ''}")
         self._on_refused = on_refused
         # Why the init (not a snapshot's reseed) waits for the call, when it must: instances
         # are still created ahead, the init runs inline.
         self.init_inline = init_ahead
         if init_ahead and self.prepare:
-            self.status = f"prepared ahead, init at the call: {init_ahead}"
+            self._status = f"prepared ahead, init at the call: {init_ahead}"
         self._lanes = [_Lane(compiled, init_export)]
         self._retired: list[_Lane] = []  # lanes of the module before its snapshot
         # The memory snapshot (runtime/snapshot.py): taken in the background after
@@ -206,6 +206,28 @@ class InstancePool:
         if self._snapshotter is not None and self._snapshot_after == 0:
             self.snapshot = "taking"
             self._take_snapshot()  # at the load, in this thread
+
+    @property
+    def status(self) -> str:
+        """Whether instances are prepared ahead, and why not when they are not."""
+        if self.prepare and not self._proven and not self.closed:
+            return f"{self._status} (from the first call that succeeds; none has yet)"
+        return self._status
+
+    def init_writes_output(self) -> None:
+        """Its init writes to stdout/stderr (an inline init under the call's capture did): run
+        ahead, that would go to the process's own output, unattributed, for instances
+        no call may use. Its instances are still created ahead, their init runs in the call."""
+        with self._lock:
+            if self.init_inline or not self.prepare:
+                return
+            self.init_inline = "its init writes to stdout/stderr"
+            self._status = f"prepared ahead, init at the call: {self.init_inline}"
+            for lane in self._lanes:  # initialised ahead already: freed unused
+                if lane.init_export != RESEED_EXPORT:
+                    self._to_free.extend(i.ptr for i in lane.ready)
+                    lane.ready.clear()
+            self._wake()
 
     @contextlib.contextmanager
     def take(self) -> Iterator[Instance]:
@@ -480,7 +502,7 @@ class InstancePool:
     def _refuse(self, reason: str) -> None:
         with self._lock:
             self.prepare = False
-            self.status = f"off: {reason} (init runs inline, in each call)"
+            self._status = f"off: {reason} (init runs inline, in each call)"
             for lane in self._lanes:
                 self._to_free.extend(i.ptr for i in lane.ready)
                 lane.ready.clear()
