@@ -66,6 +66,16 @@ func now() int32 {
 	return 0
 }
 
+// Its second wall-clock reading, 5 ms of real time after its first.
+//go:wasmexport later
+func later() int32 {
+	first := time.Now()
+	time.Sleep(5 * time.Millisecond)
+	pdk.OutputString(first.Add(time.Since(first)).UTC().Format(time.RFC3339Nano) + " " +
+		time.Now().UTC().Format(time.RFC3339Nano))
+	return 0
+}
+
 //go:wasmexport fired
 func fired() int32 {
 	keys, err := host.KVStoreList("fired/")
@@ -155,6 +165,19 @@ def test_time_now_in_a_go_plugin_is_the_virtual_clocks(tmp_path, go_clock, snaps
     assert (later["now"], later["unix"]) == ("2026-03-01T14:00:00.25Z", int(START) + 7200)
     assert first["slept"] >= 3 and later["slept"] >= 3  # time.Sleep still returns, and waits
     assert state == ("in use" if snapshots == "at load" else "off")
+
+
+def test_a_call_never_reads_a_time_before_an_earlier_calls_reading(tmp_path, go_clock):
+    # The virtual clock stands still between direct calls; a call's first reading used to be
+    # the virtual time again, before the last one's later readings (time.Since < 0).
+    with Host(tmp_path, clock=VirtualClock(start=START)) as h:
+        plugin = h.load(go_clock, manifest=MANIFEST)
+        _, second = plugin.call("later", raw=True).decode().split()
+        assert second >= "2026-03-01T12:00:00.005Z"
+        following = json.loads(plugin.call("now", raw=True))["now"]
+        assert following == second  # it goes on from there, not from 12:00:00
+        h.run_for(60)
+        assert json.loads(plugin.call("now", raw=True))["now"] == "2026-03-01T12:01:00Z"
 
 
 GO_INIT = r'''

@@ -8,7 +8,8 @@ rewritten module instead (:func:`with_host_clock`):
 - the import ``wasi_snapshot_preview1 clock_time_get`` keeps its function index but becomes
   ``nd_notebook clock_time_get (clock_id i32) -> i64``, answered by :func:`functions`: for the
   real-time clock (0), the Host clock's time, to which the readings of an export after its
-  first add the real time since that one, in whole milliseconds (:func:`now_ns`); for the monotonic one (1), the
+  first add the real time since that one, in whole milliseconds, and never before a reading
+  an earlier call had (:func:`now_ns`); for the monotonic one (1), the
   real time since the instance was created, as libextism's own clock counts (Go's timers and
   ``time.Sleep`` work as on a real clock); ``EBADF`` (8) for the CPU-time clocks, as libextism
   answers them; an unknown clock id traps, as in libextism (there with the text ``Invalid enum
@@ -31,6 +32,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
 import extism
@@ -111,11 +113,21 @@ def now_ns(clock, clock_id: int, init_ahead: Callable[[str], bool] = lambda reas
             else:
                 elapsed = time.monotonic_ns() - _local.first
                 now += elapsed - elapsed % 1_000_000
+        # Never before a reading a call of this Host has had: calls made while the virtual
+        # clock stands still (direct plugin.call) go on from the last one's latest reading.
+        with _latest_lock:
+            now = max(now, _latest.get(clock, 0))
+            _latest[clock] = now
         return now
     if clock_id == 1:
         base = getattr(_local, "base", None)
         return time.monotonic_ns() - (base or 0)
     return -_ERRNO_BADF if clock_id in (2, 3) else _UNKNOWN_CLOCK
+
+
+#: The latest wall-clock reading a plugin had, per Host clock.
+_latest: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_latest_lock = threading.Lock()
 
 
 def _entry_failed(exc_type, exc_value, tb) -> None:
