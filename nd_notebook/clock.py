@@ -112,6 +112,12 @@ class Clock:
         """Unix time in milliseconds (what Navidrome stores in its task tables)."""
         return self.now_ns() // 1_000_000
 
+    @property
+    def in_event(self) -> bool:
+        """Whether one of its timer callbacks (or a function it spawned) is running now: a
+        plugin call made there is part of a run of the clock, not a direct call."""
+        return self._active > 0
+
     def now_ns(self) -> int:
         raise NotImplementedError
 

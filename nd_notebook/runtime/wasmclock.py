@@ -8,8 +8,8 @@ rewritten module instead (:func:`with_host_clock`):
 - the import ``wasi_snapshot_preview1 clock_time_get`` keeps its function index but becomes
   ``nd_notebook clock_time_get (clock_id i32) -> i64``, answered by :func:`functions`: for the
   real-time clock (0), the Host clock's time, to which the readings of an export after its
-  first add the real time since that one, in whole milliseconds, and never before a reading
-  an earlier call had (:func:`now_ns`); for the monotonic one (1), the
+  first add the real time since that one, in whole milliseconds, and a direct call never reads
+  before a reading an earlier call had (:func:`now_ns`); for the monotonic one (1), the
   real time since the instance was created, as libextism's own clock counts (Go's timers and
   ``time.Sleep`` work as on a real clock); ``EBADF`` (8) for the CPU-time clocks, as libextism
   answers them; an unknown clock id traps, as in libextism (there with the text ``Invalid enum
@@ -113,11 +113,14 @@ def now_ns(clock, clock_id: int, init_ahead: Callable[[str], bool] = lambda reas
             else:
                 elapsed = time.monotonic_ns() - _local.first
                 now += elapsed - elapsed % 1_000_000
-        # Never before a reading a call of this Host has had: calls made while the virtual
-        # clock stands still (direct plugin.call) go on from the last one's latest reading.
+        # A direct call (plugin.call while the virtual clock stands still) never reads before
+        # a reading an earlier call had: it goes on from there. Calls made by the clock's own
+        # events at one virtual instant all start at it, so that a run gives the same times
+        # every time (a carried-over reading would hold real milliseconds).
         with _latest_lock:
-            now = max(now, _latest.get(clock, 0))
-            _latest[clock] = now
+            if not getattr(clock, "in_event", True):
+                now = max(now, _latest.get(clock, 0))
+            _latest[clock] = max(now, _latest.get(clock, 0))
         return now
     if clock_id == 1:
         base = getattr(_local, "base", None)
