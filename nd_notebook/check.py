@@ -10,11 +10,13 @@ a real load).
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import abi, versions
+from .build.source import main_registration_warning
 from .errors import NDError, explained
 
 __all__ = ["CheckReport", "check_package"]
@@ -90,6 +92,9 @@ def check_package(path: str | os.PathLike, navidrome: str = "head") -> CheckRepo
             why = str(target.not_called(names[0])).removeprefix("nd-notebook: ")
             say(f"  note          {name} is not called: {why}")
 
+    registered = main_registrations(wasm)
+    if registered:
+        say(f"  warning       {main_registration_warning(registered)}")
     error = _load_error(path, target, plugin_id)
     report.loads = error is None
     say(f"  navidrome={target.name}: " + ("loads" if error is None else "does not load"))
@@ -101,6 +106,36 @@ def check_package(path: str | os.PathLike, navidrome: str = "head") -> CheckRepo
         for i, line in enumerate(problem.splitlines()):
             say(("  problem       " if i == 0 else "                ") + line)
     return report
+
+
+# A Go function name of a PDK package's Register function (the name section writes a package
+# path's "/" as "_": github.com_navidrome_navidrome_plugins_pdk_go_metadata.Register).
+_PDK_REGISTER = re.compile(r"github\.com_navidrome_navidrome_plugins_pdk_go_(\w+)\.(Register\w*)")
+
+
+def main_registrations(wasm: bytes) -> list[str]:
+    """The PDK ``Register`` functions a Go module's ``main.main`` calls (itself or through
+    functions of package main) and no package init does, as ``metadata.Register``: never
+    called, since a plugin's main never runs (build.source.registrations_in_main for the
+    source). Only what the compiler kept as calls: a small Register inlined into main is not
+    seen; a module without a name section has nothing to say."""
+    from .runtime.wasmedit import function_name_map
+    from .runtime.wasmimports import direct_callees
+
+    names = function_name_map(wasm)
+    by_name = {name: index for index, name in names.items()}
+    if "main.main" not in by_name:
+        return []
+    in_main = lambda index: names.get(index, "").startswith("main.")
+    reached = direct_callees(wasm, {by_name["main.main"]}, in_main)
+    inits = {i for n, i in by_name.items() if n == "main.init" or n.startswith("main.init.")}
+    by_init = direct_callees(wasm, inits, in_main) if inits else set()
+    found = []
+    for index in sorted(reached - by_init):
+        m = _PDK_REGISTER.fullmatch(names.get(index, ""))
+        if m and f"{m[1]}.{m[2]}" not in found:
+            found.append(f"{m[1]}.{m[2]}")
+    return found
 
 
 def _fail(report: CheckReport, problem: str) -> CheckReport:

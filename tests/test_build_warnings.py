@@ -104,3 +104,28 @@ def test_a_plugin_folder_warns_from_its_main_package_on_the_command_line_and_at_
         warnings.simplefilter("always")
         host.load(folder, name="agent")
     assert [str(w.message).split(": func main()")[0] for w in caught] == [f"building {folder}"]
+
+
+def test_check_finds_a_register_call_main_makes_in_a_built_module(tmp_path):
+    # No source in a .ndp: the module's name section and main.main's calls tell (a Register
+    # the compiler inlined into main leaves no call to see).
+    from nd_notebook.check import main_registrations
+    from nd_notebook.package import write_package
+
+    manifest = {"name": "agent", "author": "a", "version": "1", "permissions": {}}
+    for body, expected in ((IN_MAIN, ["metadata.Register"]), (IN_INIT, [])):
+        wasm = build_detailed(AGENT % body).wasm
+        assert main_registrations(wasm) == expected
+        package = tmp_path / f"agent{len(expected)}.ndp"
+        write_package(package, manifest, wasm)
+        result = nd_notebook("check", str(package))
+        assert result.returncode == 0, result.stderr
+        warned = [line for line in result.stdout.splitlines() if "warning" in line]
+        assert warned == ([f"  warning       {built_warning(['metadata.Register'])}"]
+                          if expected else [])
+
+
+def built_warning(names: list[str]) -> str:
+    from nd_notebook.build.source import main_registration_warning
+
+    return main_registration_warning(names)

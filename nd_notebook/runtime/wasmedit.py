@@ -138,6 +138,11 @@ def with_global_exports(wasm: bytes) -> bytes:
 
 def function_names(wasm: bytes) -> list[str]:
     """The function names of the module's ``name`` section (empty without one)."""
+    return list(function_name_map(wasm).values())
+
+
+def function_name_map(wasm: bytes) -> dict[int, str]:
+    """Function index -> name, from the module's ``name`` section (empty without one)."""
     pos = 8
     while pos < len(wasm):
         size, start = _uleb(wasm, pos + 1)
@@ -146,23 +151,22 @@ def function_names(wasm: bytes) -> list[str]:
             if title == "name":
                 return _names(wasm, p, start + size)
         pos = start + size
-    return []
+    return {}
 
 
-def _names(wasm: bytes, pos: int, end: int) -> list[str]:
+def _names(wasm: bytes, pos: int, end: int) -> dict[int, str]:
     while pos < end:
         kind = wasm[pos]
         size, pos = _uleb(wasm, pos + 1)
         if kind == 1:
             count, p = _uleb(wasm, pos)
-            out = []
+            out = {}
             for _ in range(count):
-                _, p = _uleb(wasm, p)
-                name, p = _name(wasm, p)
-                out.append(name)
+                index, p = _uleb(wasm, p)
+                out[index], p = _name(wasm, p)
             return out
         pos += size
-    return []
+    return {}
 
 
 def from_snapshot(wasm: bytes, memory: bytes, globals: list[int],

@@ -323,6 +323,29 @@ def start_reaches(wasm: bytes, targets: set[tuple[str, str]]) -> tuple[str, str]
     return None
 
 
+def direct_callees(wasm: bytes, roots: set[int], through: Callable[[int], bool]) -> set[int]:
+    """The functions the functions ``roots`` call directly (``call``/``return_call``), and
+    those the callees ``through`` accepts call in turn."""
+    payload = dict(split_sections(wasm))
+    imported = sum(1 for e in _import_entries(payload.get(2, b"\0")) if e[2] == 0)
+    bodies = _bodies(payload.get(10, b"\0"))
+    reached: set[int] = set()
+    todo, seen = list(roots), set()
+    while todo:
+        index = todo.pop()
+        if index in seen or not imported <= index < imported + len(bodies):
+            continue
+        seen.add(index)
+        body = bodies[index - imported]
+        for kind, start, _ in _walk(body):
+            if kind == _CALL:
+                callee = _uleb(body, start)[0]
+                reached.add(callee)
+                if through(callee):
+                    todo.append(callee)
+    return reached
+
+
 def _bodies(payload: bytes) -> list[bytes]:
     count, pos = _uleb(payload, 0)
     out = []
