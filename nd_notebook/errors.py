@@ -156,5 +156,14 @@ class PluginCallInterrupted(Interrupted):
         self.seconds = seconds
 
 
+class FuzzInterrupted(Interrupted):
+    """``plugin.fuzz`` stopped by a kernel interrupt: no more calls are made (the running one
+    is cancelled); ``calls`` says how many were made."""
+
+    def __init__(self, message: str, *, calls: int = 0):
+        super().__init__(message)
+        self.calls = calls
+
+
 class RunInterrupted(Interrupted):
     """``host.run_for`` / ``run_until_idle`` in virtual time stopped between two events."""

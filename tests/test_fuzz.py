@@ -173,6 +173,50 @@ def test_fuzz_refuses_an_export_the_plugin_does_not_have(host):
         plugin.fuzz("nd_get_album_info")
 
 
+def test_fuzz_refuses_an_export_without_a_navidrome_request_and_zero_examples(host):
+    plugin = load_outputs(host, nd_get_artist_url="rc:-2", custom="echo")
+    with pytest.raises(ValueError, match="custom is not a Navidrome capability export: fuzz "
+                                         "sends the requests Navidrome sends, so it needs one "
+                                         "of nd_get_artist_url"):
+        plugin.fuzz("custom")
+    with pytest.raises(ValueError, match="examples must be a whole number of at least 1, not 0"):
+        plugin.fuzz("nd_get_artist_url", examples=0)
+
+
+def test_a_kernel_interrupt_stops_the_fuzz_and_its_running_call(tmp_path):
+    import os
+    import signal
+    import threading
+    import time
+
+    from nd_notebook.errors import FuzzInterrupted
+    from nd_notebook.runtime import interrupt
+
+    def interrupt_in_the_first_call():
+        deadline = time.monotonic() + 60
+        while not interrupt._running and time.monotonic() < deadline:  # a call under way
+            time.sleep(0.01)
+        time.sleep(0.3)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with Host(tmp_path, timeout_ms=30_000) as h:
+        plugin = load_outputs(h, nd_get_artist_url="loop")  # every call runs until cancelled
+        threading.Thread(target=interrupt_in_the_first_call, daemon=True).start()
+        started = time.monotonic()
+        with pytest.raises(FuzzInterrupted) as e:
+            plugin.fuzz("nd_get_artist_url", examples=1000)
+        assert time.monotonic() - started < 25  # not the 30 s deadline of the looping call
+        assert str(e.value) == (
+            f"fuzz of nd_get_artist_url (plugin 'outputs') interrupted after {e.value.calls} "
+            "calls by a kernel interrupt (KeyboardInterrupt); the Host and the plugin stay usable")
+        assert e.value.calls == 1
+        made = len(h.events.select("plugin_call"))
+        time.sleep(0.5)
+        assert len(h.events.select("plugin_call")) == made  # no call after the interrupt
+        assert not [t for t in threading.enumerate()
+                    if t.name.startswith("nd-notebook-fuzz") and t.is_alive()]
+
+
 # -- outputs as Navidrome decodes them ---------------------------------------------------------
 
 @pytest.mark.parametrize(("export", "output", "text"), [

@@ -30,9 +30,11 @@ from ..capabilities.codec import decode_output
 from ..errors import (
     ExitCodeError,
     FunctionNotFoundError,
+    FuzzInterrupted,
     NotImplementedByPluginError,
     PluginCallError,
 )
+from ..runtime import interrupt
 
 __all__ = ["COLUMNS", "FuzzFailure", "fuzz"]
 
@@ -61,12 +63,24 @@ def fuzz(plugin, export: str, *, examples: int = 200, seed: int = 0, errors: boo
 
     from .strategies import requests
 
-    row = abi.export(export)
     if export not in plugin.info.exported_functions:
         raise ValueError(f"plugin {plugin.id!r} does not export {export}")
+    if export not in _CAPABILITY_EXPORTS:
+        raise ValueError(f"{export} is not a Navidrome capability export: fuzz sends the "
+                         f"requests Navidrome sends, so it needs one of "
+                         f"{_listed(set(plugin.info.exported_functions) & _CAPABILITY_EXPORTS)}")
+    if not isinstance(examples, int) or examples < 1:
+        raise ValueError(f"examples must be a whole number of at least 1, not {examples!r}")
+    row = abi.export(export)
     target = navidrome or getattr(plugin.host, "navidrome", None) or "head"
 
+    stop = threading.Event()  # a kernel interrupt: no call after it
+    calls = [0]
+
     def check(request: dict) -> None:
+        if stop.is_set():
+            raise _Stopped
+        calls[0] += 1
         failure = _run(plugin, row, request, errors)
         if failure is not None:
             raise _failure_class(failure[0], failure[2] or _signature(failure[1]))(
@@ -87,13 +101,25 @@ def fuzz(plugin, export: str, *, examples: int = 200, seed: int = 0, errors: boo
 
     def work() -> None:
         try:
-            run()
+            with interrupt.cancellable_thread():
+                run()
         except BaseException as e:  # noqa: BLE001 - handed to the calling thread
             outcome.append(e)
 
     worker = threading.Thread(target=work, name=f"nd-notebook-fuzz-{export}", daemon=True)
     worker.start()
-    worker.join()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)  # (a join without a timeout would not see a kernel interrupt)
+    except KeyboardInterrupt:
+        stop.set()
+        while worker.is_alive():  # its running call is cancelled, no new one starts
+            interrupt.cancel_thread(worker)
+            worker.join(0.05)
+        raise FuzzInterrupted(
+            f"fuzz of {export} (plugin {plugin.id!r}) interrupted after {calls[0]} calls by a "
+            "kernel interrupt (KeyboardInterrupt); the Host and the plugin stay usable",
+            calls=calls[0]) from None
     found = _collect(outcome[0]) if outcome else []
     if outcome and not found:
         raise outcome[0]
@@ -101,6 +127,17 @@ def fuzz(plugin, export: str, *, examples: int = 200, seed: int = 0, errors: boo
              "input": f.request} for f in found]
     rows.sort(key=lambda r: (r["kind"], r["message"]))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _listed(names: set[str]) -> str:
+    return ", ".join(sorted(names)) or "them (this plugin has none)"
+
+
+class _Stopped(BaseException):
+    """Raised into hypothesis's run once the fuzz is interrupted (not a failure it shrinks)."""
+
+
+_CAPABILITY_EXPORTS = frozenset(e.name for e in abi.EXPORTS)
 
 
 def _run(plugin, row: abi.Export, request: dict, errors: bool):
