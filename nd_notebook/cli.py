@@ -25,6 +25,7 @@ from .commands import (
     build_cmd,
     build_source,
     compact,
+    existing,
     host_call_table,
     lab_cmd,
     run_cmd,
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except NDError as e:
         print(f"nd-notebook {args.command}: {type(e).__name__}: {explained(e)}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a file or folder the command could not read or write
+        print(f"nd-notebook {args.command}: {e}", file=sys.stderr)
         return 1
 
 
@@ -113,7 +117,11 @@ def package_cmd(args) -> int:
     from .manifest import Manifest
     from .package import write_package
 
-    src = Path(args.src)
+    src = existing(args.src)
+    if Path(args.output).suffix != ".ndp":
+        raise UsageProblem(f"-o {args.output}: a package's name ends in .ndp (its plugin ID "
+                           "is the name before it); for the module alone: nd-notebook build")
+    manifest_path = existing(args.manifest)
     if src.suffix == ".wasm":
         wasm = src.read_bytes()
     else:
@@ -121,7 +129,7 @@ def package_cmd(args) -> int:
         if built is None:
             return 1
         wasm = built.wasm
-    manifest = Manifest.parse(Path(args.manifest).read_bytes())
+    manifest = Manifest.parse(manifest_path.read_bytes())
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     written = write_package(out, manifest, wasm)
@@ -134,8 +142,9 @@ def check_cmd(args) -> int:
     --navidrome version and the oldest version it loads on. Exit code 1 when it does not load."""
     from .check import check_package
 
+    package = existing(args.package)
     try:
-        report = check_package(args.package, navidrome=args.navidrome)
+        report = check_package(package, navidrome=args.navidrome)
     except ValueError as e:  # an unknown --navidrome
         print(f"nd-notebook check: {e}", file=sys.stderr)
         return 2

@@ -116,6 +116,12 @@ def run_cmd(args) -> int:
             cassette = Cassette.replaying(existing(args.cassette), ignore_params=args.ignore_param)
         except ValueError as e:  # not JSON, or not a cassette's shape
             raise UsageProblem(f"--cassette {args.cassette}: {e}") from None
+    if args.data_dir:
+        try:
+            Path(args.data_dir).expanduser().mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageProblem(f"--data-dir {args.data_dir}: cannot make or use it "
+                               f"({e.strerror or e})") from None
     with tempfile.TemporaryDirectory(prefix="nd-notebook-run-") as tmp, \
             Host(args.data_dir or tmp, cassette=cassette) as host, \
             (host.recording(args.record, ignore_params=args.ignore_param) if args.record

@@ -194,6 +194,35 @@ def test_build_to_an_unknown_suffix_exits_two(tmp_path):
     assert "the output must end in .wasm or .ndp" in result.stderr
 
 
+def test_package_to_a_name_not_ending_in_ndp_exits_two(tmp_path):
+    # It wrote a .ndp zip under the .wasm name, which `run` then read as a broken module.
+    (tmp_path / "p.wat").write_text(WAT)
+    (tmp_path / "m.json").write_text(json.dumps(MANIFEST))
+    result = nd_notebook("package", str(tmp_path / "p.wat"), "--manifest",
+                         str(tmp_path / "m.json"), "-o", str(tmp_path / "p.wasm"))
+    assert result.returncode == 2
+    assert result.stderr == (f"nd-notebook package: -o {tmp_path / 'p.wasm'}: a package's name "
+                             "ends in .ndp (its plugin ID is the name before it); for the "
+                             "module alone: nd-notebook build\n")
+    assert not (tmp_path / "p.wasm").exists()
+
+
+def test_check_of_a_missing_package_exits_two_in_one_line(tmp_path):
+    result = nd_notebook("check", str(tmp_path / "nope.ndp"))
+    assert result.returncode == 2
+    assert result.stderr == f"nd-notebook check: {tmp_path / 'nope.ndp'}: no such file or folder\n"
+
+
+def test_run_with_a_data_dir_it_cannot_make_exits_two_in_one_line(tmp_path):
+    (tmp_path / "probe.wat").write_text(WAT)
+    (tmp_path / "file").write_text("not a folder")
+    result = nd_notebook("run", str(tmp_path / "probe.wat"), "--call", "nd_get_artist_url",
+                         "--data-dir", str(tmp_path / "file" / "data"))
+    assert result.returncode == 2
+    assert result.stderr == (f"nd-notebook run: --data-dir {tmp_path / 'file' / 'data'}: cannot "
+                             "make or use it (Not a directory)\n")
+
+
 def test_build_ndp_without_a_manifest_says_where_to_put_one(tmp_path):
     (tmp_path / "p.wat").write_text(WAT)
     result = nd_notebook("build", str(tmp_path / "p.wat"), "-o", str(tmp_path / "p.ndp"))
