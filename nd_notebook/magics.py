@@ -16,6 +16,7 @@ import json
 import keyword
 import re
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -161,8 +162,16 @@ class NDPluginMagics(Magics):
             from .runtime.traps import remember_source
 
             remember_source(built.wasm, prepare_go(normalize("\n" + cell)))
-        plugin = host.load(built.wasm, manifest=manifest, config=config, name=name,
-                           permissions=permissions)
+        loaded_before = name in host.plugins
+        try:
+            plugin = host.load(built.wasm, manifest=manifest, config=config, name=name,
+                               permissions=permissions)
+        except Exception:
+            if loaded_before and name not in host.plugins:
+                print(f"(the plugin {name!r} loaded before is unloaded too: Navidrome unloads a "
+                      "plugin before it loads it again; fix the cell and run it again)",
+                      file=sys.stderr)
+            raise
         self.shell.user_ns[name] = plugin
         exported = None
         if args.export:
@@ -381,6 +390,51 @@ class PluginSummary:
 
 
 # -- argument parsing --------------------------------------------------------------------------
+def _quote_json_words(line: str) -> str:
+    """``line`` with each unquoted word that starts with ``{`` quoted up to its closing brace,
+    so ``--config {"a": "b c"}`` reaches the parser as written (the shell's rules would drop
+    its quotes and split it at spaces)."""
+    out, i, quote, word_start = [], 0, "", True
+    while i < len(line):
+        c = line[i]
+        if quote:
+            quote = "" if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c == "{" and word_start:
+            end = _json_end(line, i)
+            if end is not None:
+                out.append(shlex.quote(line[i:end]))
+                i, word_start = end, False
+                continue
+        word_start = not quote and c.isspace()
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _json_end(text: str, start: int) -> int | None:
+    """The index just after the brace closing the one at ``start`` (JSON strings skipped)."""
+    depth, i, in_string = 0, start, False
+    while i < len(text):
+        c = text[i]
+        if in_string:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "{[":
+            depth += 1
+        elif c in "}]":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return None
+
+
 def _parse(parser: argparse.ArgumentParser, line: str | list[str], label: str):
     """Parse a magic line with shell quoting; print the help and return None for --help.
 
@@ -388,7 +442,7 @@ def _parse(parser: argparse.ArgumentParser, line: str | list[str], label: str):
     """
     if isinstance(line, str):
         try:
-            argv = shlex.split(line)
+            argv = shlex.split(_quote_json_words(line))
         except ValueError as e:
             raise UsageError(f"{label}: {e}") from None
     else:

@@ -116,6 +116,36 @@ def test_config_accepts_a_json_object(ip):
     assert config_of(plugin, "b")["value"] == "x"
 
 
+def test_config_json_written_without_shell_quotes_arrives_as_written(ip):
+    # The shell's rules dropped its quotes ({greeting:NoSpaces}) and split it at spaces.
+    with capture_output():
+        ip.run_cell_magic("ndplugin", """cfg --config {"greeting":"Hi", "who": "Nina Simone"} """
+                          "b=x --permissions auto", echo_wat())
+    plugin = ip.user_ns["cfg"]
+    assert config_of(plugin, "greeting")["value"] == "Hi"
+    assert config_of(plugin, "who")["value"] == "Nina Simone"
+    assert config_of(plugin, "b")["value"] == "x"
+
+
+def test_a_failed_reload_says_the_plugin_loaded_before_is_unloaded(ip):
+    with capture_output():
+        ip.run_cell_magic("ndplugin", "cfg --config a=1", echo_wat())
+    before = ip.user_ns["cfg"]
+    # A manifest the load refuses (its KVStore service cannot be created), after the unload.
+    ip.user_ns["bad_manifest"] = {"name": "cfg", "author": "a", "version": "1",
+                                  "permissions": {"kvstore": {"maxSize": "huge"}}}
+    with capture_output() as cap, pytest.raises(Exception, match="invalid maxSize"):
+        ip.run_cell_magic("ndplugin", "cfg --manifest bad_manifest", echo_wat())
+    assert ("(the plugin 'cfg' loaded before is unloaded too: Navidrome unloads a plugin before "
+            "it loads it again; fix the cell and run it again)") in cap.stderr
+    with capture_output():
+        ip.run_cell_magic("ndplugin", "cfg --config a=2", echo_wat())
+    with pytest.raises(Exception) as e:
+        before.call("nd_get_artist_biography", {"name": "x"})
+    assert str(e.value) == ("plugin call failed: plugin cfg not loaded (this object is an earlier "
+                            "load; the plugin loaded as cfg now is host.plugins['cfg'])")
+
+
 def test_config_json_that_is_not_an_object_is_refused(ip):
     with pytest.raises(UsageError, match=r"^--config: not a JSON object \(Expecting "):
         ip.run_cell_magic("ndplugin", "cfg --config '{a: 1}'", echo_wat())

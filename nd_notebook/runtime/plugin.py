@@ -138,7 +138,10 @@ class LoadedPlugin:
 
     def _call_bytes(self, export: str, data: bytes) -> bytes:
         if self.closed:
-            raise PluginCallFailedError(f"plugin call failed: plugin {self.id} not loaded",
+            now = getattr(self.host, "plugins", {}).get(self.id)
+            later = (f" (this object is an earlier load; the plugin loaded as {self.id} now is "
+                     f"host.plugins[{self.id!r}])" if now is not None and now is not self else "")
+            raise PluginCallFailedError(f"plugin call failed: plugin {self.id} not loaded{later}",
                                         export=export)
         target = getattr(self.host, "navidrome", None)  # Host(navidrome=...): versions.py
         if target is not None and export in _CAPABILITY_EXPORTS and not target.knows_export(export):
