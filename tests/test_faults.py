@@ -188,3 +188,19 @@ def test_used_up_rule_says_so(host, plugin):
 def test_invalid_rule_is_refused(host, kwargs, message):
     with pytest.raises(ValueError, match=message):
         host.faults.add("http_send", **kwargs)
+
+
+def test_a_name_no_host_function_has_is_refused_with_the_close_ones(host):
+    # A misspelt name made a rule that never fired: a fault test passed testing nothing.
+    with pytest.raises(ValueError) as e:
+        host.faults.add("config_gett", error="boom")
+    assert str(e.value) == (
+        "no host function is named 'config_gett' (a Navidrome host function's import name such "
+        "as 'kvstore_get', Extism's 'http_request', or a pattern of them such as 'kvstore_*'); "
+        "did you mean config_get or config_getint or config_keys?")
+    with pytest.raises(ValueError, match="no host function is named 'nothing_\\*'"):
+        host.faults.add("nothing_*", error="boom")
+    assert host.faults.add("kvstore_*", error="boom").function == "kvstore_*"
+    assert host.faults.add("http_request", error="boom").function == "http_request"
+    with pytest.raises(TypeError, match="delay must be a number of seconds, not 'slow'"):
+        host.faults.add("http_send", delay="slow")

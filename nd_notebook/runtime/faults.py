@@ -16,6 +16,7 @@ recorded in the event (``waited=False``).
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import random
 import threading
@@ -25,6 +26,12 @@ from typing import Any
 FAULT_INJECTED = "fault_injected"  # event kind
 TIMEOUT = "timeout"  # error="timeout": the text the real service gives on a timeout
 DEADLINE_EXCEEDED = "context deadline exceeded"  # Go's context.DeadlineExceeded
+
+
+def _known_functions() -> set[str]:
+    from .. import abi
+
+    return {row.import_name for row in abi.HOST_FUNCTIONS} | {"http_request"}
 
 
 class FaultRule:
@@ -101,6 +108,15 @@ class Faults:
         """
         if not isinstance(function, str) or not function:
             raise ValueError("function must be a host function name such as 'http_send'")
+        known = _known_functions()
+        if not any(fnmatch.fnmatchcase(name, function) for name in known):
+            close = difflib.get_close_matches(function, sorted(known), n=3)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            raise ValueError(f"no host function is named {function!r} (a Navidrome host "
+                             f"function's import name such as 'kvstore_get', Extism's "
+                             f"'http_request', or a pattern of them such as 'kvstore_*'){hint}")
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)):
+            raise TypeError(f"delay must be a number of seconds, not {delay!r}")
         if error is None and not delay:
             raise ValueError("a fault rule needs an error, a delay, or both")
         if error is not None and not isinstance(error, str):
