@@ -288,3 +288,19 @@ def test_real_run_until_idle_waits_for_timers_and_spawned_work(rclock):
 def test_real_run_until_idle_gives_up_at_max_seconds(rclock):
     rclock.call_later(60, lambda: None)
     assert rclock.run_until_idle(max_seconds=0.2) is False
+
+
+def test_host_run_for_refuses_what_is_no_span_and_a_closed_host(tmp_path):
+    from nd_notebook import Host
+
+    host = Host(tmp_path, clock="virtual")
+    with pytest.raises(TypeError, match=r"^run_for: seconds must be a number, not '10'$"):
+        host.run_for("10")
+    with pytest.raises(ValueError, match=r"^run_for: hours must be >= 0 \(time only goes "):
+        host.run_for(hours=-1)
+    host.run_for(minutes=1)
+    host.close()
+    with pytest.raises(RuntimeError, match=r"^run_for: this Host is closed"):
+        host.run_for(minutes=1)
+    with pytest.raises(RuntimeError, match=r"^run_until_idle: this Host is closed"):
+        host.run_until_idle()

@@ -143,14 +143,27 @@ class Host:
 
     def run_for(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0):
         """Let time pass: in virtual time, run every due event of that span (deterministic)."""
+        for label, value in (("seconds", seconds), ("minutes", minutes), ("hours", hours)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"run_for: {label} must be a number, not {value!r}")
+            if not value >= 0:  # NaN too
+                raise ValueError(f"run_for: {label} must be >= 0 (time only goes forward), "
+                                 f"not {value!r}")
+        self._check_open("run_for")
         total = seconds + 60 * minutes + 3600 * hours
         with interrupt.deferred(self.clock, "host.run_for"):  # Ctrl-C: between two events
             return self.clock.run_for(total)
 
     def run_until_idle(self, max_seconds: float | None = None):
         """Run until nothing is pending (or ``max_seconds`` of host time have passed)."""
+        self._check_open("run_until_idle")
         with interrupt.deferred(self.clock, "host.run_until_idle"):
             return self.clock.run_until_idle(max_seconds=max_seconds)
+
+    def _check_open(self, what: str) -> None:
+        if not self._folder_lock.held:
+            raise RuntimeError(f"{what}: this Host is closed (its plugins and services are "
+                               "gone); make a new Host")
 
     # -- loading -----------------------------------------------------------------------
     def load(self, source: str | os.PathLike | bytes, *, manifest: Any = None,
