@@ -367,3 +367,14 @@ def test_run_missing_plugin_exits_two_in_one_line(tmp_path):
     result = nd_notebook("run", str(tmp_path / "gone.ndp"), "--call", "x")
     assert result.returncode == 2
     assert result.stderr == f"nd-notebook run: {tmp_path / 'gone.ndp'}: no such file or folder\n"
+
+
+def test_build_errors_of_a_source_file_name_the_file(tmp_path):
+    (tmp_path / "bad.go").write_text("package main\nfunc main() {\n\tx := 1\n}\n")
+    (tmp_path / "bad.wat").write_text('(module (func (export "x") (result i32) i32.const))')
+    result = nd_notebook("build", str(tmp_path / "bad.go"), "-o", str(tmp_path / "b.wasm"))
+    assert result.returncode == 1
+    assert "bad.go line 3, col 2: declared and not used: x" in result.stderr
+    result = nd_notebook("build", str(tmp_path / "bad.wat"), "-o", str(tmp_path / "b.wasm"))
+    assert result.returncode == 1
+    assert "bad.wat line 1, col 50: expected a i32" in result.stderr

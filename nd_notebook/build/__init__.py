@@ -9,6 +9,7 @@ cell's own line numbers and whose ``.output`` is the compiler's full output.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -130,10 +131,12 @@ def build_detailed(
                                '(lang="go" or "tinygo")', lang=lang)
         return _project.build_folder(path, lang, _toolchains(lang, go, tinygo), force=force,
                                      flags=flags)
+    label = "cell"  # what compiler messages name: a cell's lines, or the file's
     if path is not None:  # a source file
         if path.suffix in (".wat", ".wast") and lang == "go":
             lang = "wat"
         source = path.read_bytes()
+        label = path.name
     text = normalize(source)
     if lang == "wat":
         toolchain_version, pdk, compile_ = _wasmtime_version(), None, None
@@ -164,10 +167,11 @@ def build_detailed(
             )
 
     if lang == "wat":
-        wasm, output = _build_wat(text)
+        wasm, output = _build_wat(text, label)
     else:
         tc, gotc = compile_
-        wasm, output = _build_go_module(text, tc, gotc, flags, use_pdk=pdk is not None)
+        wasm, output = _build_go_module(text, tc, gotc, flags, use_pdk=pdk is not None,
+                                        label=label)
     seconds = time.perf_counter() - started
     path = _cache.store(
         key,
@@ -274,10 +278,12 @@ _pdk_memo: dict = {}
 
 
 def _build_go_module(
-    text: str, tc: Toolchain, gotc: Toolchain | None, flags: tuple[str, ...], *, use_pdk: bool
+    text: str, tc: Toolchain, gotc: Toolchain | None, flags: tuple[str, ...], *, use_pdk: bool,
+    label: str = "cell"
 ) -> tuple[bytes, str]:
-    """Write the module into a fresh folder, run the compiler there, return (wasm, output)."""
-    cell = prepare_go(text)
+    """Write the module into a fresh folder, run the compiler there, return (wasm, output).
+    ``label`` names the source in messages (``cell line 4``; a file's name for a file)."""
+    cell = dataclasses.replace(prepare_go(text), label=label)
     if use_pdk and not (pdk_dir() / "go.mod").is_file():
         raise CompileError(
             f"the bundled Go PDK is missing ({pdk_dir()} has no go.mod): reinstall nd-notebook",
@@ -310,11 +316,11 @@ def _compile_failure(
     return CompileError(message, output=output, lang=kind)
 
 
-def _build_wat(text: str) -> tuple[bytes, str]:
+def _build_wat(text: str, label: str = "cell") -> tuple[bytes, str]:
     """WebAssembly text to a validated binary module with wasmtime."""
     import wasmtime
 
-    cell = prepare_plain(text)
+    cell = dataclasses.replace(prepare_plain(text), label=label)
     try:
         wasm = wasmtime.wat2wasm(cell.text)
     except wasmtime.WasmtimeError as exc:

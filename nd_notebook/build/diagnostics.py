@@ -65,7 +65,7 @@ def map_wat_error(text: str, cell: CellSource) -> str:
 def cell_position(cell: CellSource, line: int, col: int | None) -> str:
     """``cell line L, col C`` for a line of the compiled file (or the generated part's name)."""
     user = cell.cell_line(line)
-    where = f"cell line {user}" if user is not None else cell.generated_part(line)
+    where = f"{cell.label} line {user}" if user is not None else cell.generated_part(line)
     return f"{where}, col {col}" if col is not None else where
 
 

@@ -37,6 +37,7 @@ class CellSource:
     offset: int = 0
     added_package: bool = False
     added_main: bool = False
+    label: str = "cell"  # what messages call the source: "cell line 4", "hello.go line 4"
 
     def cell_line(self, line: int) -> int | None:
         """The cell's line for ``line`` of the compiled file; None for a generated line."""

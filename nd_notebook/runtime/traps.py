@@ -200,7 +200,8 @@ def _go_location(stderr: str, source: CellSource | None) -> str | None:
     func = re.sub(r"\([^()]*\)$", "", func)
     if file == GO_CELL_FILE and source is not None:
         user = source.cell_line(line)
-        where = f"cell line {user}" if user is not None else source.generated_part(line)
+        where = (f"{source.label} line {user}" if user is not None
+                 else source.generated_part(line))
         return f"{where}, in {func} ({file}:{line})"
     return f"{file}:{line}, in {func}"
 
