@@ -63,8 +63,8 @@ def build_with_files(shell, name: str, cell: str, *, lang: str, force: bool):
             try:
                 manifest = json.loads(f.text)
             except json.JSONDecodeError as e:
-                raise UsageError(f"%%ndfile manifest.json ({f.label.split(' ', 1)[1]}): "
-                                 f"not JSON: {e.msg} at line {e.lineno}") from None
+                raise UsageError(f"%%ndfile {f.label}: not JSON: {e.msg} at line "
+                                 f"{e.lineno}") from None
     return built, manifest
 
 

@@ -501,6 +501,17 @@ def test_ndfile_manifest_json_is_the_plugins_manifest(ip):
     assert ip.user_ns["named"].manifest.name == "From ndfile"
 
 
+def test_ndfile_manifest_json_that_is_not_json_names_its_cell_once(ip):
+    ip.execution_count = 26
+    run_cell(ip, '%%ndfile manifest.json\n{"name": "x",}')
+    run_cell(ip, f"%%ndfile greeting/greeting.go\n{GREETING_GO}")
+    run_cell(ip, f'%%ndfile helper.go\nfunc suffix() string {{ return "" }} // {uuid.uuid4()}\n')
+    with pytest.raises(UsageError) as e:
+        ip.run_cell_magic("ndplugin", "named", PLUGIN_CELL)
+    assert str(e.value) == ("%%ndfile manifest.json (cell [26]): not JSON: Expecting property "
+                            "name enclosed in double quotes at line 2")  # line 1: the magic
+
+
 def test_ndfile_list_and_clear(ip):
     ip.execution_count = 3
     run_cell(ip, "%%ndfile go.mod\nmodule example.com/x\n")
