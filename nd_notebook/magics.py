@@ -154,8 +154,14 @@ class NDPluginMagics(Magics):
 
         # With the %%ndfile files collected for NAME, if any. Compiler messages count lines
         # the way the notebook shows the cell (line 1 = "%%ndplugin ...").
-        built, file_manifest = build_with_files(self.shell, name, cell, lang=lang,
-                                                force=args.force)
+        try:
+            built, file_manifest = build_with_files(self.shell, name, cell, lang=lang,
+                                                    force=args.force)
+        except KeyboardInterrupt:
+            from .errors import Interrupted
+
+            raise Interrupted(f"build of {name} interrupted by a kernel interrupt "
+                              "(KeyboardInterrupt); nothing was loaded") from None
         manifest = file_manifest if manifest is None else manifest
         if lang == "go":  # panics in this plugin then name cell lines (runtime/traps.py)
             from .build.source import normalize, prepare_go

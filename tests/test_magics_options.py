@@ -208,3 +208,19 @@ def test_ndfile_help_alone_in_a_cell_prints_the_help(ip):
     with capture_output() as cap:
         result = ip.run_cell("%%ndfile --help")
     assert result.success and "%%ndfile NAME" in cap.stdout
+
+
+def test_an_interrupted_build_is_one_line_and_loads_nothing(ip, monkeypatch):
+    import nd_notebook.ndfile
+    from nd_notebook.errors import Interrupted
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nd_notebook.ndfile, "build_with_files", interrupted)
+    with pytest.raises(Interrupted) as e:
+        ip.run_cell_magic("ndplugin", "slow", echo_wat())
+    assert e.value._render_traceback_() == [
+        "Interrupted: build of slow interrupted by a kernel interrupt (KeyboardInterrupt); "
+        "nothing was loaded"]
+    assert "slow" not in ip.user_ns
