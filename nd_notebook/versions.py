@@ -16,6 +16,7 @@ from the month's last day; changes it does not date at all belong to ``"head"`` 
 
 from __future__ import annotations
 
+import datetime
 import functools
 import re
 from dataclasses import dataclass
@@ -240,6 +241,10 @@ def target(spec: str | Target | None = "head") -> Target:
         return Target("seed", ())
     if not isinstance(spec, str) or not _DATE.match(spec):
         raise ValueError(f"navidrome must be 'seed', 'head' or a date 'YYYY-MM-DD', not {spec!r}")
+    try:
+        datetime.date.fromisoformat(spec)
+    except ValueError:
+        raise ValueError(f"navidrome={spec!r} is no calendar date (YYYY-MM-DD)") from None
     if spec < SEED_DATE:
         raise ValueError(f"navidrome={spec!r} is before the seed API ({SEED}, {SEED_DATE}): "
                          "nd-notebook emulates the seed and later versions")

@@ -375,3 +375,10 @@ def test_auto_permissions_grant_http_to_extisms_http_request(tmp_path):
                          manifest={"name": "k", "author": "a", "version": "1",
                                    "permissions": {"http": {"requiredHosts": ["lrclib.net"]}}})
         assert kept.permissions == {"http": {"requiredHosts": ["lrclib.net"]}}
+
+
+@pytest.mark.parametrize("spec", ["1999-99-99", "2026-02-30"])
+def test_a_date_no_calendar_has_is_refused_as_such(spec):
+    with pytest.raises(ValueError) as e:
+        versions.target(spec)
+    assert str(e.value) == f"navidrome={spec!r} is no calendar date (YYYY-MM-DD)"
