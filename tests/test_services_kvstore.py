@@ -176,23 +176,27 @@ def test_expired_key_does_not_count_in_storage_used(kv, clock):
 
 def test_expiry_has_second_resolution(kv, clock, tmp_path):
     # datetime('now', '+1 seconds') drops the milliseconds: a 1 s TTL written at .700 expires
-    # at 00:00:01 and is gone once that second has passed (1.3 s after it was written).
+    # at 00:00:01 and is gone as that second begins (0.3 s after it was written).
     clock.advance_to(T0 + 0.7)
     kv.set_with_ttl("k", b"v", 1)
     assert rows(tmp_path)[0][4] == "2026-01-01 00:00:01"
-    clock.advance_to(T0 + 1.99)
+    clock.advance_to(T0 + 0.99)
     assert kv.has("k") is True
-    clock.advance_to(T0 + 2.0)
+    clock.advance_to(T0 + 1.0)
     assert kv.has("k") is False
 
 
-def test_a_key_is_live_through_its_expiry_second(kv, clock):
-    # Navidrome's filter is expires_at >= datetime('now'), its cleanup expires_at < now.
+def test_a_key_is_gone_in_its_expiry_second(kv, clock):
+    # Navidrome's notExpiredFilter is expires_at > datetime('now'), its cleanupExpired deletes
+    # expires_at <= datetime('now') (plugins/host_kvstore.go); the ABI reference's 6.2 says
+    # the expiry second counts as live.
     kv.set_with_ttl("k", b"v", 10)
-    clock.advance_to(T0 + 10)
+    clock.advance_to(T0 + 9.99)
     assert kv.get("k") == (b"v", True)
     assert kv.cleanup_expired() == 0
-    clock.advance_to(T0 + 11)
+    clock.advance_to(T0 + 10)
+    assert kv.get("k") == (None, False)
+    assert kv.has("k") is False and kv.get_storage_used() == 0
     assert kv.cleanup_expired() == 1
 
 

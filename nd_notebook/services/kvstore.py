@@ -7,8 +7,10 @@ One deliberate difference in mechanism, none in behaviour: where Navidrome write
 ``datetime('now')`` / ``CURRENT_TIMESTAMP`` we bind the Host clock's current time
 (``datetime(:now)``), so the TTLs and expiry follow a virtual clock. The stored text is the
 same (UTC ``YYYY-MM-DD HH:MM:SS``) and the comparisons are the same: a row is live while
-``expires_at IS NULL OR expires_at >= now`` (second resolution, the expiry second
-included: a 1 s TTL is gone 1-2 s later, spec 6.2).
+``expires_at IS NULL OR expires_at > now`` and the cleanup deletes ``expires_at <= now``
+(second resolution, the expiry second excluded: a 1 s TTL is gone 0-1 s later). That is
+Navidrome's code (``notExpiredFilter`` and ``cleanupExpired`` in plugins/host_kvstore.go); the
+ABI reference (6.2) says the expiry second counts as live.
 
 Errors carry Navidrome's texts, including its wrapping of database failures
 (``reading value: sql: database is closed`` after ``close()``).
@@ -51,7 +53,7 @@ MIGRATIONS = [
 ]
 
 _CLOSED = "sql: database is closed"  # Go database/sql's ErrConnDone-style text after Close
-_LIVE = "(expires_at IS NULL OR expires_at >= datetime(:now))"
+_LIVE = "(expires_at IS NULL OR expires_at > datetime(:now))"
 
 
 class KVStoreService:
@@ -176,7 +178,7 @@ class KVStoreService:
         with self._session("deleting expired keys") as db:
             cur = db.execute(
                 "DELETE FROM kvstore WHERE expires_at IS NOT NULL "
-                "AND expires_at < datetime(:now)",
+                "AND expires_at <= datetime(:now)",
                 {"now": self._now()},
             )
             return cur.rowcount
