@@ -205,7 +205,7 @@ class NDPluginMagics(Magics):
         Cells are compiled and loaded with the cell magic, see ``%%ndplugin?``.
         """
         try:
-            argv = shlex.split(line)
+            argv = shlex.split(_quote_json_words(line))
         except ValueError as e:
             raise UsageError(f"%ndplugin: {e}") from None
         if not argv or argv[0] in _HELP_FLAGS:

@@ -88,6 +88,8 @@ def test_load_path_after_config_is_not_swallowed(ip, tmp_path):
     path = ip.user_ns["cfg"].export(tmp_path / "cfg.ndp")
     plugin = ip.run_line_magic("ndplugin", f"load --config greeting=hej {path} --name other")
     assert config_of(plugin, "greeting") == {"value": "hej", "exists": True}
+    plugin = ip.run_line_magic("ndplugin", f'load {path} --name third --config {{"greeting": "a b"}}')
+    assert config_of(plugin, "greeting") == {"value": "a b", "exists": True}
 
 
 # -- --help without a body --------------------------------------------------------------------
