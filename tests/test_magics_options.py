@@ -223,6 +223,6 @@ def test_an_interrupted_build_is_one_line_and_loads_nothing(ip, monkeypatch):
     with pytest.raises(Interrupted) as e:
         ip.run_cell_magic("ndplugin", "slow", echo_wat())
     assert e.value._render_traceback_() == [
-        "Interrupted: build of slow interrupted by a kernel interrupt (KeyboardInterrupt); "
-        "nothing was loaded"]
+        ("Interrupted: build of slow interrupted by a kernel interrupt (KeyboardInterrupt); "
+         "nothing was loaded")]
     assert "slow" not in ip.user_ns
