@@ -81,7 +81,7 @@ def run_cmd(args) -> int:
     host, call EXPORT once with the JSON input, and print the output, the host calls the
     plugin made and its log lines."""
     from .cassette import Cassette
-    from .errors import PluginCallError
+    from .errors import PluginCallError, explained
     from .runtime.host import Host
 
     src = existing(args.plugin)
@@ -137,7 +137,7 @@ def run_cmd(args) -> int:
         try:
             output = plugin.call(args.call, payload, raw=True)
         except PluginCallError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {explained(e)}", file=sys.stderr)
             status = 1
         else:
             print(_output_text(output) if args.quiet else f"output {_output_text(output)}")

@@ -276,7 +276,8 @@ def test_run_quiet_prints_only_the_output(ndp):
 def test_run_plugin_error_exits_one_with_navidromes_text(ndp):
     result = nd_notebook("run", str(ndp), "--call", "whisper", "-q")
     assert result.returncode == 1
-    assert result.stderr.startswith("error: function not found: whisper")
+    assert result.stderr.startswith("error: function not found: whisper\n")
+    assert "\nexports of plugin " in result.stderr  # the notebook's notes too
 
 
 def test_run_wat_without_manifest_grants_what_it_imports(tmp_path):
