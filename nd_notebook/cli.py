@@ -28,6 +28,7 @@ from .commands import (
     existing,
     host_call_table,
     lab_cmd,
+    read_manifest_file,
     run_cmd,
 )
 
@@ -114,7 +115,6 @@ def kernel_install(args) -> int:
 
 def package_cmd(args) -> int:
     """Compile SRC (or take a .wasm) and write it with a manifest as a .ndp package."""
-    from .manifest import Manifest
     from .package import write_package
 
     src = existing(args.src)
@@ -129,7 +129,7 @@ def package_cmd(args) -> int:
         if built is None:
             return 1
         wasm = built.wasm
-    manifest = Manifest.parse(manifest_path.read_bytes())
+    manifest = read_manifest_file(manifest_path)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     written = write_package(out, manifest, wasm)

@@ -45,14 +45,13 @@ def build_cmd(args) -> int:
         out.write_bytes(built.wasm)
         print(f"wrote {out} ({_size(len(built.wasm))}, {how} in {built.seconds:.2f} s)")
         return 0
-    from .manifest import Manifest
     from .package import write_package
 
     manifest_path = manifest_path or built.manifest or _beside(src)
     if manifest_path is None:
         raise UsageProblem(f"{out}: a .ndp needs a manifest: pass --manifest manifest.json or "
                            f"put manifest.json in the plugin folder ({src})")
-    manifest = Manifest.parse(Path(manifest_path).read_bytes())
+    manifest = read_manifest_file(manifest_path)
     written = write_package(out, manifest, built.wasm)
     print(f"wrote {written or out} (plugin ID {out.stem!r}, manifest {manifest_path}, "
           f"{_size(len(built.wasm))} of wasm, {how} in {built.seconds:.2f} s)")
@@ -225,6 +224,18 @@ def kernel_data_dir() -> Path:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+def read_manifest_file(path) -> Any:
+    """The manifest.json at ``path``, parsed as Navidrome parses one; a manifest Navidrome
+    would refuse is a usage error naming the file."""
+    from .errors import ManifestError
+    from .manifest import Manifest
+
+    try:
+        return Manifest.parse(Path(path).read_bytes())
+    except ManifestError as e:
+        raise UsageProblem(f"{path}: {e}") from None
+
+
 def existing(path: str) -> Path:
     """``path`` as a Path, or a one-line usage error when nothing is there."""
     p = Path(path).expanduser()

@@ -207,6 +207,17 @@ def test_package_to_a_name_not_ending_in_ndp_exits_two(tmp_path):
     assert not (tmp_path / "p.wasm").exists()
 
 
+def test_a_manifest_that_is_not_json_is_a_usage_error_naming_it(tmp_path):
+    (tmp_path / "p.wat").write_text(WAT)
+    (tmp_path / "m.json").write_text("{not json")
+    for command in ("build", "package"):
+        result = nd_notebook(command, str(tmp_path / "p.wat"), "--manifest",
+                             str(tmp_path / "m.json"), "-o", str(tmp_path / "p.ndp"))
+        assert result.returncode == 2
+        assert result.stderr.startswith(f"nd-notebook {command}: {tmp_path / 'm.json'}: "
+                                        "parsing manifest JSON: ")
+
+
 def test_check_of_a_missing_package_exits_two_in_one_line(tmp_path):
     result = nd_notebook("check", str(tmp_path / "nope.ndp"))
     assert result.returncode == 2
