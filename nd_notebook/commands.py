@@ -87,7 +87,7 @@ def run_cmd(args) -> int:
     payload = _input(args.input)
     config = _config(args.config or [])
     permissions = _permissions(args.permissions)
-    manifest: Any = existing(args.manifest) if args.manifest else None
+    manifest: Any = read_manifest_file(existing(args.manifest)) if args.manifest else None
     name = args.name or _plugin_id(src)
 
     if src.is_dir() or src.suffix in (".go", ".wat", ".wast"):
