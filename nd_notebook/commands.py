@@ -225,15 +225,20 @@ def kernel_data_dir() -> Path:
 
 # -- helpers -----------------------------------------------------------------------------------
 def read_manifest_file(path) -> Any:
-    """The manifest.json at ``path``, parsed as Navidrome parses one; a manifest Navidrome
-    would refuse is a usage error naming the file."""
+    """The manifest.json at ``path``, parsed as Navidrome parses one. Not JSON: a usage error
+    (exit 2); JSON Navidrome refuses: a ManifestError (exit 1); both name the file."""
     from .errors import ManifestError
     from .manifest import Manifest
 
+    data = Path(path).read_bytes()
     try:
-        return Manifest.parse(Path(path).read_bytes())
+        return Manifest.parse(data)
     except ManifestError as e:
-        raise UsageProblem(f"{path}: {e}") from None
+        try:
+            json.loads(data)
+        except ValueError:
+            raise UsageProblem(f"{path}: {e}") from None
+        raise ManifestError(f"{path}: {e}") from None
 
 
 def existing(path: str) -> Path:
