@@ -108,23 +108,16 @@ def test_empty_cell_without_help_is_still_refused(ip):
 
 
 # -- --config as a JSON object ----------------------------------------------------------------
-def test_config_accepts_a_json_object(ip):
+@pytest.mark.parametrize("line", [
+    """cfg --config '{"a": "1", "who": "Nina Simone"}' b=x""",
+    # without shell quotes: the shell's rules dropped its quotes and split it at spaces
+    """cfg --config {"a":1, "who": "Nina Simone"} b=x --permissions auto""",
+])
+def test_config_accepts_a_json_object_quoted_or_as_written(ip, line):
     with capture_output():
-        ip.run_cell_magic("ndplugin", """cfg --config '{"a": 1, "who": "Nina Simone"}' b=x""",
-                          echo_wat())
+        ip.run_cell_magic("ndplugin", line, echo_wat())
     plugin = ip.user_ns["cfg"]
     assert config_of(plugin, "a")["value"] == "1"
-    assert config_of(plugin, "who")["value"] == "Nina Simone"
-    assert config_of(plugin, "b")["value"] == "x"
-
-
-def test_config_json_written_without_shell_quotes_arrives_as_written(ip):
-    # The shell's rules dropped its quotes ({greeting:NoSpaces}) and split it at spaces.
-    with capture_output():
-        ip.run_cell_magic("ndplugin", """cfg --config {"greeting":"Hi", "who": "Nina Simone"} """
-                          "b=x --permissions auto", echo_wat())
-    plugin = ip.user_ns["cfg"]
-    assert config_of(plugin, "greeting")["value"] == "Hi"
     assert config_of(plugin, "who")["value"] == "Nina Simone"
     assert config_of(plugin, "b")["value"] == "x"
 

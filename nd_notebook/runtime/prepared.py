@@ -72,6 +72,7 @@ __all__ = ["MAX_AGE", "Instance", "InstancePool", "guard_context", "prepared_mod
 # backtraces alone; read once, at the first error, so it is set before any call.
 os.environ.setdefault("RUST_LIB_BACKTRACE", "0")
 
+_INIT_AT_THE_CALL = "prepared ahead, init at the call: %s"
 #: Seconds a prepared instance may wait before it is freed unused (its init clock gets stale).
 MAX_AGE = 1.0
 #: Prepared instances kept ready per lane.
@@ -174,7 +175,7 @@ class InstancePool:
         # are still created ahead, the init runs inline.
         self.init_inline = init_ahead
         if init_ahead and self.prepare:
-            self._status = f"prepared ahead, init at the call: {init_ahead}"
+            self._status = _INIT_AT_THE_CALL % init_ahead
         self._lanes = [_Lane(compiled, init_export)]
         self._retired: list[_Lane] = []  # lanes of the module before its snapshot
         # The memory snapshot (runtime/snapshot.py): taken in the background after
@@ -222,12 +223,16 @@ class InstancePool:
             if self.init_inline or not self.prepare:
                 return
             self.init_inline = "its init writes to stdout/stderr"
-            self._status = f"prepared ahead, init at the call: {self.init_inline}"
-            for lane in self._lanes:  # initialised ahead already: freed unused
-                if lane.init_export != RESEED_EXPORT:
-                    self._to_free.extend(i.ptr for i in lane.ready)
-                    lane.ready.clear()
+            self._status = _INIT_AT_THE_CALL % self.init_inline
+            self._drop_ready(lambda lane: lane.init_export != RESEED_EXPORT)  # initialised
             self._wake()
+
+    def _drop_ready(self, which: Callable[[_Lane], bool] = lambda lane: True) -> None:
+        """Free the ready instances of the lanes ``which`` accepts, behind (lock held)."""
+        for lane in self._lanes:
+            if which(lane):
+                self._to_free.extend(i.ptr for i in lane.ready)
+                lane.ready.clear()
 
     @contextlib.contextmanager
     def take(self) -> Iterator[Instance]:
@@ -503,9 +508,7 @@ class InstancePool:
         with self._lock:
             self.prepare = False
             self._status = f"off: {reason} (init runs inline, in each call)"
-            for lane in self._lanes:
-                self._to_free.extend(i.ptr for i in lane.ready)
-                lane.ready.clear()
+            self._drop_ready()
         self._on_refused(self.status)
 
 

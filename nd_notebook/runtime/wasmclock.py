@@ -118,10 +118,9 @@ def now_ns(clock, clock_id: int, init_ahead: Callable[[str], bool] = lambda reas
         # events at one virtual instant all start at it, so that a run gives the same times
         # every time (a carried-over reading would hold real milliseconds).
         with _latest_lock:
-            if not getattr(clock, "in_event", True):
-                now = max(now, _latest.get(clock, 0))
-            _latest[clock] = max(now, _latest.get(clock, 0))
-        return now
+            latest = max(now, _latest.get(clock, 0))
+            _latest[clock] = latest
+        return now if getattr(clock, "in_event", True) else latest
     if clock_id == 1:
         base = getattr(_local, "base", None)
         return time.monotonic_ns() - (base or 0)
