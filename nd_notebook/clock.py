@@ -292,7 +292,31 @@ class Clock:
             else:
                 return
         print(f"nd-notebook clock: callback {label or '?'} raised:", file=sys.stderr)
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        print(_format_without_carets(exc), end="", file=sys.stderr)
+
+
+def _format_without_carets(exc: BaseException) -> str:
+    """The traceback of ``exc`` without its ``^^^`` lines: Python 3.11 places them with
+    ``ast.parse``, which must not run on a clock's thread while another thread builds an AST
+    (manifest.prefetch_schema_support says why)."""
+    shown = traceback.TracebackException.from_exception(exc)
+    for link in _chain(shown):
+        for frame in link.stack:
+            frame.colno = frame.end_colno = None
+    return "".join(shown.format())
+
+
+def _chain(shown: traceback.TracebackException):
+    seen: set[int] = set()
+    todo = [shown]
+    while todo:
+        link = todo.pop()
+        if id(link) in seen:
+            continue
+        seen.add(id(link))
+        yield link
+        todo.extend(x for x in (link.__cause__, link.__context__) if x is not None)
+        todo.extend(getattr(link, "exceptions", None) or ())
 
 
 class RealClock(Clock):

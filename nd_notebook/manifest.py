@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import gc
 import json
 import math
 import re
@@ -596,11 +597,24 @@ def prefetch_schema_support() -> None:
     _prefetching = True
 
     def run() -> None:
+        # CPython (3.11 at least) counts an AST's construction depth in one counter per
+        # interpreter, not per thread: rfc3987_syntax's grammars call ast.literal_eval many
+        # times, and one interleaved with an ast.parse or compile(tree) on another thread (a
+        # notebook cell's, pytest's assertion rewriting of the next import) failed that one with
+        # "SystemError: AST constructor recursion depth mismatch" (5 runs in 25 of a
+        # plugin's pytest file while both cores were busy). Threads switch inside a
+        # construction only through the collector (a finalizer runs Python code), so the
+        # collector stays off while this import runs (about a second), in every thread.
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             import jsonschema  # noqa: F401
             import referencing  # noqa: F401
         except Exception:  # noqa: BLE001, S110 - the parse that needs it will say why
             pass
+        finally:
+            if collecting:
+                gc.enable()
 
     # Not a daemon: a process ending meanwhile waits for the import (about a second) instead
     # of killing the thread inside it, which aborted the process ("FATAL: exception not

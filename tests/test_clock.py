@@ -272,6 +272,32 @@ def test_real_timer_survives_a_failing_callback(rclock):
     assert fired.wait(5)
 
 
+def test_a_failing_callback_without_a_hook_is_printed_without_parsing_source(rclock, capfd,
+                                                                             monkeypatch):
+    # On the timer thread: Python 3.11 places a traceback's ^^^ marks with ast.parse, whose
+    # depth counter other threads share (see manifest.prefetch_schema_support), so the
+    # report leaves them out.
+    import ast
+
+    parses = []
+    real_parse = ast.parse
+    monkeypatch.setattr(ast, "parse", lambda *a, **k: parses.append(a) or real_parse(*a, **k))
+    fired = threading.Event()
+
+    def boom(values={"a": {"b": 1}, "c": None}):  # noqa: B006
+        return values["a"]["b"] + values["c"]
+
+    rclock.call_later(0.01, boom, label="boom")
+    rclock.call_later(0.05, fired.set)
+    assert fired.wait(5)
+    err = capfd.readouterr().err
+    assert err.startswith("nd-notebook clock: callback boom raised:\n"
+                          "Traceback (most recent call last):\n")
+    assert 'return values["a"]["b"] + values["c"]\n' in err and "^" not in err and "~" not in err
+    assert err.endswith("TypeError: unsupported operand type(s) for +: 'int' and 'NoneType'\n")
+    assert parses == []
+
+
 def test_real_cancelled_timer_does_not_fire(rclock):
     fired = threading.Event()
     rclock.cancel(rclock.call_later(0.05, fired.set))

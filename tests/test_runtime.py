@@ -328,6 +328,48 @@ def test_a_process_ending_right_after_host_waits_for_the_background_import(tmp_p
     assert (run.returncode, run.stdout) == (0, "True\n"), run.stderr
 
 
+def test_the_background_import_never_breaks_an_ast_built_meanwhile(tmp_path):
+    # CPython counts an AST construction's depth per interpreter: the import's grammars
+    # (ast.literal_eval) interleaved with the cell's ast.parse/compile made that fail with
+    # "SystemError: AST constructor recursion depth mismatch" (37-47 of 500-600 parses here,
+    # with the import on a plain thread; threads switch inside a construction when the
+    # collector runs a finalizer, which the Junk objects below provide). A notebook cell's
+    # parse, or pytest rewriting an import, must never see that.
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import ast, gc, threading
+        import nd_notebook
+
+        class Junk:
+            def __init__(self):
+                self.me = self  # a cycle: only the collector frees it
+            def __del__(self):
+                sum(range(200))
+
+        source = "\\n".join(f"def f{{i}}(a, b=[1, {{{{'k': (3, 4)}}}}]):\\n    return [a for _ in b]"
+                           for i in range(300))
+        host = nd_notebook.Host({str(tmp_path)!r})
+        thread = next(t for t in threading.enumerate() if t.name == "nd-prefetch-jsonschema")
+        parses, failures = 0, []
+        while thread.is_alive() or parses == 0:
+            junk = [Junk() for _ in range(300)]
+            del junk
+            try:
+                compile(ast.parse(source), "<cell>", "exec")
+            except SystemError as e:
+                failures.append(str(e))
+            parses += 1
+        thread.join()
+        print(parses > 0, failures[:1], gc.isenabled())
+    """)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert (run.returncode, run.stdout) == (0, "True [] True\n"), run.stderr
+
+
 def test_a_bad_config_is_reported_before_the_package_is_read(host, tmp_path):
     # Navidrome parses the config stored for the plugin before it opens the package.
     broken = tmp_path / "broken.wasm"
