@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from .abi.model import Field
 
-_INT_RANGES = {
+INT_RANGES = {
     "int": (-(2**63), 2**63 - 1), "int64": (-(2**63), 2**63 - 1),
     "int32": (-(2**31), 2**31 - 1), "int16": (-(2**15), 2**15 - 1), "int8": (-128, 127),
     "uint": (0, 2**64 - 1), "uint64": (0, 2**64 - 1), "uint32": (0, 2**32 - 1),
@@ -248,7 +248,7 @@ class _Where(NamedTuple):
                 return prefix + self.type_string(go_type[len(prefix):])
         if go_type == "byte":  # reflect names it by what it aliases
             return "uint8"
-        if go_type in _INT_RANGES or go_type in _FLOATS or go_type in ("string", "bool"):
+        if go_type in INT_RANGES or go_type in _FLOATS or go_type in ("string", "bool"):
             return go_type
         if "." in go_type:  # a type of another package (types.SongRef): named as it is
             return go_type
@@ -292,7 +292,7 @@ def zero_value(go_type: str) -> Any:
         return ""
     if go_type == "bool":
         return False
-    if go_type in _INT_RANGES:
+    if go_type in INT_RANGES:
         return 0
     if go_type in _FLOATS:
         return 0.0
@@ -338,10 +338,10 @@ def _decode(raw: Any, go_type: str, where: _Where, lookup) -> Any:
         if not isinstance(raw, bool):
             raise _type_error(raw, go_type, where)
         return raw
-    if go_type in _INT_RANGES:
+    if go_type in INT_RANGES:
         if isinstance(raw, bool) or not isinstance(raw, (int, float)):
             raise _type_error(raw, go_type, where)
-        lo, hi = _INT_RANGES[go_type]
+        lo, hi = INT_RANGES[go_type]
         if isinstance(raw, float) or not lo <= raw <= hi:
             raise _number_error(raw, go_type, where)
         return int(raw)
@@ -539,7 +539,7 @@ def is_empty(v: Any, go_type: str) -> bool:
         return len(v) == 0
     if go_type == "bool":
         return v is False
-    if go_type in _INT_RANGES or go_type in _FLOATS:
+    if go_type in INT_RANGES or go_type in _FLOATS:
         return v == 0
     return False  # structs are never empty for omitempty
 
@@ -564,7 +564,7 @@ def encode_value(v: Any, go_type: str, lookup=_struct_lookup) -> Any:
         return str(v)
     if go_type == "bool":
         return bool(v)
-    if go_type in _INT_RANGES:
+    if go_type in INT_RANGES:
         return int(v)
     if go_type in _FLOATS:
         f = float(v)

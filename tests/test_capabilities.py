@@ -90,6 +90,35 @@ def test_metadata_response_has_every_field_with_zero_values(host):
                                                                  "size": 0}]}
 
 
+def test_typed_helpers_refuse_values_navidrome_never_sends(host):
+    # name=5 reached the plugin as "5"; a request Navidrome could not send is a TypeError
+    # naming the field and its Go type, and nothing is called.
+    p = load(host, nd_get_artist_biography=("out", '{"biography":"b"}'),
+             nd_get_similar_artists=("out", '{"artists":[{"name":"Hal"}]}'))
+    with pytest.raises(TypeError, match=r"^nd_get_artist_biography: name must be a str \(Go "
+                                        r"string, as Navidrome sends it\), not int 5$"):
+        p.metadata.artist_biography(name=5)
+    for limit in (2**31, True, 2.0):
+        with pytest.raises(TypeError, match=r"^nd_get_similar_artists: limit must be a whole "
+                                            r"number from -2147483648 to 2147483647 \(Go int32"):
+            p.metadata.similar_artists(name="Nina", limit=limit)
+    assert len(host.events("plugin_call")) == 0
+    assert p.metadata.similar_artists(name="Nina", limit=2**31 - 1)["artists"][0]["name"] == "Hal"
+    assert p.metadata.artist_biography(name="Nina") == {"biography": "b"}
+    assert len(host.events("plugin_call")) == 2
+
+
+def test_nested_request_values_are_checked_too():
+    from nd_notebook.capabilities.codec import request
+
+    with pytest.raises(TypeError, match=r"^nd_scrobbler_scrobble: track\.duration must be a "
+                                        r"number \(Go float32, as Navidrome sends it\), not str "
+                                        r"'3:12'$"):
+        request("nd_scrobbler_scrobble", username="u", track={"id": "t", "duration": "3:12"})
+    assert request("nd_scrobbler_scrobble", username="u", track={"id": "t", "duration": 192},
+                   timestamp=1)["track"]["duration"] == 192
+
+
 def test_null_output_is_not_found(host):
     p = load(host, nd_get_artist_biography=("out", "null"))
     assert p.metadata.artist_biography(name="Nina") is None

@@ -8,12 +8,13 @@ output type, anything else is JSON-decoded into it (a decode failure is that Go 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import numbers
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import abi
 from ..errors import PluginCallError
-from ..gojson import GoJSONError, decode_value, encode_struct, loads, zero_value
+from ..gojson import INT_RANGES, GoJSONError, decode_value, encode_struct, loads, zero_value
 from .unmarshal import unmarshal_error
 
 Call = Callable[[str, Any], bytes]
@@ -40,7 +41,69 @@ def request(export: str, values: dict[str, Any] | None = None, **fields: Any) ->
         raise TypeError(f"{export}: unknown field {unknown[0]!r}; fields: "
                         f"{', '.join(x.py for x in st.fields)}")
     data = {by_name[k].json: v for k, v in data.items()}
-    return encode_struct(data, st.fields, lookup=lookup_in(package))
+    lookup = lookup_in(package)
+    for f in st.fields:
+        if f.json in data:
+            _check_type(export, f.py, data[f.json], f.type, lookup)
+    return encode_struct(data, st.fields, lookup=lookup)
+
+
+def _check_type(export: str, where: str, value: Any, go_type: str, lookup) -> None:
+    """Refuse a value Navidrome could never send in a field of ``go_type`` (``name=5`` for a
+    string was sent as ``"5"``): a TypeError naming the field, its Go type and the value."""
+    if value is None or go_type in ("any", "interface{}"):
+        return  # null decodes into any Go type (its zero value)
+    if go_type.startswith("*"):
+        _check_type(export, where, value, go_type[1:], lookup)
+        return
+    ok, kind = _type_ok(value, go_type)
+    if ok is None:  # a struct
+        if not isinstance(value, Mapping):
+            _refuse(export, where, value, go_type, "a dict")
+        st = lookup(go_type)
+        by_name = {f.py: f for f in st.fields} | {f.json: f for f in st.fields}
+        for key, inner in value.items():
+            f = by_name.get(key)
+            if f is not None:
+                _check_type(export, f"{where}.{f.py}", inner, f.type, lookup)
+        return
+    if not ok:
+        _refuse(export, where, value, go_type, kind)
+    if go_type.startswith("[]") and go_type != "[]byte":
+        for i, inner in enumerate(value):
+            _check_type(export, f"{where}[{i}]", inner, go_type[2:], lookup)
+    elif go_type.startswith("map[string]"):
+        for key, inner in value.items():
+            if not isinstance(key, str):
+                _refuse(export, f"{where} key", key, "string", "a str")
+            _check_type(export, f"{where}[{key!r}]", inner, go_type[len("map[string]"):], lookup)
+
+
+def _type_ok(value: Any, go_type: str) -> tuple[bool | None, str]:
+    """(whether ``value`` fits ``go_type``, what would), or (None, "") for a struct type."""
+    if go_type == "string":
+        return isinstance(value, str), "a str"
+    if go_type == "bool":
+        return isinstance(value, bool), "True or False"
+    if go_type in INT_RANGES:
+        low, high = INT_RANGES[go_type]
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        return ok and low <= value <= high, f"a whole number from {low} to {high}"
+    if go_type in ("float32", "float64"):
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        return ok, "a number"
+    if go_type == "[]byte":
+        return isinstance(value, (bytes, bytearray, str)), "bytes"
+    if go_type.startswith("[]"):
+        return isinstance(value, (list, tuple)), "a list"
+    if go_type.startswith("map["):
+        return isinstance(value, Mapping), "a dict"
+    return None, ""
+
+
+def _refuse(export: str, where: str, value: Any, go_type: str, kind: str) -> None:
+    raise TypeError(f"{export}: {where} must be {kind} (Go {go_type}, as Navidrome sends it), "
+                    f"not {type(value).__name__} {value!r}")
 
 
 def invoke(call: Call, export: str, req: dict[str, Any] | None) -> Any:
