@@ -348,6 +348,11 @@ class NDPluginMagics(Magics):
         return plugin
 
 
+NO_CAPABILITY = ("no capability: the plugin exports none of the functions Navidrome calls "
+                 "(nd_on_init, nd_get_artist_biography, nd_scrobbler_scrobble, ...), so "
+                 "Navidrome loads it and never calls it")
+
+
 class PluginSummary:
     """What ``%%ndplugin`` shows after loading: HTML in a notebook, text elsewhere."""
 
@@ -373,6 +378,8 @@ class PluginSummary:
             hit = "cache hit" if b.cached else "compiled"
             rows.append(("build", f"{b.lang}, {b.seconds:.2f} s ({hit})"))
             rows += [("warning", w) for w in getattr(b, "warnings", ())]
+        if not p.capabilities:
+            rows.append(("warning", NO_CAPABILITY))
         rows.append(("load", f"{p.load_seconds:.2f} s"))
         if self.exported is not None:
             rows.append(("exported", str(self.exported)))

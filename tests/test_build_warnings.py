@@ -129,3 +129,20 @@ def built_warning(names: list[str]) -> str:
     from nd_notebook.build.source import main_registration_warning
 
     return main_registration_warning(names)
+
+
+def test_a_plugin_without_a_capability_is_warned_of_in_its_summary(tmp_path):
+    # A cell of comments only (or a module exporting none of Navidrome's functions) loads, as in
+    # Navidrome, but nothing would ever call it: the summary says so.
+    from watplugins import wat
+
+    from nd_notebook.magics import NO_CAPABILITY
+
+    with Host(tmp_path) as host:
+        plugin = host.load(wat('(module (memory (export "memory") 1) '
+                               '(func (export "helper") (result i32) (i32.const 0)))'), name="bare")
+        rows = PluginSummary(plugin).rows()
+        assert ("capabilities", "none") in rows and ("warning", NO_CAPABILITY) in rows
+        assert NO_CAPABILITY.startswith("no capability: the plugin exports none of the functions "
+                                        "Navidrome calls (nd_on_init, ")
+        assert "no capability" in repr(PluginSummary(plugin))
