@@ -64,21 +64,29 @@ def show_under_cell(event: events.Event) -> None:
         return
     from IPython.display import display
 
-    _shown[0] += 1
-    if _shown[0] > MAX_LINES_PER_CELL:
-        if _shown[0] == MAX_LINES_PER_CELL + 1:
-            notice = (f"[nd-notebook] more than {MAX_LINES_PER_CELL} lines of plugin output: "
-                      "the rest of this cell's is in host.logs()")
-            display({"text/plain": notice,
-                     "text/html": f"<div style='font-family:monospace'><i>{notice}</i></div>"},
-                    raw=True)
+    if _shown[0] > MAX_LINES_PER_CELL:  # past the limit, and told so
         return
     plain, rich = rendered
-    display({"text/plain": plain, "text/html": rich}, raw=True)
+    room = MAX_LINES_PER_CELL - _shown[0]
+    lines = plain.count("\n") + 1
+    if lines <= room:
+        _shown[0] += lines
+        display({"text/plain": plain, "text/html": rich}, raw=True)
+        return
+    if room > 0:  # the first lines of a long output (20,000 printed lines were all shown)
+        plain, rich = render(event, max_lines=room)
+        display({"text/plain": plain, "text/html": rich}, raw=True)
+    _shown[0] = MAX_LINES_PER_CELL + 1
+    notice = (f"[nd-notebook] more than {MAX_LINES_PER_CELL} lines of plugin output: "
+              "the rest of this cell's is in host.logs()")
+    display({"text/plain": notice,
+             "text/html": f"<div style='font-family:monospace'><i>{notice}</i></div>"},
+            raw=True)
 
 
-def render(event: events.Event) -> tuple[str, str] | None:
-    """``(text, html)`` of an event shown under a cell; None for the events not shown."""
+def render(event: events.Event, max_lines: int | None = None) -> tuple[str, str] | None:
+    """``(text, html)`` of an event shown under a cell (its first ``max_lines`` lines); None for
+    the events not shown."""
     who = event.plugin_id or "host"
     if event.get("export"):
         who += f" {event['export']}"
@@ -98,6 +106,8 @@ def render(event: events.Event) -> tuple[str, str] | None:
     else:
         return None
     text = text.rstrip("\n")
+    if max_lines is not None:
+        text = "\n".join(text.split("\n")[:max_lines])
     tag = level.upper()
     colour = LEVEL_COLOURS.get(level, LEVEL_COLOURS["info"])
     plain = f"[{who}] {tag}: {text}"

@@ -359,7 +359,18 @@ def test_a_failed_extism_host_function_is_the_error_message(host):
 LOUD_CELL = """\
 package main
 
-import pdk "github.com/extism/go-pdk"
+import (
+	"os"
+	"strings"
+
+	pdk "github.com/extism/go-pdk"
+)
+
+//go:wasmexport prints
+func prints() int32 {
+	os.Stdout.WriteString(strings.Repeat("line\\n", 20000))
+	return 0
+}
 
 //go:wasmexport logs
 func logs() int32 {
@@ -435,6 +446,18 @@ def test_a_cell_shows_at_most_200_lines_then_points_at_host_logs(ip):
     assert lines[-1] == ("[nd-notebook] more than 200 lines of plugin output: the rest of this "
                          "cell's is in host.logs()")
     assert len(run_cell(ip, "loud.call('logs')").outputs) == 2  # a new cell starts again
+
+
+def test_one_long_output_counts_its_lines(ip):
+    # One call printing 20,000 lines was one event, all of it shown under the cell.
+    ip.run_cell_magic("ndplugin", "loud", LOUD_CELL)
+    cap = run_cell(ip, "loud.call('logs'); loud.call('prints')")
+    lines = plain_lines(cap)
+    assert len(lines) == 4
+    assert lines[2].splitlines() == ["[loud prints] STDOUT: line"] + ["line"] * 197
+    assert lines[3].startswith("[nd-notebook] more than 200 lines of plugin output")
+    assert html_lines(cap)[2].count("line") == 198
+    assert len(run_cell(ip, "loud.call('prints')").outputs) == 2  # a new cell starts again
 
 
 def test_a_panic_shows_its_message_and_cell_line_under_the_cell(ip):
