@@ -558,3 +558,31 @@ def test_host_loads_a_plugin_folder_with_its_manifest(tmp_path):
         plugin = host.load(folder)
         assert plugin.id == "greeter" and plugin.manifest.name == "Greeter"
         assert plugin.metadata.artist_biography(name="Ada") == {"biography": "hi Ada"}
+
+
+def test_a_replace_of_the_pdk_by_an_authors_fork_is_built_against_the_fork(tmp_path, monkeypatch):
+    # A real plugin's go.mod pointed the PDK at its author's fork (a field upstream lacks): the
+    # replace was dropped without a word and the build failed on the missing field. It is kept,
+    # as `go build` keeps it, and the build says so; a local path (a Navidrome checkout's
+    # ../../pdk/go) still gives way to the bundled PDK.
+    version = fresh_version()
+    fork = "example.com/fork/pdk/go"
+    proxy = module_proxy(tmp_path / "proxy", fork, version, {
+        "go.mod": f"module {PDK}\n\ngo 1.21\n",  # a fork keeps upstream's module line
+        "pdk/fork.go": 'package pdk\n\nfunc ForkGreeting() string { return "from the fork" }\n'})
+    monkeypatch.setenv("GOPROXY", proxy.as_uri())
+    monkeypatch.setenv("GOSUMDB", "off")
+    folder = write(tmp_path / "plugin", {
+        "go.mod": (f"module example.com/p\n\ngo 1.25\n\nrequire {PDK} v0.0.0\n\n"
+                   f"replace {PDK} => {fork} {version}\n"),
+        "main.go": (f'package main\n\nimport (\n\t"{PDK}/pdk"\n\n\tgopdk "github.com/extism/go-pdk"\n'
+                    ")\n\n//go:wasmexport hi\nfunc hi() int32 { gopdk.OutputString("
+                    "pdk.ForkGreeting()); return 0 }\n\nfunc main() {}\n")})
+    built = build_detailed(folder)
+    assert call(built.wasm, "hi", b"") == b"from the fork"
+    assert built.warnings == (f"go.mod replaces {PDK} with {fork} {version}: built against that "
+                              "module (from the module proxy, GOPROXY), not nd-notebook's "
+                              "bundled copy",)
+    adapted = adapt_go_mod((folder / "go.mod").read_text(), folder).splitlines()
+    assert adapted[6] == f"replace {PDK} => {fork} {version}"
+    assert not any(line.startswith(f"replace {PDK} =>") for line in adapted[7:])

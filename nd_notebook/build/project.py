@@ -2,8 +2,9 @@
 
 The folder is copied into a fresh build folder and never written to. Its own ``go.mod`` is
 kept line for line (module path, ``go`` version, requirements); only the bundled PDK's
-``replace`` directives are appended (a replace of the PDK or go-pdk the folder already has is
-commented out, relative replace targets are made absolute). A folder without ``go.mod`` gets
+``replace`` directives are appended (a replace of the PDK or go-pdk by a local path the folder
+already has is commented out; one by another module, an author's fork, is kept and warned of;
+relative replace targets are made absolute). A folder without ``go.mod`` gets
 the generated one cells use. Third-party modules come from, in order: the plugin's
 ``vendor/`` (then the folder is built exactly as vendored), nd-notebook's module cache, a local
 Go module cache, and the module proxy of the environment (``GOPROXY``, Go's default when unset;
@@ -134,9 +135,10 @@ def build_folder(folder: Path, lang: str, toolchains, *, force: bool, flags: tup
                      if rel in files), None)
     main_files = [rel for rel in files if rel.endswith(".go") and not rel.endswith("_test.go")
                   and posixpath.dirname(rel) == package]
-    extra = {"files": tuple(files), "manifest": manifest,
-             "warnings": go_warnings([(folder / rel).read_text("utf-8", "replace")
-                                      for rel in main_files])}
+    warnings = go_warnings([(folder / rel).read_text("utf-8", "replace") for rel in main_files])
+    if "go.mod" in files and not vendored:
+        warnings += fork_warnings((folder / "go.mod").read_text("utf-8", "replace"))
+    extra = {"files": tuple(files), "manifest": manifest, "warnings": warnings}
 
     if not force:
         hit = _cache.lookup(key)
@@ -223,6 +225,7 @@ def adapt_go_mod(text: str, folder: Path) -> str:
         return module.startswith(PDK_MODULE + "/")
 
     required: set[str] = set()
+    forks = dict(forked_replaces(text))
     out, block = [], None
     for line in text.splitlines():
         code = line.split("//", 1)[0].strip()
@@ -242,7 +245,9 @@ def adapt_go_mod(text: str, folder: Path) -> str:
                     line = f"// (replaced by nd-notebook) {line.strip()}"
             elif verb == "replace" and "=>" in body:
                 old, new = (s.strip() for s in body.split("=>", 1))
-                if old.split()[0] in ours or below_ours(old.split()[0]):
+                if old.split()[0] in forks:
+                    pass  # the author's fork: built against it, as `go build` does
+                elif old.split()[0] in ours or below_ours(old.split()[0]):
                     line = f"// (replaced by nd-notebook) {line.strip()}"
                 elif new.split()[0].startswith(("./", "../")) and len(new.split()) == 1:
                     target = (folder / new).resolve().as_posix()
@@ -253,9 +258,37 @@ def adapt_go_mod(text: str, folder: Path) -> str:
         out.append(f"require {PDK_MODULE} v0.0.0")
     if EXTISM_MODULE not in required:
         out.append(f"require {EXTISM_MODULE} v1.1.3")
-    out += [f"replace {PDK_MODULE} => {pdk_dir().as_posix()}",
-            f"replace {EXTISM_MODULE} => {EXTISM_DIR.as_posix()}", ""]
-    return "\n".join(out)
+    out += [f"replace {module} => {target.as_posix()}"
+            for module, target in ((PDK_MODULE, pdk_dir()), (EXTISM_MODULE, EXTISM_DIR))
+            if module not in forks]
+    return "\n".join(out + [""])
+
+
+def forked_replaces(text: str) -> list[tuple[str, str]]:
+    """``(module, "path version")`` of each replace in go.mod ``text`` that points the PDK or
+    go-pdk at another module (an author's fork): kept, where a replace by a local path (a
+    Navidrome checkout's ``../../pdk/go``) gives way to the bundled copy."""
+    from ..pdk import EXTISM_MODULE
+
+    found, block = [], None
+    for line in text.splitlines():
+        code = line.split("//", 1)[0].strip()
+        if block and code == ")":
+            block = None
+        elif code == "replace (":
+            block = "replace"
+        elif "=>" in code and (block or code.startswith("replace ")):
+            old, new = (x.split() for x in code.removeprefix("replace ").split("=>", 1))
+            if old and old[0] in (PDK_MODULE, EXTISM_MODULE) and len(new) == 2:
+                found.append((old[0], " ".join(new)))
+    return found
+
+
+def fork_warnings(text: str) -> tuple[str, ...]:
+    """What a build says of ``forked_replaces``: it is not the bundled PDK being built."""
+    return tuple(f"go.mod replaces {module} with {target}: built against that module (from "
+                 f"the module proxy, GOPROXY), not nd-notebook's bundled copy"
+                 for module, target in forked_replaces(text))
 
 
 def _go_version(text: str) -> tuple[int, ...]:
