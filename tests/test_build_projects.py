@@ -580,9 +580,9 @@ def test_a_replace_of_the_pdk_by_an_authors_fork_is_built_against_the_fork(tmp_p
                     "pdk.ForkGreeting()); return 0 }\n\nfunc main() {}\n")})
     built = build_detailed(folder)
     assert call(built.wasm, "hi", b"") == b"from the fork"
-    assert built.warnings == (f"go.mod replaces {PDK} with {fork} {version}: built against that "
+    assert built.warnings == ((f"go.mod replaces {PDK} with {fork} {version}: built against that "
                               "module (from the module proxy, GOPROXY), not nd-notebook's "
-                              "bundled copy",)
+                              "bundled copy"),)
     adapted = adapt_go_mod((folder / "go.mod").read_text(), folder).splitlines()
     assert adapted[6] == f"replace {PDK} => {fork} {version}"
     assert not any(line.startswith(f"replace {PDK} =>") for line in adapted[7:])

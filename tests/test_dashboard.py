@@ -189,10 +189,16 @@ def test_queue_filter_keeps_that_queue_only(dash):
     assert rows and set(rows) <= mail
 
 
-def test_unknown_plugin_filter_shows_no_queue(run):
-    d = run.dashboard("nobody", start=False)
+def test_an_unknown_plugin_is_an_error_and_a_plugin_without_events_an_empty_view(run):
+    # dashboard("nope") showed counts={} and no error.
+    with pytest.raises(ValueError, match=r"^no plugin 'nobody' in the event log; plugins in "
+                                         r"it: dashdemo$"):
+        run.dashboard("nobody", start=False)
+    d = run.dashboard(start=False)
     try:
-        assert d.counts == {} and d.plugin_filter.value == "nobody"
+        d.plugin_filter.options = [*d.plugin_filter.options, ("later", "later")]
+        d.plugin_filter.value = "later"  # a plugin whose events have not come yet
+        assert d.counts == {} and d.error == ""
         assert "no task queue yet" in d.counts_view.value
     finally:
         d.close()

@@ -88,7 +88,7 @@ def lock_folder(folder: Path, host: Any, host_id: str) -> FolderLock:
 def _close_previous(previous: Any, folder: Path) -> None:
     from .. import events
 
-    previous.events.emit(events.SERVICE_LOG, None, service="host", level="warning",
+    previous.events.emit(events.SERVICE_LOG, None, service="host", level="warn",
                          message=f"closed: a new Host opened {folder} in this process")
     previous.close()
 

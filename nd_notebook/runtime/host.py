@@ -9,6 +9,7 @@ import tempfile
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,7 @@ class Host:
         self._library = None
         self._scrobbles = None  # Navidrome's scrobble buffer, made at the first host.play
         self.events = FramedEventLog(self.clock.now)
+        self._dashboards: weakref.WeakSet = weakref.WeakSet()  # stopped at close()
         self.events.subscribe(show_under_cell)  # plugin output under the cell (with %load_ext)
         if getattr(self.clock, "on_error", None) is None:
             self.clock.on_error = self._timer_failed
@@ -248,7 +250,7 @@ class Host:
                          size=plugin.size, load_seconds=plugin.load_seconds)
         if (permissions == "auto" and not plugin.manifest.required_hosts("http")
                 and builtin_http.imports_http_request(plugin.info)):
-            self.events.emit(events.SERVICE_LOG, plugin_id, service="HTTP", level="warning",
+            self.events.emit(events.SERVICE_LOG, plugin_id, service="HTTP", level="warn",
                              message=AUTO_HTTP_WARNING)
         if init and plugin.has_export("nd_on_init"):
             try:  # its output decoded as Navidrome does (into struct{})
@@ -304,6 +306,8 @@ class Host:
             self.cassette = previous
 
     def close(self) -> None:
+        for shown in list(self._dashboards):
+            shown.stop("its Host is closed")
         for plugin_id in list(self.plugins):
             self.unload(plugin_id)
         stop = getattr(self.clock, "close", None)
@@ -540,7 +544,7 @@ class Host:
             runnable, clocked = self._rewritten(
                 ctx, runnable, wasmclock.with_host_clock,
                 "the plugin's own clock (time.Now()) is the machine's, not the virtual clock",
-                service="clock", level="warning")
+                service="clock", level="warn")
         refused = _start_calls_python(runnable, bindings)
         if refused is not None:
             for service in services.values():
@@ -703,7 +707,7 @@ def _mounts(host: Host, man, settings: PluginSettings, data_dir: Path) -> dict[s
                 mounts[prefix + str(Path(lib["path"]).resolve())] = f"/libraries/{lib['id']}"
             else:
                 host.events.emit(events.SERVICE_LOG, data_dir.name, service="Library",
-                                 level="warning",
+                                 level="warn",
                                  message=f"library {lib['id']} folder {lib['path']} does not "
                                          "exist: not mounted")
     if man.has_permission("storage"):

@@ -36,6 +36,8 @@ CALL_COLOURS = {"ok": "tab:blue", "error": "tab:red"}
 NICE_INTERVALS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
                   43200, 86400)
 MAX_BINS = 60
+#: An ``interval`` giving more bars than this is refused (65,352 bars took half a minute).
+MAX_EXPLICIT_BINS = 2000
 DAY = 86400.0
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -45,7 +47,8 @@ def throughput(log, plugin: str | None = None, *, queue: str | None = None,
     """Per queue: attempts ended per interval (stacked by outcome) above the queue's depth
     (tasks pending, running, retrying) over time. ``interval``: seconds or a pandas duration
     text (``"5min"``); default: a round width giving at most 60 bins."""
-    log = list(log)  # one snapshot, so that the frames below agree while workers append
+    log = frames.event_list(log)  # one snapshot: the frames below agree while workers append
+    step = _interval(interval) if interval is not None else None
     att = frames.attempts(log, plugin, queue=queue, since=since, until=until)
     depth = frames.queue_depth(log, plugin, queue=queue, since=since, until=until)
     queues = list(dict.fromkeys(
@@ -54,9 +57,15 @@ def throughput(log, plugin: str | None = None, *, queue: str | None = None,
         return _empty("Task throughput", "no task activity in the event log", figsize)
     ended = att[att["end"].notna()]
     times = [*_unix(att["start"]), *_unix(ended["end"]), *_unix(depth["timestamp"])]
-    lo = min(times) if since is None else frames.unix_seconds(since)
-    hi = max(times) if until is None else frames.unix_seconds(until)
-    step = _interval(interval, hi - lo)
+    lo = min(times) if since is None else frames.unix_seconds(since, "since")
+    hi = max(times) if until is None else frames.unix_seconds(until, "until")
+    if step is None:
+        step = _nice_interval(hi - lo)
+    elif (hi - lo) / step > MAX_EXPLICIT_BINS:
+        raise ValueError(f"interval={interval!r} makes {math.ceil((hi - lo) / step):,} bars over "
+                         f"{_duration_text(round(hi - lo))}; at most {MAX_EXPLICIT_BINS:,}: give "
+                         f"interval={math.ceil((hi - lo) / MAX_EXPLICIT_BINS)} or more, or a "
+                         f"shorter since=/until=")
     edges = np.arange(math.floor(lo / step) * step, hi + step, step)
     if len(edges) < 2:
         edges = np.array([edges[0], edges[0] + step])
@@ -98,11 +107,15 @@ def retry_timeline(log, plugin: str | None = None, *, queue: str | None = None,
     backoff reads as 60 s whether the run lasted a minute or a week. Backoff gaps are dotted and
     labelled; failed and cancelled tasks end with a marker; attempts longer than half the call
     deadline show where the deadline (``deadline_s``, Navidrome: 30 s) falls."""
-    log = list(log)  # one snapshot, so that the frames below agree while workers append
+    log = frames.event_list(log)  # one snapshot: the frames below agree while workers append
+    if isinstance(tasks, str):
+        tasks = [tasks]  # one task id
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"limit must be a whole number of tasks, at least 1, not {limit!r}")
     att = frames.attempts(log, plugin, queue=queue, until=until)
     tk = frames.tasks(log, plugin, queue=queue, until=until, since=since)
     if tasks is not None:
-        tk = tk[tk["task_id"].isin(tasks)]
+        tk = tk[tk["task_id"].isin(list(tasks))]
     tk = tk[tk["task_id"].isin(att["task_id"]) | (tk["status"] == "cancelled")]
     if tk.empty:
         return _empty("Retry timeline", "no task attempts in the event log", figsize)
@@ -110,7 +123,7 @@ def retry_timeline(log, plugin: str | None = None, *, queue: str | None = None,
     tk = tk.sort_values("_origin", kind="stable").tail(limit)
     row_of = {(p, t): i for i, (p, t) in enumerate(zip(tk["plugin_id"], tk["task_id"]))}
     origin = dict(zip(row_of, _unix(tk["_origin"])))
-    now = frames.unix_seconds(until) if until is not None else _last_time(log)
+    now = frames.unix_seconds(until, "until") if until is not None else _last_time(log)
     att = att[np.array([k in row_of for k in zip(att["plugin_id"], att["task_id"])], bool)]
     fig = _figure(figsize or (9, 1.2 + 0.32 * len(row_of)))
     ax = fig.axes[0]
@@ -138,6 +151,7 @@ def retry_timeline(log, plugin: str | None = None, *, queue: str | None = None,
             ys = [row_of[k] for k in zip(done["plugin_id"], done["task_id"])]
             ax.scatter(xs, ys, marker=marker, s=70, color=colour, zorder=3, label=label)
     long = [i for i, d in enumerate(length) if d >= deadline_s / 2]
+    marks = [rel_start[i] + deadline_s for i in long]
     if long:
         ax.vlines([rel_start[i] + deadline_s for i in long], [rows[i] - 0.4 for i in long],
                   [rows[i] + 0.4 for i in long], colors="black", linestyles="dashed",
@@ -146,7 +160,8 @@ def retry_timeline(log, plugin: str | None = None, *, queue: str | None = None,
     ax.set_yticklabels([f"{t[:8]}  {q} · {_clock_text(o)}" for t, q, o in
                         zip(tk["task_id"], tk["queue"], _unix(tk["_origin"]))], fontsize="small")
     ax.set_ylim(len(row_of) - 0.5, -0.5)
-    right = max([s + n for s, n in zip(rel_start, length)] + list(stops.values()) + [1.0])
+    right = max([s + n for s, n in zip(rel_start, length)] + list(stops.values()) + marks
+                + [x for line in ax.get_lines() for x in line.get_xdata()] + [1.0])
     ax.set_xlim(min([0.0, *rel_start]) - 0.02 * right, right * 1.04)
     ax.set_xlabel("time since the task was enqueued (s)")
     ax.set_ylabel("task  (queue · enqueued, UTC)")
@@ -160,7 +175,7 @@ def scheduler_firings(log, plugin: str | None = None, *, since: Any = None, unti
                       figsize=None):
     """A row per schedule: the ticks it was due (``|``), the firings that happened (dots
     coloured by callback outcome, joined to their tick when late) and the next due tick."""
-    log = list(log)  # one snapshot, so that the frames below agree while workers append
+    log = frames.event_list(log)  # one snapshot: the frames below agree while workers append
     fi = frames.firings(log, plugin, since=since, until=until)
     sc = frames.schedules(log, plugin, until=until)
     keys = list(dict.fromkeys([*zip(sc["plugin_id"], sc["schedule_id"]),
@@ -192,7 +207,7 @@ def scheduler_firings(log, plugin: str | None = None, *, since: Any = None, unti
     info = {k: (kind, cron) for k, kind, cron in zip(zip(sc["plugin_id"], sc["schedule_id"]),
                                                      sc["kind"], sc["cron"])}
     ax.set_yticks(range(len(keys)))
-    ax.set_yticklabels([f"{sid}\n({info.get((p, sid), ('', None))[1] or 'one-time'})"
+    ax.set_yticklabels([f"{sid}\n({cron_text(info.get((p, sid), ('', None))[1])})"
                         for p, sid in keys], fontsize="small")
     ax.set_ylim(len(keys) - 0.5, -0.5)
     ax.set_ylabel("schedule")
@@ -206,7 +221,7 @@ def host_calls(log, plugin: str | None = None, *, since: Any = None, until: Any 
                figsize=None):
     """A row per service and function: every call's latency as a dot (errors as red crosses),
     the median as a bar, and the call and error counts. Latency is the host's wall time."""
-    log = list(log)  # one snapshot, so that the frames below agree while workers append
+    log = frames.event_list(log)  # one snapshot: the frames below agree while workers append
     hc = frames.host_calls(log, plugin, since=since, until=until)
     if hc.empty:
         return _empty("Host calls", "no host calls in the event log", figsize)
@@ -303,14 +318,37 @@ def _time_axis(ax) -> None:
     ax.set_xlabel("time (UTC)")
 
 
-def _interval(interval: Any, span: float) -> float:
-    if interval is not None:
-        if isinstance(interval, str):
-            import pandas as pd
+def _interval(interval: Any) -> float:
+    """``throughput``'s bin width in seconds: a number of seconds, a pandas duration text
+    (``"5min"``) or a timedelta."""
+    import numbers
+    from datetime import timedelta
 
-            return pd.Timedelta(interval).total_seconds()
-        return float(interval)
-    return next((s for s in NICE_INTERVALS if span / s <= MAX_BINS), NICE_INTERVALS[-1])
+    import pandas as pd
+
+    seconds = None
+    if isinstance(interval, (str, timedelta, np.timedelta64)):
+        try:
+            seconds = pd.Timedelta(interval).total_seconds()
+        except (ValueError, TypeError):
+            seconds = None
+    elif isinstance(interval, numbers.Real) and not isinstance(interval, bool):
+        seconds = float(interval)
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"interval must be a positive number of seconds, a duration text like "
+                         f"'5min' or a timedelta, not {interval!r}")
+    return seconds
+
+
+def _nice_interval(span: float) -> float:
+    """A round width giving at most MAX_BINS bins (whole days past NICE_INTERVALS)."""
+    nice = next((s for s in NICE_INTERVALS if span / s <= MAX_BINS), None)
+    return nice if nice is not None else math.ceil(span / MAX_BINS / DAY) * DAY
+
+
+def cron_text(cron: Any) -> str:
+    """A schedule's cron, or ``one-time`` (the frame's missing value is None or NaN)."""
+    return cron if isinstance(cron, str) and cron else "one-time"
 
 
 def _unix(series) -> list[float]:

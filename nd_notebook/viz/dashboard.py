@@ -25,7 +25,7 @@ from traitlets import Dict, Float, Int, Unicode
 
 from ..cellout import LEVEL_COLOURS
 from . import frames
-from .charts import FIRING_COLOURS, NICE_INTERVALS, OUTCOME_COLOURS, OUTCOME_LABELS
+from .charts import FIRING_COLOURS, NICE_INTERVALS, OUTCOME_COLOURS, OUTCOME_LABELS, cron_text
 
 __all__ = ["STATES", "Dashboard", "dashboard"]
 
@@ -61,8 +61,9 @@ class Dashboard(widgets.VBox):
                   ).tag(sync=True)
     throughput = Dict(help="the sparkline's data: start, interval_s and attempts ended per bin "
                            "by outcome").tag(sync=True)
-    mode = Unicode("live", help="`live` (follows the clock), `paused` or `replay` (the slider "
-                                "is before the end)").tag(sync=True)
+    mode = Unicode("live", help="`live` (follows the clock), `paused`, `replay` (the slider "
+                                "is before the end) or `stopped` (its Host closed, or a newer "
+                                "dashboard replaced it)").tag(sync=True)
     until = Float(None, allow_none=True, help="the replayed moment (Unix seconds), None when "
                                               "live").tag(sync=True)
     updates = Int(0, help="how many times the views were redrawn").tag(sync=True)
@@ -73,7 +74,20 @@ class Dashboard(widgets.VBox):
                  start: bool = True):
         if status is not None and status not in STATES:
             raise ValueError(f"unknown status {status!r}; statuses: {', '.join(STATES)}")
+        if (isinstance(interval, bool) or not isinstance(interval, (int, float))
+                or not 0 < interval < math.inf):
+            raise ValueError(f"interval must be a positive number of seconds, not {interval!r}")
+        check_open = getattr(host, "_check_open", None)
+        if check_open is not None:
+            check_open("dashboard")
+        log = frames.event_list(host.events)
+        loaded = set(getattr(host, "plugins", ()))
+        if plugin is not None and plugin not in loaded:
+            frames._check_names(log, plugin, None)  # neither loaded nor in the log: a typo
+        if queue is not None and log and not any(e.get("queue") == queue for e in log):
+            frames._check_names(log, None, queue)
         self._host = host
+        self._filters = (plugin, queue, status)
         self.interval = float(interval)
         self._pause_s = self.interval
         self._origin = None  # time of the first event: the slider's 0
@@ -125,6 +139,13 @@ class Dashboard(widgets.VBox):
         self.pause_button.observe(self._on_pause, "value")
         self._unsubscribe = host.events.subscribe(self._on_event)
         self.refresh()
+        shown = getattr(host, "_dashboards", None)
+        if shown is not None:
+            # A cell run again makes a new dashboard of the same view: the one it replaces
+            # stops redrawing (five re-runs left five refreshers redrawing on every event).
+            for old in [d for d in shown if d._filters == self._filters]:
+                old.stop("replaced by a newer dashboard of the same view")
+            shown.add(self)
         if start:
             self._thread = threading.Thread(target=self._run, name="nd-dashboard", daemon=True)
             self._thread.start()
@@ -146,14 +167,14 @@ class Dashboard(widgets.VBox):
     def replay(self, t) -> None:
         """Redraw the state at ``t`` (Unix seconds, datetime or ISO text; to the second), as
         the time slider does; ``replay(None)`` follows the clock again."""
+        at = frames.unix_seconds(t, "t")
         with self._render_lock:
             self._follow = t is None
             if t is not None:
                 origin = self._origin if self._origin is not None else self._host.now()
                 self._apply_slider(max(0, math.ceil(self._host.now() - origin)))
                 with self._setting():
-                    self.slider.value = max(0, min(self.slider.max,
-                                                   math.floor(frames.unix_seconds(t) - origin)))
+                    self.slider.value = max(0, min(self.slider.max, math.floor(at - origin)))
             self.refresh()
 
     def refresh(self) -> None:
@@ -169,6 +190,18 @@ class Dashboard(widgets.VBox):
                                           f"{html.escape(self.error)}</span>")
             else:
                 self.error = ""
+
+    def stop(self, why: str = "stopped") -> None:
+        """Stop following the Host (the widget keeps its last view): on ``host.close()``, and
+        when a newer dashboard of the same view replaces this one."""
+        if self._stopped:
+            return
+        self._stop()
+        with self._render_lock:
+            self.mode = "stopped"
+            self.status_line.value = (f"<span class='nd-dash-status' data-mode='stopped'>&#160;"
+                                      f"<b style='color:#6b7280'>stopped</b> · "
+                                      f"{html.escape(why)}</span>")
 
     def close(self) -> None:
         """Stop the refresher and close every part of the widget."""
@@ -197,6 +230,10 @@ class Dashboard(widgets.VBox):
         self._apply_options(log, plugin)
         queue = self.queue_filter.value or None
         status = self.status_filter.value or None
+        if (plugin is not None and not any(e.plugin_id == plugin for e in log)) or (
+                queue is not None and not any(e.get("queue") == queue for e in log)):
+            log = []  # a plugin or queue without events yet: an empty view, not an error
+            plugin = queue = None
 
         tasks = frames.tasks(log, plugin, queue=queue, until=until)
         attempts = frames.attempts(log, plugin, queue=queue, until=until)
@@ -258,10 +295,13 @@ class Dashboard(widgets.VBox):
             dropdown.value = keep
 
     def _mode(self) -> str:
+        if self._stopped:
+            return "stopped"
         return "paused" if self.paused else "live" if self._follow else "replay"
 
     def _status_text(self, end: float, n_events: int) -> str:
-        colour = {"live": "#2ca02c", "paused": "#b45309", "replay": "#1f77b4"}[self._mode()]
+        colour = {"live": "#2ca02c", "paused": "#b45309", "replay": "#1f77b4",
+                  "stopped": "#6b7280"}[self._mode()]
         clock = "virtual" if getattr(self._host.clock, "is_virtual", False) else "real"
         return (f"<span class='nd-dash-status' data-mode='{self._mode()}'>&#160;"
                 f"<b style='color:{colour}'>{self._mode()}</b> · {_clock(end)} UTC "
@@ -497,7 +537,7 @@ def raster_svg(firings, schedules, start: float, end: float, *, width: int = 640
     row_of = {k: i for i, k in enumerate(keys)}
     cron = dict(zip(zip(schedules["plugin_id"], schedules["schedule_id"]), schedules["cron"]))
     parts = [f"<text x='0' y='{pad + i * row_h + 11}' font-size='10'>{_t(sid)} "
-             f"({_t(cron.get((pid, sid)) or 'one-time')})</text>" for i, (pid, sid) in
+             f"({_t(cron_text(cron.get((pid, sid))))})</text>" for i, (pid, sid) in
              enumerate(keys)]
     for pid, sid, exp, act, outcome in zip(firings["plugin_id"], firings["schedule_id"],
                                            _seconds(firings["expected"]),

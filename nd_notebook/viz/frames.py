@@ -15,20 +15,29 @@ Each function takes an ``EventLog`` (or any iterable of ``Event``) first::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from datetime import datetime, timezone
+import math
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timezone
 from typing import Any
 
 from .. import events as ev
 from ..events import Event
 from .columns import COLUMNS, TIME, Column
 
-__all__ = ["COLUMNS", "TIME", "Column", "attempts", "events", "firings", "host_calls",
-           "known_kinds", "logs", "queue_depth", "schedules", "tasks", "unix_seconds"]
+__all__ = ["COLUMNS", "LEVELS", "STATUSES", "TIME", "Column", "attempts", "event_list", "events",
+           "firings", "host_calls", "known_kinds", "logs", "queue_depth", "schedules", "tasks",
+           "unix_seconds"]
 
 TASK_KINDS = (ev.QUEUE_CREATED, ev.TASK_ENQUEUED, ev.TASK_ATTEMPT_STARTED,
               ev.TASK_ATTEMPT_FINISHED, ev.TASK_RETRY_SCHEDULED, ev.TASK_COMPLETED,
               ev.TASK_FAILED, ev.TASK_CANCELLED, ev.TASK_REVERTED, ev.TASK_CLEANED_UP)
+#: ``tasks(status=...)``: Navidrome's task statuses, and ``retrying`` (pending after a failure).
+STATUSES = ("pending", "running", "completed", "failed", "cancelled", "retrying")
+#: ``logs(level=...)``: the plugin's levels, the host services' and the WASI streams
+#: (``warning`` is ``warn``).
+LEVELS = ("trace", "debug", "info", "warn", "warning", "error", "stdout", "stderr")
+#: A time bound this large is not Unix seconds (the year 5138): milliseconds, most likely.
+MAX_UNIX_SECONDS = 1e11
 # Data fields holding Unix seconds, shown as datetimes in ``events()``.
 TIME_FIELDS = ("next_run_at", "next_run", "expected", "actual")
 
@@ -44,8 +53,9 @@ def events(log: Iterable[Event], kind: str | Iterable[str] | None = None,
     ones); ``plugin``; ``queue`` (events carrying that ``queue`` field); ``since``/``until``
     (inclusive; Unix seconds, datetime or ISO text, naive meaning UTC).
     """
-    log = list(log)
+    log = event_list(log)
     kinds = _kinds(kind, log)
+    _check_names(log, plugin, queue)
     selected = [e for e in _window(log, since, until)
                 if (kinds is None or e.kind in kinds) and _match(e, plugin, queue)]
     base = [c.name for c in COLUMNS["events"]]
@@ -66,6 +76,9 @@ def logs(log: Iterable[Event], plugin: str | None = None, *, level: str | None =
     """Log lines: the plugin's own (``plugin_log``), its WASI stdout/stderr (``plugin_output``)
     and what the host services logged about it (``service_log``), oldest first."""
     kinds = {ev.PLUGIN_LOG, getattr(ev, "PLUGIN_OUTPUT", "plugin_output"), ev.SERVICE_LOG}
+    log = event_list(log)
+    _check_names(log, plugin, None)
+    level = _level(level)
     rows = []
     for e in _window(log, since, until):
         if e.kind not in kinds or not _match(e, plugin, None):
@@ -81,6 +94,7 @@ def logs(log: Iterable[Event], plugin: str | None = None, *, level: str | None =
         else:
             stream = e.get("stream", "stdout")
             source, lvl, text = stream, stream, e.get("text", e.get("message", ""))
+        lvl = "warn" if lvl == "warning" else lvl
         if level is not None and lvl != level:
             continue
         rows.append({"timestamp": e.time, "plugin_id": e.plugin_id, "source": source,
@@ -95,8 +109,12 @@ def tasks(log: Iterable[Event], plugin: str | None = None, *, queue: str | None 
     ``status`` keeps one Navidrome status (or ``retrying``, matched against ``state``);
     ``since`` keeps the tasks with an event at or after it.
     """
+    log = event_list(log)
+    _check_names(log, plugin, queue)
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; statuses: {', '.join(STATUSES)}")
     replay = _TaskReplay(_window(log, None, until), plugin, queue)
-    lo = unix_seconds(since)
+    lo = unix_seconds(since, "since")
     rows = [t for t in replay.tasks.values()
             if (lo is None or t["updated"] >= lo)
             and (status is None or status in (t["status"], t["state"]))]
@@ -107,8 +125,10 @@ def attempts(log: Iterable[Event], plugin: str | None = None, *, queue: str | No
              task_id: str | None = None, since: Any = None, until: Any = None):
     """A row per task attempt (start, end, duration, outcome, message, backoff before the
     next), in start order; ``since`` keeps the attempts started at or after it."""
+    log = event_list(log)
+    _check_names(log, plugin, queue)
     replay = _TaskReplay(_window(log, None, until), plugin, queue)
-    lo = unix_seconds(since)
+    lo = unix_seconds(since, "since")
     rows = [a for a in replay.attempts if (lo is None or a["start"] >= lo)
             and (task_id is None or a["task_id"] == task_id)]
     return _frame("attempts", rows)
@@ -118,14 +138,18 @@ def queue_depth(log: Iterable[Event], plugin: str | None = None, *, queue: str |
                 since: Any = None, until: Any = None):
     """Tasks pending, running and retrying per queue over time: a row whenever they change
     (a step function: the counts hold until the next row of the same queue)."""
+    log = event_list(log)
+    _check_names(log, plugin, queue)
     replay = _TaskReplay(_window(log, None, until), plugin, queue)
-    lo = unix_seconds(since)
+    lo = unix_seconds(since, "since")
     return _frame("queue_depth", [r for r in replay.depth if lo is None or r["timestamp"] >= lo])
 
 
 def firings(log: Iterable[Event], plugin: str | None = None, *, schedule_id: str | None = None,
             since: Any = None, until: Any = None):
     """A row per schedule firing: expected and actual time, lag, callback duration, outcome."""
+    log = event_list(log)
+    _check_names(log, plugin, None)
     rows: list[dict] = []
     created: dict[tuple, dict] = {}
     open_: dict[tuple, list[dict]] = {}
@@ -159,12 +183,14 @@ def firings(log: Iterable[Event], plugin: str | None = None, *, schedule_id: str
             pending.remove(row)
             row.update(end=e.time, duration_s=e.time - row["actual"], outcome=e.get("outcome"),
                        error=e.get("error"))
-    lo = unix_seconds(since)
+    lo = unix_seconds(since, "since")
     return _frame("firings", [r for r in rows if lo is None or r["actual"] >= lo])
 
 
 def schedules(log: Iterable[Event], plugin: str | None = None, *, until: Any = None):
     """A row per schedule ever created: kind, cron, payload, next due tick, firings so far."""
+    log = event_list(log)
+    _check_names(log, plugin, None)
     out: dict[tuple, dict] = {}
     for e in _window(log, None, until):
         if e.kind not in (ev.SCHEDULE_CREATED, ev.SCHEDULE_FIRED, ev.SCHEDULE_CANCELLED,
@@ -187,7 +213,11 @@ def schedules(log: Iterable[Event], plugin: str | None = None, *, until: Any = N
 
 def host_calls(log: Iterable[Event], plugin: str | None = None, *, service: str | None = None,
                function: str | None = None, since: Any = None, until: Any = None):
-    """A row per host-function call: request and response JSON texts, error, latency."""
+    """A row per host-function call: request and response JSON texts, error, latency.
+    ``service`` is a Navidrome host service's name (``KVStore``; any case)."""
+    log = event_list(log)
+    _check_names(log, plugin, None)
+    service = _service(service)
     rows = []
     for e in _window(log, since, until):
         if e.kind != ev.HOST_CALL or not _match(e, plugin, None):
@@ -371,26 +401,52 @@ def _datetimes(values):
     return pd.to_datetime(micros.round().astype("Int64"), unit="us", utc=True).astype(TIME)
 
 
-def unix_seconds(value: Any) -> float | None:
-    """A time bound as Unix seconds: a number, a datetime (naive = UTC) or ISO text."""
+def unix_seconds(value: Any, name: str = "a time bound") -> float | None:
+    """A time bound as Unix seconds: a number of seconds, a datetime or date (naive = UTC), a
+    pandas/numpy timestamp or ISO text. ``name`` (``since``, ``until``) is named in errors."""
+    import numbers
+
     if value is None:
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        import pandas as pd
+    given = value
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a time, not {value!r}")
+    if isinstance(value, numbers.Real):
+        seconds = float(value)
+        if not math.isfinite(seconds):
+            raise ValueError(f"{name}={value!r}: not a time")
+        if abs(seconds) >= MAX_UNIX_SECONDS:
+            raise ValueError(f"{name}={value!r}: Unix seconds past the year 5000; in "
+                             f"milliseconds? (give {value / 1000:.0f})")
+        return seconds
+    import pandas as pd
 
-        value = pd.Timestamp(value).to_pydatetime()
+    if isinstance(value, str):
+        try:
+            value = pd.Timestamp(value)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{name}={value!r}: not a time (ISO text like "
+                             f"'2026-01-01 02:00', a datetime or Unix seconds): {e}") from None
+    elif isinstance(value, (date, np_datetime64())):
+        value = pd.Timestamp(value)
+    if value is pd.NaT or (isinstance(value, datetime) and pd.isna(value)):
+        raise ValueError(f"{name}={given!r}: not a time")
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
         return value.timestamp()
-    raise TypeError(f"a time bound must be Unix seconds, a datetime or ISO text, "
-                    f"not {type(value).__name__}")
+    raise TypeError(f"{name} must be Unix seconds, a datetime or ISO text, "
+                    f"not {type(value).__name__} {value!r}")
+
+
+def np_datetime64():
+    import numpy as np
+
+    return np.datetime64
 
 
 def _window(log: Iterable[Event], since: Any, until: Any) -> list[Event]:
-    lo, hi = unix_seconds(since), unix_seconds(until)
+    lo, hi = unix_seconds(since, "since"), unix_seconds(until, "until")
     return [e for e in log if (lo is None or e.time >= lo) and (hi is None or e.time <= hi)]
 
 
@@ -401,12 +457,71 @@ def _match(e: Event, plugin: str | None, queue: str | None) -> bool:
 def _kinds(kind: str | Iterable[str] | None, log: list[Event]) -> set[str] | None:
     if kind is None:
         return None
+    if not isinstance(kind, (str, Iterable)) or not all(isinstance(k, str) for k in
+                                                         ([kind] if isinstance(kind, str)
+                                                          else kind)):
+        raise TypeError(f"kind must be an event kind (str) or several, not {kind!r}")
     wanted = {kind} if isinstance(kind, str) else set(kind)
     known = known_kinds(log)
     unknown = sorted(wanted.difference(known))
     if unknown:
         raise ValueError(f"unknown event kind {unknown[0]!r}; known kinds: {', '.join(known)}")
     return wanted
+
+
+def event_list(log) -> list[Event]:
+    """The events of ``log``: an event log (``host.events``), a list of events, or a Host."""
+    from ..runtime.host import Host
+
+    if isinstance(log, Host):
+        log = log.events
+    if isinstance(log, (str, bytes, Mapping)) or not isinstance(log, Iterable):
+        raise TypeError(f"expected the Host's event log (host.events), not "
+                        f"{type(log).__name__}")
+    return list(log)
+
+
+def _check_names(log: list[Event], plugin: Any, queue: Any) -> None:
+    """A plugin id or queue name that no event of ``log`` carries is a typo, not an empty
+    result: a ValueError listing the ones it has."""
+    for what, value in (("plugin", plugin), ("queue", queue)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{what} must be a {what} name (str), not "
+                            f"{type(value).__name__} {value!r}")
+    if plugin is not None:
+        ids = sorted({e.plugin_id for e in log if e.plugin_id is not None})
+        if plugin not in ids:
+            raise ValueError(f"no plugin {plugin!r} in the event log; plugins in it: "
+                             f"{', '.join(ids) or 'none'}")
+    if queue is not None:
+        names = sorted({str(e.get("queue")) for e in log if e.get("queue") is not None
+                        and (plugin is None or e.plugin_id == plugin)})
+        if queue not in names:
+            of = f" of plugin {plugin!r}" if plugin else ""
+            raise ValueError(f"no queue {queue!r}{of} in the event log; queues in it: "
+                             f"{', '.join(names) or 'none'}")
+
+
+def _level(level: Any) -> str | None:
+    if level is None:
+        return None
+    wanted = str(level).lower() if isinstance(level, str) else level
+    if wanted not in LEVELS:
+        raise ValueError(f"unknown level {level!r}; levels: {', '.join(LEVELS)}")
+    return "warn" if wanted == "warning" else wanted
+
+
+def _service(service: Any) -> str | None:
+    if service is None:
+        return None
+    from .. import abi
+
+    names = [s.name for s in abi.SERVICES]
+    found = next((n for n in names if isinstance(service, str) and n.lower() == service.lower()),
+                 None)
+    if found is None:
+        raise ValueError(f"unknown service {service!r}; services: {', '.join(names)}")
+    return found
 
 
 def _json_text(value: Any) -> str | None:
