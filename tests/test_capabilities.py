@@ -520,9 +520,14 @@ def test_lrc_untimed_lines_continue_the_previous_line():
                              {"start": 2000, "value": "third"}]
 
 
-def test_lrc_enhanced_word_markers_are_stripped():
+def test_lrc_enhanced_word_markers_become_cues():
+    # The markers are cut from the text and become word cues; their clean-up gives the line
+    # its end (model/lyrics_lrc.go, lyrics_normalize.go)
     [lyric] = parse_lyrics("[00:01.00]<00:01.00>Hel<00:01.50>lo <00:02.00>you")
-    assert lyric["line"] == [{"start": 1000, "value": "Hello you"}]
+    assert lyric["line"] == [{"start": 1000, "end": 2000, "value": "Hello you", "cue": [
+        {"start": 1000, "value": "Hel", "byteStart": 0, "byteEnd": 2},
+        {"start": 1500, "value": "lo ", "byteStart": 3, "byteEnd": 5},
+        {"start": 2000, "value": "you", "byteStart": 6, "byteEnd": 8}]}]
 
 
 def test_plain_text_keeps_non_empty_lines_without_times():
@@ -558,9 +563,10 @@ def test_srt_with_a_bad_time_falls_back_to_plain_text():
     assert lyric["line"][1] == {"value": "00:00:01,500 --> soon"}
 
 
-def test_srt_end_before_start_is_dropped():
+def test_srt_end_before_start_is_kept():
+    # lyrics_srt.go keeps both times; the clean-up only touches lines with cues
     [lyric] = parse_lyrics("00:00:05,000 --> 00:00:01,000\nBackwards")
-    assert lyric["line"] == [{"start": 5000, "value": "Backwards"}]
+    assert lyric["line"] == [{"start": 5000, "end": 1000, "value": "Backwards"}]
 
 
 def test_srt_suffix_selects_the_parser():
@@ -584,10 +590,10 @@ TTML = """<?xml version="1.0" encoding="UTF-16"?>
 
 def test_ttml_paragraphs_are_lines_per_language_with_resolved_times():
     en, fr = parse_lyrics(TTML)
-    assert en == {"lang": "en", "line": [
+    assert en == {"kind": "main", "lang": "en", "line": [
         {"start": 11000, "end": 13500, "value": "Hello big world"},
         {"start": 14000, "value": "Two\nlines"}], "synced": True}
-    assert fr == {"lang": "fr", "line": [{"start": 20500, "value": "Bonjour"}],
+    assert fr == {"kind": "main", "lang": "fr", "line": [{"start": 20500, "value": "Bonjour"}],
                   "synced": True}
 
 
@@ -601,7 +607,7 @@ def test_ttml_frame_and_tick_times_use_the_document_rates():
 
 def test_ttml_without_times_is_unsynced_with_default_language():
     [lyric] = parse_lyrics("<tt><body><p>one</p><p>  </p><p>two</p></body></tt>", "")
-    assert lyric == {"lang": "xxx", "line": [{"value": "one"}, {"value": "two"}],
+    assert lyric == {"kind": "main", "lang": "xxx", "line": [{"value": "one"}, {"value": "two"}],
                      "synced": False}
 
 
@@ -633,16 +639,22 @@ lines:
 
 def test_lyricsfile_lines_get_ends_from_words_or_the_next_line():
     [lyric] = parse_lyrics(LYRICSFILE)
-    assert lyric == {"displayArtist": "Band", "displayTitle": "Song", "lang": "pt",
+    # The line with words has a cue per word (one voice: no agentId, no agents)
+    assert lyric == {"displayArtist": "Band", "displayTitle": "Song", "kind": "main",
+                     "lang": "pt",
                      "line": [{"start": 1000, "end": 2000, "value": "one"},
-                              {"start": 2000, "end": 2600, "value": "two"},
+                              {"start": 2000, "end": 2600, "value": "two", "cue": [
+                                  {"start": 2000, "end": 2200, "value": "tw",
+                                   "byteStart": 0, "byteEnd": 1},
+                                  {"start": 2200, "end": 2600, "value": "o",
+                                   "byteStart": 2, "byteEnd": 2}]},
                               {"start": 3000, "value": "three"}],
                      "offset": 120, "synced": True}
 
 
 def test_lyricsfile_plain_text_is_unsynced_in_the_callers_language():
     [lyric] = parse_lyrics('version: "1.0"\nplain: |\n  first\n\n  second\n', "ita")
-    assert lyric == {"lang": "ita", "line": [{"value": "first"}, {"value": "second"}],
+    assert lyric == {"kind": "main", "lang": "ita", "line": [{"value": "first"}, {"value": "second"}],
                      "synced": False}
 
 
@@ -653,5 +665,7 @@ def test_yaml_of_another_version_is_plain_text():
 
 def test_instrumental_lyricsfile_is_an_empty_lyric_the_adapter_drops():
     text = 'version: "1.0"\nmetadata:\n  instrumental: true\n'
-    assert parse_lyrics(text) == [{"lang": "xxx", "line": [], "synced": False}]
+    # Go marshals its nil Line as "line": null; [] here (the adapter drops it either way)
+    assert parse_lyrics(text) == [{"kind": "main", "lang": "xxx", "line": [],
+                                   "synced": False}]
     assert parse_response({"lyrics": [{"text": text}]}) == []

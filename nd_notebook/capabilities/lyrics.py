@@ -3,27 +3,39 @@
 Each ``{lang, text}`` a plugin returns is parsed like a lyrics file whose format is sniffed:
 TTML, then SRT, then an LRCLIB "Lyricsfile" YAML document; the first that yields lyrics wins,
 and anything else is read as LRC or plain text. A missing ``lang`` is ``"xxx"``; entries that
-parse to nothing are skipped. The result is a list shaped like Navidrome's ``model.Lyrics``::
+parse to nothing are skipped. One entry can give several lyrics (a TTML document gives one
+main lyric per language, then its translations, then its pronunciations). The result is a
+list shaped like Navidrome's ``model.Lyrics`` (see lyricsmodel.py)::
 
-    {"displayArtist"?, "displayTitle"?, "lang", "line": [{"start"?, "end"?, "value"}],
-     "offset"?, "synced"}
+    {"displayArtist"?, "displayTitle"?, "kind"?, "lang", "agents"?,
+     "line": [{"start"?, "end"?, "value", "cue"?}], "offset"?, "synced"}
 
-``start``/``end`` are milliseconds (absent when unknown). The parsers are written here from
-the formats' rules as Navidrome applies them (no third-party lyrics library reproduces
-Navidrome's exact choices: which LRC tags count, how repeated timestamps sort, how SRT
-blocks and TTML timing resolve). Not reproduced: word-level cues (enhanced LRC markers are
-stripped from the text, TTML/Lyricsfile word timings are dropped), TTML agents and
-translation/transliteration tracks.
+``start``/``end`` are milliseconds (absent when unknown). ``kind`` is ``main``,
+``translation`` or ``pronunciation`` for TTML and Lyricsfile, absent for LRC and SRT. Word
+cues come from enhanced-LRC ``<mm:ss.xx>`` markers, timed TTML ``<span>``s and Lyricsfile
+``words``; ``agents`` from TTML ``ttm:agent``/``x-bg`` roles and overlapping Lyricsfile lines.
+The parsers are written here from the formats' rules as Navidrome applies them (no
+third-party lyrics library reproduces Navidrome's exact choices: which LRC tags count, how
+repeated timestamps sort, how SRT blocks and TTML timing resolve, how cue byte offsets and
+ends are computed).
 """
 
 from __future__ import annotations
 
 import html
+import itertools
 import re
 from typing import Any
 
 from .codec import Call, invoke, request
-from .lyricsmodel import DEFAULT_LANG, lyrics, normalize_lang
+from .lyricsmodel import (
+    DEFAULT_LANG,
+    KIND_MAIN,
+    clip_cues,
+    go_strip,
+    lyrics,
+    normalize_lang,
+)
 from .ttml import parse_ttml
 
 __all__ = ["DEFAULT_LANG", "get_lyrics", "lyrics", "normalize_lang", "parse_lyrics",
@@ -80,7 +92,13 @@ _INT_RE = re.compile(r"[+-]?[0-9]+")
 
 def parse_lrc(lang: str, text: str) -> dict[str, Any]:
     """LRC (``[mm:ss.xx]`` lines, ``[ar:]``/``[ti:]``/``[offset:]``/``[lang:]`` tags) or plain
-    text (every non-empty line, no times). Synced when a line starts with a timestamp."""
+    text (every non-empty line, no times). Synced when a line starts with a timestamp.
+
+    The text of a timed line (with its continuation lines) is read for enhanced-LRC word
+    markers (:func:`parse_enhanced_line`); a line with several leading timestamps repeats
+    with its cues shifted by each timestamp's distance from the first. With repeated
+    timestamps the lines are sorted by start. Then the cue clean-up (lyricsmodel) gives
+    cue lines their ends. No ``kind``, no agents."""
     text = sanitize_text(text)
     artist = title = ""
     offset: int | None = None
@@ -90,11 +108,15 @@ def parse_lrc(lang: str, text: str) -> dict[str, Any]:
     stamps: list[int] = []
 
     def flush():
-        value = _strip_enhanced(prior)
-        lines.extend({"start": t, "value": value} for t in stamps)
+        value, cues = parse_enhanced_line(prior)
+        for t in stamps:
+            line: dict[str, Any] = {"start": t, "value": value}
+            if cues:
+                line["cue"] = _shift_cues(cues, t - stamps[0])
+            lines.append(line)
 
     for raw in text.split("\n"):
-        line = raw.strip()
+        line = go_strip(raw)
         if not line:
             if valid:
                 prior += "\n"
@@ -104,7 +126,7 @@ def parse_lrc(lang: str, text: str) -> dict[str, Any]:
             continue
         tag = _ID_TAG_RE.search(line)
         if tag:
-            key, value = tag.group(1), tag.group(2).strip()
+            key, value = tag.group(1), go_strip(tag.group(2))
             if key == "ar":
                 artist = sanitize_text(value)
             elif key == "ti":
@@ -126,15 +148,15 @@ def parse_lrc(lang: str, text: str) -> dict[str, Any]:
             stamps = []
         end = 0
         for m in times:
-            if end and line[end:m.start()].strip():
+            if end and go_strip(line[end:m.start()]):
                 break  # a later timestamp in the middle of the text is text
             end = m.end()
             stamps.append(_millis(m))
-        prior = line[end:].strip()
+        prior = go_strip(line[end:])
         valid = True
     if valid:
         flush()
-    if repeated:
+    if repeated:  # Go's slices.SortFunc is not stable: ties may come out in another order
         lines.sort(key=lambda ln: ln["start"])
     return lyrics(lang=lang, lines=lines, synced=synced, artist=artist, title=title,
                   offset=offset)
@@ -149,15 +171,52 @@ def _millis(m: re.Match) -> int:
     return (((hours * 60 + int(m.group(2))) * 60) + int(m.group(3))) * 1000 + ms
 
 
-def _strip_enhanced(text: str) -> str:
-    """The words of an enhanced-LRC line (``<mm:ss.xx>word``): text after each marker."""
+def parse_enhanced_line(text: str) -> tuple[str, list[dict[str, Any]]]:
+    """The value and word cues of an enhanced-LRC line (``<mm:ss.xx>word <mm:ss.xx>word``),
+    as Navidrome's ``parseEnhancedLine`` reads them.
+
+    Without markers the value is the trimmed text and there are no cues. Otherwise the text
+    before the first marker is dropped; each marker times the text up to the next marker
+    (the value is these words concatenated, trimmed). A marker with no text after it is
+    skipped, and when it is the last one its time is the last cue's end. A cue keeps the
+    spaces inside it (``"Some "``); only the line's outer white space is clipped from the
+    cues, whose byte offsets index the trimmed value. Cues have a start, no end (the cue
+    clean-up adds ends) and no agent. Markers without any word: the text with the markers
+    removed, trimmed."""
     marks = list(_ENHANCED_RE.finditer(text))
     if not marks:
-        return text.strip()
-    words = [text[m.end():(marks[i + 1].start() if i + 1 < len(marks) else len(text))]
-             for i, m in enumerate(marks)]
-    joined = "".join(words)
-    return joined.strip() if joined else _ENHANCED_RE.sub("", text).strip()
+        return go_strip(text), []
+    raw, size = [], 0
+    pieces: list[tuple[int, int, dict[str, Any] | None]] = []
+    trailing_end = None
+    for i, m in enumerate(marks):
+        word = text[m.end():(marks[i + 1].start() if i + 1 < len(marks) else len(text))]
+        if not word:
+            if i == len(marks) - 1:
+                trailing_end = _millis(m)
+            continue
+        n = len(word.encode())
+        pieces.append((size, size + n, {"start": _millis(m)}))
+        raw.append(word)
+        size += n
+    if not pieces:
+        return go_strip(_ENHANCED_RE.sub("", text)), []
+    value, cues = clip_cues("".join(raw), pieces)
+    if trailing_end is not None and cues:
+        cues[-1]["end"] = trailing_end
+    return value, cues
+
+
+def _shift_cues(cues: list[dict[str, Any]], delta: int) -> list[dict[str, Any]]:
+    """Copies of a line's cues for a repeat of the line ``delta`` ms after its first time."""
+    out = []
+    for cue in cues:
+        cue = dict(cue)
+        for key in ("start", "end"):
+            if cue.get(key) is not None:
+                cue[key] += delta
+        out.append(cue)
+    return out
 
 
 # --------------------------------------------------------------------------- SRT
@@ -205,8 +264,15 @@ LYRICSFILE_VERSION = "1.0"
 
 
 def parse_lyricsfile(lang: str, contents: bytes) -> list[dict[str, Any]]:
-    """An LRCLIB Lyricsfile (``version: "1.0"``, ``metadata``, ``lines`` or ``plain``).
-    Other YAML is not this format; text that is not a YAML mapping is an error."""
+    """An LRCLIB Lyricsfile (``version: "1.0"``, ``metadata``, ``lines`` or ``plain``), one
+    ``kind: main`` lyric. Other YAML is not this format; text that is not a YAML mapping is
+    an error. The language is the document's, else the caller's.
+
+    ``lines`` are synced: a line's end is its ``end_ms``, else its last word's ``end_ms``,
+    else the next line's start. Lines with ``words`` get one cue per word (the value is the
+    words' texts joined as they are) and lines that overlap an earlier line still singing
+    sing with another voice (the lowest free ``voice-N``); agents are listed only when more
+    than one voice sings and some line has cues. ``plain`` gives unsynced trimmed lines."""
     import yaml
 
     try:  # BaseLoader: every scalar stays a string, as Go decodes into typed fields
@@ -215,37 +281,102 @@ def parse_lyricsfile(lang: str, contents: bytes) -> list[dict[str, Any]]:
         raise ValueError(f"not a valid Lyricsfile YAML: {e}") from None
     if not isinstance(doc, dict):
         raise ValueError("not a valid Lyricsfile YAML: not a mapping")  # noqa: TRY004
-    if str(doc.get("version", "")).strip() != LYRICSFILE_VERSION:
+    if go_strip(str(doc.get("version", ""))) != LYRICSFILE_VERSION:
         return []
     meta = _mapping(doc.get("metadata"))
-    doc_lang = meta.get("language") or ""
+    doc_lang = _yaml_str(meta.get("language"))
     offset = _yaml_int(meta.get("offset_ms"))
-    base = {"lang": normalize_lang(doc_lang if doc_lang.strip() else lang),
-            "artist": sanitize_text(meta.get("artist") or ""),
-            "title": sanitize_text(meta.get("title") or ""), "offset": offset or None}
+    base = {"lang": normalize_lang(doc_lang if go_strip(doc_lang) else lang),
+            "artist": sanitize_text(_yaml_str(meta.get("artist"))),
+            "title": sanitize_text(_yaml_str(meta.get("title"))), "offset": offset or None,
+            "kind": KIND_MAIN}
     if _yaml_bool(meta.get("instrumental")):
         return [lyrics(lines=[], synced=False, **base)]
     entries = [_mapping(e) for e in doc.get("lines") or []]
     if not entries:
-        plain = sanitize_text(str(doc.get("plain") or ""))
-        lines = [{"value": v.strip()} for v in plain.split("\n") if v.strip()]
+        plain = sanitize_text(_yaml_str(doc.get("plain")))
+        lines = [{"value": go_strip(v)} for v in plain.split("\n") if go_strip(v)]
         return [lyrics(lines=lines, synced=False, **base)] if lines else []
-    lines = []
+    lines, agents = _lyricsfile_lines(entries)
+    return [lyrics(lines=lines, synced=True, agents=agents, **base)]
+
+
+def _lyricsfile_lines(entries: list[dict[str, Any]]) -> tuple[list[dict], list[dict] | None]:
+    """Lines, cues and voice agents of a Lyricsfile's ``lines`` (``buildLyricsfileLines``)."""
+    starts = [_yaml_int(e.get("start_ms")) for e in entries]
+    ends: list[int | None] = []
     for i, entry in enumerate(entries):
         words = [_mapping(w) for w in entry.get("words") or []]
         end = _yaml_int(entry.get("end_ms"), None)
         if end is None and words:
             end = _yaml_int(words[-1].get("end_ms"), None)
         if end is None and i + 1 < len(entries):
-            end = _yaml_int(entries[i + 1].get("start_ms"))
-        value = ("".join(str(w.get("text") or "") for w in words) if words
-                 else sanitize_text(str(entry.get("text") or "")))
-        lines.append({"start": _yaml_int(entry.get("start_ms")), "end": end, "value": value})
-    return [lyrics(lines=lines, synced=True, **base)]
+            end = starts[i + 1]
+        ends.append(end)
+    active: dict[int, int] = {}  # voice -> when it stops singing
+    max_voice, any_cues, lines = -1, False, []
+    for i, entry in enumerate(entries):
+        active = {v: e for v, e in active.items() if e > starts[i]}
+        voice = 0
+        while voice in active:
+            voice += 1
+        max_voice = max(max_voice, voice)
+        value, cues = _lyricsfile_words(entry, f"voice-{voice}")
+        any_cues = any_cues or bool(cues)
+        line: dict[str, Any] = {"start": starts[i], "end": ends[i], "value": value}
+        if cues:
+            line["cue"] = cues
+        lines.append(line)
+        active[voice] = ends[i] if ends[i] is not None else starts[i]
+    if max_voice <= 0 or not any_cues:  # one voice, or no cue to carry it: no agents
+        for line in lines:
+            for cue in line.get("cue") or []:
+                cue["agentId"] = ""
+        return lines, None
+    agents = [{"id": f"voice-{v}", "role": "main" if v == 0 else "voice"}
+              for v in range(max_voice + 1)]
+    return lines, agents
+
+
+def _lyricsfile_words(entry: dict[str, Any], agent: str) -> tuple[str, list[dict[str, Any]]]:
+    """A Lyricsfile line's value and cues (``wordsToLineCues``). Without words: the sanitized
+    text (not trimmed), no cues. With words: the value is their texts joined as they are
+    (not sanitized, not trimmed); each word is a cue over its bytes (an empty word is a
+    zero-width cue at the cursor, kept); a cue without an end, but the last, ends where
+    the next one starts."""
+    words = [_mapping(w) for w in entry.get("words") or []]
+    if not words:
+        return sanitize_text(_yaml_str(entry.get("text"))), []
+    cues, cursor = [], 0
+    for word in words:
+        text = _yaml_str(word.get("text"))
+        size = len(text.encode())
+        bs = be = cursor
+        if size:
+            be = bs + size - 1
+            cursor = be + 1
+        cues.append({"start": _yaml_int(word.get("start_ms")),
+                     "end": _yaml_int(word.get("end_ms"), None), "value": text,
+                     "byteStart": bs, "byteEnd": be, "agentId": agent})
+    for cue, nxt in itertools.pairwise(cues):
+        if cue["end"] is None:
+            cue["end"] = nxt["start"]
+    return "".join(c["value"] for c in cues), cues
+
+
+def _yaml_str(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"not a valid Lyricsfile YAML: {value!r} is not a string")  # noqa: TRY004
+    return value
+
+
+_YAML_NULLS = ("", "~", "null", "Null", "NULL")  # a YAML null leaves Go's zero value / nil
 
 
 def _mapping(value: Any) -> dict[str, Any]:
-    if value is None or value == "":
+    if value is None or value in _YAML_NULLS:
         return {}
     if not isinstance(value, dict):
         raise ValueError("not a valid Lyricsfile YAML: expected a mapping")  # noqa: TRY004
@@ -253,7 +384,7 @@ def _mapping(value: Any) -> dict[str, Any]:
 
 
 def _yaml_int(value: Any, default: int | None = 0) -> int | None:
-    if value is None or value == "":
+    if value is None or value in _YAML_NULLS:
         return default
     if not isinstance(value, str) or not _INT_RE.fullmatch(value.strip()):
         raise ValueError(f"not a valid Lyricsfile YAML: {value!r} is not an integer")
@@ -261,7 +392,7 @@ def _yaml_int(value: Any, default: int | None = 0) -> int | None:
 
 
 def _yaml_bool(value: Any) -> bool:
-    if value is None or value == "":
+    if value is None or value in _YAML_NULLS:
         return False
     text = str(value).strip().lower()
     if text in ("true", "yes", "on"):
@@ -286,10 +417,9 @@ _TAG_RE = re.compile(r"</?[A-Za-z][^>]*>|<[!?][^>]*>")
 
 
 def sanitize_text(text: str) -> str:
-    """Navidrome's ``SanitizeText``: trim, strip every HTML tag (script/style with their
-    content), decode entities, trim."""
-    text = text.strip()
+    """Navidrome's ``str.SanitizeText``: strip HTML tags (script/style with their content,
+    comments), decode entities. It does not trim: callers trim where Navidrome does."""
     if not text:
         return ""
     text = _RAWTEXT_RE.sub("", _COMMENT_RE.sub("", text))
-    return html.unescape(_TAG_RE.sub("", text)).strip()
+    return html.unescape(_TAG_RE.sub("", text))
