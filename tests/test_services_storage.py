@@ -112,6 +112,18 @@ def test_storage_folder_is_created_at_load_private_to_the_owner(host):
     assert folder.is_dir() and folder.stat().st_mode & 0o777 == 0o700
 
 
+def test_a_storage_folder_that_cannot_be_made_fails_the_load_in_navidromes_words(host):
+    # A file where the folder should be escaped Host.load as a raw FileExistsError.
+    (host.data_dir / "plugins" / "p").mkdir(parents=True)
+    blocker = host.data_dir / "plugins" / "p" / "storage"
+    blocker.write_text("not a folder")
+    with pytest.raises(nd_notebook.errors.LoadError) as e:
+        host.load(host_call_plugin("storage_getstoragepath"), name="p", permissions="auto")
+    assert str(e.value) == (f"creating Storage service: creating plugin data directory: mkdir "
+                            f"{blocker}: not a directory")
+    assert "p" not in host.plugins and blocker.read_text() == "not a folder"
+
+
 def test_go_plugin_writes_a_file_the_host_sees(host, fs_wasm):
     plugin = _load(host, fs_wasm)
     assert fs(plugin, "storagepath") == {"result": "/storage"}

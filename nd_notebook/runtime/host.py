@@ -22,7 +22,14 @@ from ..capabilities.codec import decode_output, no_output_error
 from ..cellout import show_under_cell
 from ..clock import Clock, RealClock, VirtualClock
 from ..context import PluginContext, PluginSettings
-from ..errors import LoadError, ManifestError, NDError, PluginCallError, PluginNotFoundError
+from ..errors import (
+    LoadError,
+    ManifestError,
+    NDError,
+    PluginCallError,
+    PluginNotFoundError,
+    ServiceError,
+)
 from ..gojson import GoJSONError, go_quote, loads
 from ..paths import path_exists, use_project_caches
 from ..services import CREATION_ORDER, service_class
@@ -711,8 +718,12 @@ def _mounts(host: Host, man, settings: PluginSettings, data_dir: Path) -> dict[s
                                  message=f"library {lib['id']} folder {lib['path']} does not "
                                          "exist: not mounted")
     if man.has_permission("storage"):
-        storage = data_dir / "storage"
-        storage.mkdir(mode=0o700, parents=True, exist_ok=True)
+        from ..services._sqlite import plugin_data_dir
+
+        try:  # Navidrome's newStorageService makes it: a failure fails the load
+            storage = plugin_data_dir(data_dir / "storage")
+        except ServiceError as e:
+            raise LoadError(f"creating Storage service: {e}") from None
         mounts[str(storage.resolve())] = "/storage"
     return mounts
 
