@@ -361,8 +361,7 @@ def virtual_speed_plugin(folder: Path, wasm: bytes, n: int) -> tuple[float, floa
         plugin = warmed(host, wasm)
         for i in range(n):
             plugin.tasks.enqueue("c4", b"fail" if i % 3 == 0 else b"ok")
-        return (*_timed_idle(host.clock, host.run_until_idle),
-                len(host.events.select("task_attempt_started")))
+        return (*_timed_idle(host.clock), len(host.events.select("task_attempt_started")))
 
 
 def virtual_speed_stub(folder: Path, n: int) -> tuple[float, float, float, int]:
@@ -388,12 +387,10 @@ def virtual_speed_stub(folder: Path, n: int) -> tuple[float, float, float, int]:
         service.close()
 
 
-def _timed_idle(clock, run=None) -> tuple[float, float, float]:
-    """Run ``clock`` (through ``run``: the Host's run_until_idle, as a user runs it) until
-    idle: (simulated seconds per wall second, wall seconds, simulated seconds)."""
+def _timed_idle(clock) -> tuple[float, float, float]:
     start = clock.now()
     started = time.perf_counter()
-    if not (run or clock.run_until_idle)():
+    if not clock.run_until_idle():
         raise SystemExit("virtual run did not become idle")
     wall = time.perf_counter() - started
     span = clock.now() - start

@@ -192,33 +192,6 @@ def test_what_the_process_writes_during_a_call_is_not_lost(plugin, capfd):
     assert "the host speaks\n" in capfd.readouterr().out
 
 
-def test_a_virtual_run_keeps_each_calls_output_apart_and_the_process_output_its_own(
-        tmp_path, go_wasm, capfd, monkeypatch):
-    # Over a virtual run fds 1/2 stay on the capture files from its first call to its last
-    # (re-pointing them around each of thousands of calls cost eight system calls a call):
-    # each call still gets exactly its own text, and what the process writes between two calls
-    # is nobody's and is passed on.
-    dups = []
-    real_dup = os.dup
-    monkeypatch.setattr(output.os, "dup", lambda fd: dups.append(fd) or real_dup(fd))
-    with Host(tmp_path / "v", clock="virtual") as host:
-        plugin = host.load(go_wasm, name="loud")
-        for i in range(5):
-            host.clock.call_later(i + 1, lambda i=i: plugin.call("prints", f"call {i}"))
-            host.clock.call_later(i + 1.5, lambda i=i: os.write(1, f"host {i}\n".encode()))
-        dups.clear()
-        host.run_for(10)
-        assert [(stream, text) for stream, text, _ in printed(host)] == [
-            pair for i in range(5) for pair in (("stdout", f"to stdout: call {i}\n"),
-                                                ("stderr", "to stderr, no newline"))]
-        assert [fd for fd in dups if fd in (1, 2)] == [1, 2]  # once for the whole run
-        os.write(1, b"after the run\n")  # fd 1 is the process's own again
-    out, err = capfd.readouterr()
-    assert out == "".join(f"to stdout: call {i}\nhost {i}\n" for i in range(5)) + \
-        "after the run\n"
-    assert err == "to stderr, no newline" * 5
-
-
 def test_concurrent_calls_each_receive_their_own_output(host, go_wasm):
     plugins = [host.load(go_wasm, name=f"p{i}") for i in range(3)]
     threads = [threading.Thread(target=lambda p=p: [p.call("prints", p.id) for _ in range(5)])

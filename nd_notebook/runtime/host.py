@@ -160,23 +160,14 @@ class Host:
                                  f"not {value!r}")
         self._check_open("run_for")
         total = seconds + 60 * minutes + 3600 * hours
-        with interrupt.deferred(self.clock, "host.run_for"), self._run_stdio():
-            return self.clock.run_for(total)  # Ctrl-C: between two events
+        with interrupt.deferred(self.clock, "host.run_for"):  # Ctrl-C: between two events
+            return self.clock.run_for(total)
 
     def run_until_idle(self, max_seconds: float | None = None):
         """Run until nothing is pending (or ``max_seconds`` of host time have passed)."""
         self._check_open("run_until_idle")
-        with interrupt.deferred(self.clock, "host.run_until_idle"), self._run_stdio():
+        with interrupt.deferred(self.clock, "host.run_until_idle"):
             return self.clock.run_until_idle(max_seconds=max_seconds)
-
-    def _run_stdio(self):
-        """In virtual time the run's calls follow each other on this thread: the capture of
-        their stdout/stderr stays in place from the first to the last (runtime/output.py)."""
-        if not getattr(self.clock, "is_virtual", False):
-            return contextlib.nullcontext()
-        from .output import hold_stdio
-
-        return hold_stdio()
 
     def _check_open(self, what: str) -> None:
         if not self._folder_lock.held:

@@ -39,8 +39,7 @@ from .. import events
 from ..cellout import showing_under_cells
 from .processwide import ProcessWide
 
-__all__ = ["CallOutput", "LogLine", "capture_call", "emit_output", "hold_stdio", "instance_id",
-           "wrote_stdio"]
+__all__ = ["CallOutput", "LogLine", "capture_call", "emit_output", "instance_id", "wrote_stdio"]
 
 # Set before the first instance is created: libextism reads it for each new instance.
 os.environ.setdefault("EXTISM_ENABLE_WASI_OUTPUT", "1")
@@ -124,11 +123,6 @@ def capture_call(instance_ptr, *, stdio: bool = True, instance: str | None = Non
         if capture is not None:
             capture.end(record)
         sink.finish(record)
-
-
-def hold_stdio():
-    """A block in which many calls run back to back (``_StdioCapture.hold``)."""
-    return _STDIO.hold()
 
 
 def wrote_stdio(out: CallOutput) -> bool:
@@ -220,28 +214,10 @@ class _StdioCapture:
         self._saved: dict[int, int] = {}
         self._read: dict[int, int] = {1: 0, 2: 0}
         self._running: dict[int, list[CallOutput]] = {}  # thread id -> its nested calls
-        self._holds = 0  # hold(): fds 1/2 stay pointed at the files between calls
-
-    @contextmanager
-    def hold(self) -> Iterator[None]:
-        """Keep fds 1 and 2 on the files between the calls made inside the block (a virtual
-        clock's run: thousands of calls back to back), instead of pointing them back and forth
-        around each call (eight system calls a call). What the process writes between two
-        calls is passed on at the next boundary, attributed to no call."""
-        with self._lock:
-            self._holds += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._holds -= 1
-                if not self._holds and not self._running and self._saved:
-                    self._collect()
-                    self._uninstall()
 
     def begin(self, record: CallOutput) -> None:
         with self._lock:
-            if not self._saved:  # not pointed at the files
+            if not self._running:
                 if not self._install():
                     return
             else:
@@ -257,7 +233,7 @@ class _StdioCapture:
             stack.remove(record)
             if not stack:
                 del self._running[threading.get_ident()]
-            if not self._running and not self._holds:
+            if not self._running:
                 self._uninstall()
 
     def wrote(self, record: CallOutput) -> bool:
@@ -278,7 +254,7 @@ class _StdioCapture:
             self._read[fd] += len(data)
             for record in current:
                 getattr(record, stream).extend(data)
-            if not current or not showing_under_cells():  # else the cell shows it
+            if not showing_under_cells():  # else the cell shows it (a kernel would echo it too)
                 _write_all(self._saved[fd], data)
 
     def _install(self) -> bool:
