@@ -902,3 +902,19 @@ def test_report_real_path_gives_a_plugins_player_the_files_server_path(host, sub
     assert path() == made_up
     host.subsonic_report_real_path = {"sub"}
     assert path() == "/music/" + t["path"]
+
+
+def test_sort_names_are_the_order_names_as_navidrome_answers_by_default(lib):
+    # Navidrome's sortName(sort, order) gives the order name (lower case, no articles...)
+    # unless PreferSortTags is set, which it is not by default; the sort tag was sent.
+    track = next(t for t in lib.query("SELECT id, album_id, artist_id, sort_title, order_title "
+                                      "FROM media_file") if t["sort_title"])
+    assert track["sort_title"] != track["order_title"]
+    assert ask(lib, "getSong", id=track["id"])["song"]["sortName"] == track["order_title"]
+    album = lib.query("SELECT order_album_name FROM album WHERE id = ?", (track["album_id"],))[0]
+    assert ask(lib, "getAlbum", id=track["album_id"])["album"]["sortName"] == \
+        album["order_album_name"]
+    artist = lib.query("SELECT order_artist_name FROM artist WHERE id = ?",
+                       (track["artist_id"],))[0]
+    assert ask(lib, "getArtist", id=track["artist_id"])["artist"]["sortName"] == \
+        artist["order_artist_name"]

@@ -567,7 +567,7 @@ class SubsonicResponder:
                  "type": "music", **_nonzero("userRating", t["ann_rating"]),
                  **_nonzero("played", _ts(t["ann_play_date"]) if t["ann_play_count"] else None),
                  "bpm": t["bpm"] or 0, "comment": t["comment"],
-                 "sortName": t["sort_title"] or t["order_title"], "mediaType": "song",
+                 "sortName": t["order_title"], "mediaType": "song",
                  "musicBrainzId": t["mbz_recording_id"], "isrc": (t["tags"] or {}).get("isrc", []),
                  "genres": [{"name": g} for g in _genres(t)], "replayGain": _replay_gain(t),
                  "channelCount": t["channels"], "samplingRate": t["sample_rate"],
@@ -594,7 +594,7 @@ class SubsonicResponder:
                 **_nonzero("played", _ts(a["ann_play_date"]) if a["ann_play_count"] else None),
                 "userRating": a["ann_rating"] or 0, "genres": [{"name": g} for g in _genres(a)],
                 "musicBrainzId": a["mbz_album_id"], "isCompilation": bool(a["compilation"]),
-                "sortName": a["sort_album_name"] or a["order_album_name"],
+                "sortName": a["order_album_name"],
                 "discTitles": [], "originalReleaseDate": _item_date(a["original_date"]),
                 "releaseDate": _item_date(a["release_date"]),
                 "artists": _refs(participants.get("albumartist"), a["album_artist_id"],
@@ -617,7 +617,7 @@ class SubsonicResponder:
                 **_nonzero("starred", _ts(a["ann_starred_at"]) if a["ann_starred"] else None),
                 **_nonzero("userRating", a["ann_rating"]), **self._artist_image(a),
                 "musicBrainzId": a["mbz_artist_id"],
-                "sortName": a["sort_artist_name"] or a["order_artist_name"],
+                "sortName": a["order_artist_name"],
                 "roles": ["albumartist"] if albums else []}
 
     def _artist_image(self, a: dict) -> dict:
