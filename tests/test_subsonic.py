@@ -918,3 +918,12 @@ def test_sort_names_are_the_order_names_as_navidrome_answers_by_default(lib):
                        (track["artist_id"],))[0]
     assert ask(lib, "getArtist", id=track["artist_id"])["artist"]["sortName"] == \
         artist["order_artist_name"]
+
+
+def test_artist_roles_are_every_role_it_is_credited_in_and_maincredit(lib):
+    # Navidrome's Artist.Roles(): the keys of its stats (one per role of its track credits,
+    # and "maincredit" for an artist or album artist credit), in Go's map order; sorted here.
+    track = next(t for t in lib.tracks() if t["participants"].get("albumartist"))
+    artist_id = track["participants"]["artist"][0]["id"]
+    assert ask(lib, "getArtist", id=artist_id)["artist"]["roles"] == [
+        "albumartist", "artist", "maincredit"]  # was ["albumartist"]

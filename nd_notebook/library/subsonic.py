@@ -618,7 +618,21 @@ class SubsonicResponder:
                 **_nonzero("userRating", a["ann_rating"]), **self._artist_image(a),
                 "musicBrainzId": a["mbz_artist_id"],
                 "sortName": a["order_artist_name"],
-                "roles": ["albumartist"] if albums else []}
+                "roles": self._artist_roles(a["id"])}
+
+    def _artist_roles(self, artist_id: str) -> list[str]:
+        """Navidrome's ``Artist.Roles()``: the keys of the artist's stats, one per role it is
+        credited in on a track (``artist``, ``albumartist``, ``composer``...) and
+        ``maincredit`` when one of those is artist or album artist. Go lists them in its map's
+        random order; sorted here."""
+        rows = self.library.query(
+            "SELECT DISTINCT p.key AS role FROM media_file m, json_each(m.participants) p, "
+            "json_each(p.value) c WHERE m.missing = 0 AND json_extract(c.value, '$.id') = ?",
+            (artist_id,))
+        roles = {r["role"] for r in rows}
+        if roles & {"artist", "albumartist"}:
+            roles.add("maincredit")
+        return sorted(roles)
 
     def _artist_image(self, a: dict) -> dict:
         return {"artistImageUrl": self.image_url(f"ar-{a['id']}", 600)} if self.image_url else {}
