@@ -336,3 +336,27 @@ def test_repository_plugins_fuzz_clean(tmp_path, name, source, perms):
         for export in exports:
             failures = plugin.fuzz(export, examples=40)
             assert failures.empty, failures.to_dict("records")
+
+
+def test_fuzz_stores_what_hypothesis_keeps_in_the_cache_folder_not_the_working_one(tmp_path):
+    # hypothesis wrote .hypothesis/ (constants/, unicode_data/) into the current folder; in a
+    # fresh process (hypothesis has chosen no folder yet) a fuzz keeps it in nd-notebook's cache.
+    import os
+    import subprocess
+    import sys
+
+    wasm = tmp_path / "p.wasm"
+    wasm.write_bytes(outputs_plugin(nd_get_artist_url='{"url":"https://example.org"}'))
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    work.mkdir()
+    code = (f"from nd_notebook import Host\n"
+            f"with Host({str(tmp_path / 'data')!r}) as host:\n"
+            f"    plugin = host.load({str(wasm)!r}, name='p', permissions='auto')\n"
+            f"    print(plugin.fuzz('nd_get_artist_url', examples=30).empty)\n")
+    env = {k: v for k, v in os.environ.items() if k != "HYPOTHESIS_STORAGE_DIRECTORY"}
+    run = subprocess.run([sys.executable, "-c", code], cwd=work, capture_output=True, text=True,
+                         env={**env, "ND_NOTEBOOK_CACHE_DIR": str(cache)}, timeout=300,
+                         check=False)
+    assert (run.returncode, run.stdout) == (0, "True\n"), run.stderr
+    assert sorted(p.name for p in work.iterdir()) == []
+    assert (cache / "hypothesis").is_dir()

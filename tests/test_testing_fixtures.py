@@ -14,6 +14,25 @@ def test_nd_build_compiles_source_and_files(nd_build, tmp_path):
     assert nd_build(path) == nd_build(WAT, lang="wat")
 
 
+def test_nd_build_builds_a_plugin_folder_and_names_a_files_errors(nd_build, tmp_path):
+    # nd_build(folder) raised IsADirectoryError (it read the path as text), and a file's
+    # compile errors said "cell line".
+    folder = tmp_path / "plugin"
+    folder.mkdir()
+    (folder / "main.go").write_text('package main\n\nimport pdk "github.com/extism/go-pdk"\n\n'
+                                    "//go:wasmexport hi\nfunc hi() int32 { pdk.OutputString("
+                                    "shout()); return 0 }\n\nfunc main() {}\n")
+    (folder / "helper.go").write_text('package main\n\nfunc shout() string { return "HI" }\n')
+    assert nd_build(folder).startswith(b"\0asm")
+    assert nd_build(str(folder)) == nd_build(folder)
+    import pytest
+
+    from nd_notebook.errors import CompileError
+
+    with pytest.raises(CompileError, match=r"^main\.go line 6, col 36: undefined: shout"):
+        nd_build(folder / "main.go")  # a file alone builds alone, as nd_notebook.build does
+
+
 def test_nd_host_loads_into_a_temporary_data_folder(nd_host, nd_build):
     plugin = nd_host.load(nd_build(WAT, lang="wat"), name="fixture")
     assert plugin.capabilities == ["Lifecycle"]

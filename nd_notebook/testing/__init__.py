@@ -54,16 +54,17 @@ if pytest is not None:
 
     @pytest.fixture
     def nd_build():
-        """``nd_build(source_or_path, lang=None) -> wasm bytes`` (language from the suffix)."""
+        """``nd_build(source_or_path, lang=None) -> wasm bytes``: ``nd_notebook.build`` of
+        source text, a ``.go``/``.wat`` file or a plugin folder (language from the suffix)."""
         from ..build import build
         from ..paths import path_exists
 
         def _build(source: str | Path, lang: str | None = None) -> bytes:
             path = Path(source) if isinstance(source, Path) or (
                 isinstance(source, str) and "\n" not in source and path_exists(source)) else None
-            if path is not None:
-                lang = lang or {".wat": "wat", ".go": "go"}.get(path.suffix, "go")
-                return build(path.read_text(), lang=lang)
+            if path is not None:  # the path itself: a folder builds as one, errors name files
+                lang = lang or {".wat": "wat"}.get(path.suffix, "go")
+                return build(path, lang=lang)
             return build(source, lang=lang or "go")
 
         return _build

@@ -21,6 +21,7 @@ minimal request; the frame has one row per distinct failure.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from typing import Any
@@ -107,6 +108,7 @@ def fuzz(plugin, export: str, *, examples: int = 200, seed: int = 0, errors: boo
             outcome.append(e)
 
     worker = threading.Thread(target=work, name=f"nd-notebook-fuzz-{export}", daemon=True)
+    storage = _HypothesisStorage()
     worker.start()
     try:
         while worker.is_alive():
@@ -120,6 +122,8 @@ def fuzz(plugin, export: str, *, examples: int = 200, seed: int = 0, errors: boo
             f"fuzz of {export} (plugin {plugin.id!r}) interrupted after {calls[0]} calls by a "
             "kernel interrupt (KeyboardInterrupt); the Host and the plugin stay usable",
             calls=calls[0]) from None
+    finally:
+        storage.restore()
     found = _collect(outcome[0]) if outcome else []
     if outcome and not found:
         raise outcome[0]
@@ -127,6 +131,28 @@ def fuzz(plugin, export: str, *, examples: int = 200, seed: int = 0, errors: boo
              "input": f.request} for f in found]
     rows.sort(key=lambda r: (r["kind"], r["message"]))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+class _HypothesisStorage:
+    """While a fuzz runs, hypothesis keeps what it stores (its ``constants`` and
+    ``unicode_data`` caches; fuzz keeps no example database) under nd-notebook's cache folder,
+    not in a ``.hypothesis`` folder of the current directory, unless the user has chosen a
+    place for it (``HYPOTHESIS_STORAGE_DIRECTORY``, ``set_hypothesis_home_dir``)."""
+
+    def __init__(self):
+        from hypothesis import configuration
+
+        from ..paths import cache_dir
+
+        self._configuration = configuration
+        chosen = getattr(configuration, "__hypothesis_home_directory", None)
+        self._ours = chosen is None and not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY")
+        if self._ours:
+            configuration.set_hypothesis_home_dir(cache_dir() / "hypothesis")
+
+    def restore(self) -> None:
+        if self._ours:
+            self._configuration.set_hypothesis_home_dir(None)
 
 
 def _listed(names: set[str]) -> str:
