@@ -415,3 +415,28 @@ def test_a_snapshot_taken_twice_is_the_same_module(state_wasm):
     second = snapshot._take(module, init_export, environment, ())
     assert first.module == second.module
     assert first.reseed == second.reseed and first.reseed
+
+
+def test_a_snapshot_its_host_closed_before_it_was_ready_is_not_compiled(tmp_path, state_wasm):
+    # Its thread went on to compile the snapshot module (seconds on a cold cache, and a
+    # process exit waits for it): a test suite's Hosts, each closed after a few calls, left
+    # their snapshots compiling long after the tests had ended.
+    host = Host(tmp_path)
+    plugin = host.load(state_wasm, name="state")
+    pool = plugin.instances
+    gate, compiled = threading.Event(), []
+    take = pool._snapshotter
+
+    def slow_snapshot():
+        gate.wait(60)  # still initialising when the Host closes
+        compile, memory = take()
+        return (lambda: compiled.append(True) or compile()), memory
+
+    pool._snapshotter = slow_snapshot
+    for _ in range(prepared.SNAPSHOT_AFTER):
+        plugin.call("nd_counter", raw=True)
+    host.close()
+    gate.set()
+    pool._snapshot_thread.join(60)
+    assert compiled == []
+    assert pool.snapshot == "not used: the plugin was closed or stopped preparing first"

@@ -473,8 +473,12 @@ class InstancePool:
         it (lanes of the old module finish their calls and are dropped)."""
         from .snapshot import NotSnapshottable
 
+        closed = "not used: the plugin was closed or stopped preparing first"
         try:
             compile, memory = self._snapshotter()
+            if self.closed:  # its Host closed meanwhile: no compile (seconds, uninterruptible)
+                self._snapshot_done(closed)
+                return
             compiled = compile()
             _lib.extism_plugin_free(_create(compiled))  # libextism links it (else: not used)
         except NotSnapshottable as e:
@@ -495,8 +499,7 @@ class InstancePool:
                 if memory is not None and pagetouch.supported():
                     self.touch = pagetouch.TouchList(memory)
                 self._wake()
-        self._snapshot_done("in use" if used else
-                            "not used: the plugin was closed or stopped preparing first")
+        self._snapshot_done("in use" if used else closed)
 
     def _snapshot_done(self, state: str) -> None:
         self.snapshot = state
