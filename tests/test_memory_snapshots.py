@@ -440,3 +440,31 @@ def test_a_snapshot_its_host_closed_before_it_was_ready_is_not_compiled(tmp_path
     pool._snapshot_thread.join(60)
     assert compiled == []
     assert pool.snapshot == "not used: the plugin was closed or stopped preparing first"
+
+
+def test_hosts_asking_for_the_same_snapshot_at_once_take_it_once(state_wasm, monkeypatch):
+    # Three Hosts of one plugin (a test suite's) each took the same snapshot on their own
+    # thread at the same time: three compiles and six inits where one of each does.
+    module, init_export, _ = prepared.prepared_module(
+        state_wasm, module_info(state_wasm).exported_functions)
+    environment = snapshot.probe_environment(None)
+    real_take, taken, gate = snapshot._take, [], threading.Event()
+
+    def counted(*args):
+        taken.append(args[0])
+        gate.wait(30)  # still taking while the others ask
+        return real_take(*args)
+
+    monkeypatch.setattr(snapshot, "_take", counted)
+    monkeypatch.setattr(snapshot, "_taken", {})
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(
+        snapshot.take(module, init_export, environment, deadline=29.0))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)
+    gate.set()
+    for thread in threads:
+        thread.join(60)
+    assert len(taken) == 1 and len(results) == 3
+    assert results[0] is results[1] is results[2]

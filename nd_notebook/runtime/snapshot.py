@@ -92,13 +92,20 @@ def take(wasm: bytes, init_export: str, environment: Environment,
          deadline: float = DEADLINE) -> Snapshot:
     """Initialise ``wasm`` (its init export renamed ``init_export``, runtime/prepared.py) twice
     and return the snapshot module; :class:`NotSnapshottable` says why not. Remembered per
-    module and environment for the process (a reload of the same plugin takes none).
+    module and environment for the process (a reload of the same plugin takes none; Hosts
+    asking for the same one at once wait for the first instead of each taking it).
 
     Each init may grow its memory to ``max_memory`` bytes (at most :data:`MAX_MEMORY`) and run
     ``deadline`` seconds (a call's deadline: its init would not finish in a call either)."""
     max_memory = min(max_memory, MAX_MEMORY)
     key = (hashlib.sha256(wasm).hexdigest(), init_export, repr(environment), drop_exports,
            max_memory, deadline)
+    with _taken_lock:
+        taking = _taking.get(key)
+        if taking is None and key not in _taken:  # this thread takes it
+            _taking[key] = threading.Event()
+    if taking is not None:  # another Host's thread is taking the same one: its result
+        taking.wait()
     with _taken_lock:
         if key in _taken:
             found = _taken[key]
@@ -109,18 +116,30 @@ def take(wasm: bytes, init_export: str, environment: Environment,
         result = _take(wasm, init_export, environment, drop_exports, max_memory, deadline)
     except NotSnapshottable as e:
         result = e
+    except BaseException:
+        _done_taking(key)  # a waiter takes it itself
+        raise
     with _taken_lock:
         _taken[key] = result
         while len(_taken) > _REMEMBERED:
             _taken.pop(next(iter(_taken)))
+    _done_taking(key)
     if isinstance(result, NotSnapshottable):
         raise NotSnapshottable(str(result))
     return result
 
 
+def _done_taking(key) -> None:
+    with _taken_lock:
+        done = _taking.pop(key, None)
+    if done is not None:
+        done.set()
+
+
 #: Snapshots remembered per process (each holds its memory and module: several MB).
 _REMEMBERED = 4
 _taken: dict = {}
+_taking: dict = {}  # key -> Event set when the thread taking that snapshot is done
 _taken_lock = threading.Lock()
 
 
