@@ -65,25 +65,22 @@ def _agent_json(agent: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _timed_json(item: dict[str, Any]) -> dict[str, Any]:
+    """``start``/``end`` when known (Go's pointer fields with omitempty), then ``value``."""
+    out = {k: item[k] for k in ("start", "end") if item.get(k) is not None}
+    out["value"] = item["value"]
+    return out
+
+
 def _line_json(line: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if line.get("start") is not None:
-        out["start"] = line["start"]
-    if line.get("end") is not None:
-        out["end"] = line["end"]
-    out["value"] = line["value"]
+    out = _timed_json(line)
     if line.get("cue"):
         out["cue"] = [_cue_json(c) for c in line["cue"]]
     return out
 
 
 def _cue_json(cue: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if cue.get("start") is not None:
-        out["start"] = cue["start"]
-    if cue.get("end") is not None:
-        out["end"] = cue["end"]
-    out["value"] = cue["value"]
+    out = _timed_json(cue)
     out["byteStart"] = cue.get("byteStart", 0)
     out["byteEnd"] = cue.get("byteEnd", 0)
     if cue.get("agentId"):

@@ -83,9 +83,9 @@ class Dashboard(widgets.VBox):
         log = frames.event_list(host.events)
         loaded = set(getattr(host, "plugins", ()))
         if plugin is not None and plugin not in loaded:
-            frames._check_names(log, plugin, None)  # neither loaded nor in the log: a typo
+            frames.check_names(log, plugin, None)  # neither loaded nor in the log: a typo
         if queue is not None and log and not any(e.get("queue") == queue for e in log):
-            frames._check_names(log, None, queue)
+            frames.check_names(log, None, queue)
         self._host = host
         self._filters = (plugin, queue, status)
         self.interval = float(interval)

@@ -24,9 +24,9 @@ from .. import events as ev
 from ..events import Event
 from .columns import COLUMNS, TIME, Column
 
-__all__ = ["COLUMNS", "LEVELS", "STATUSES", "TIME", "Column", "attempts", "event_list", "events",
-           "firings", "host_calls", "known_kinds", "logs", "queue_depth", "schedules", "tasks",
-           "unix_seconds"]
+__all__ = ["COLUMNS", "LEVELS", "STATUSES", "TIME", "Column", "attempts", "check_names",
+           "event_list", "events", "firings", "host_calls", "known_kinds", "logs", "queue_depth",
+           "schedules", "tasks", "unix_seconds"]
 
 TASK_KINDS = (ev.QUEUE_CREATED, ev.TASK_ENQUEUED, ev.TASK_ATTEMPT_STARTED,
               ev.TASK_ATTEMPT_FINISHED, ev.TASK_RETRY_SCHEDULED, ev.TASK_COMPLETED,
@@ -55,7 +55,7 @@ def events(log: Iterable[Event], kind: str | Iterable[str] | None = None,
     """
     log = event_list(log)
     kinds = _kinds(kind, log)
-    _check_names(log, plugin, queue)
+    check_names(log, plugin, queue)
     selected = [e for e in _window(log, since, until)
                 if (kinds is None or e.kind in kinds) and _match(e, plugin, queue)]
     base = [c.name for c in COLUMNS["events"]]
@@ -76,8 +76,7 @@ def logs(log: Iterable[Event], plugin: str | None = None, *, level: str | None =
     """Log lines: the plugin's own (``plugin_log``), its WASI stdout/stderr (``plugin_output``)
     and what the host services logged about it (``service_log``), oldest first."""
     kinds = {ev.PLUGIN_LOG, getattr(ev, "PLUGIN_OUTPUT", "plugin_output"), ev.SERVICE_LOG}
-    log = event_list(log)
-    _check_names(log, plugin, None)
+    log = _checked(log, plugin, None)
     level = _level(level)
     rows = []
     for e in _window(log, since, until):
@@ -109,8 +108,7 @@ def tasks(log: Iterable[Event], plugin: str | None = None, *, queue: str | None 
     ``status`` keeps one Navidrome status (or ``retrying``, matched against ``state``);
     ``since`` keeps the tasks with an event at or after it.
     """
-    log = event_list(log)
-    _check_names(log, plugin, queue)
+    log = _checked(log, plugin, queue)
     if status is not None and status not in STATUSES:
         raise ValueError(f"unknown status {status!r}; statuses: {', '.join(STATUSES)}")
     replay = _TaskReplay(_window(log, None, until), plugin, queue)
@@ -125,8 +123,7 @@ def attempts(log: Iterable[Event], plugin: str | None = None, *, queue: str | No
              task_id: str | None = None, since: Any = None, until: Any = None):
     """A row per task attempt (start, end, duration, outcome, message, backoff before the
     next), in start order; ``since`` keeps the attempts started at or after it."""
-    log = event_list(log)
-    _check_names(log, plugin, queue)
+    log = _checked(log, plugin, queue)
     replay = _TaskReplay(_window(log, None, until), plugin, queue)
     lo = unix_seconds(since, "since")
     rows = [a for a in replay.attempts if (lo is None or a["start"] >= lo)
@@ -138,8 +135,7 @@ def queue_depth(log: Iterable[Event], plugin: str | None = None, *, queue: str |
                 since: Any = None, until: Any = None):
     """Tasks pending, running and retrying per queue over time: a row whenever they change
     (a step function: the counts hold until the next row of the same queue)."""
-    log = event_list(log)
-    _check_names(log, plugin, queue)
+    log = _checked(log, plugin, queue)
     replay = _TaskReplay(_window(log, None, until), plugin, queue)
     lo = unix_seconds(since, "since")
     return _frame("queue_depth", [r for r in replay.depth if lo is None or r["timestamp"] >= lo])
@@ -148,8 +144,7 @@ def queue_depth(log: Iterable[Event], plugin: str | None = None, *, queue: str |
 def firings(log: Iterable[Event], plugin: str | None = None, *, schedule_id: str | None = None,
             since: Any = None, until: Any = None):
     """A row per schedule firing: expected and actual time, lag, callback duration, outcome."""
-    log = event_list(log)
-    _check_names(log, plugin, None)
+    log = _checked(log, plugin, None)
     rows: list[dict] = []
     created: dict[tuple, dict] = {}
     open_: dict[tuple, list[dict]] = {}
@@ -189,8 +184,7 @@ def firings(log: Iterable[Event], plugin: str | None = None, *, schedule_id: str
 
 def schedules(log: Iterable[Event], plugin: str | None = None, *, until: Any = None):
     """A row per schedule ever created: kind, cron, payload, next due tick, firings so far."""
-    log = event_list(log)
-    _check_names(log, plugin, None)
+    log = _checked(log, plugin, None)
     out: dict[tuple, dict] = {}
     for e in _window(log, None, until):
         if e.kind not in (ev.SCHEDULE_CREATED, ev.SCHEDULE_FIRED, ev.SCHEDULE_CANCELLED,
@@ -215,8 +209,7 @@ def host_calls(log: Iterable[Event], plugin: str | None = None, *, service: str 
                function: str | None = None, since: Any = None, until: Any = None):
     """A row per host-function call: request and response JSON texts, error, latency.
     ``service`` is a Navidrome host service's name (``KVStore``; any case)."""
-    log = event_list(log)
-    _check_names(log, plugin, None)
+    log = _checked(log, plugin, None)
     service = _service(service)
     rows = []
     for e in _window(log, since, until):
@@ -419,6 +412,7 @@ def unix_seconds(value: Any, name: str = "a time bound") -> float | None:
             raise ValueError(f"{name}={value!r}: Unix seconds past the year 5000; in "
                              f"milliseconds? (give {value / 1000:.0f})")
         return seconds
+    import numpy as np
     import pandas as pd
 
     if isinstance(value, str):
@@ -427,7 +421,7 @@ def unix_seconds(value: Any, name: str = "a time bound") -> float | None:
         except (ValueError, TypeError) as e:
             raise ValueError(f"{name}={value!r}: not a time (ISO text like "
                              f"'2026-01-01 02:00', a datetime or Unix seconds): {e}") from None
-    elif isinstance(value, (date, np_datetime64())):
+    elif isinstance(value, (date, np.datetime64)):
         value = pd.Timestamp(value)
     if value is pd.NaT or (isinstance(value, datetime) and pd.isna(value)):
         raise ValueError(f"{name}={given!r}: not a time")
@@ -437,12 +431,6 @@ def unix_seconds(value: Any, name: str = "a time bound") -> float | None:
         return value.timestamp()
     raise TypeError(f"{name} must be Unix seconds, a datetime or ISO text, "
                     f"not {type(value).__name__} {value!r}")
-
-
-def np_datetime64():
-    import numpy as np
-
-    return np.datetime64
 
 
 def _window(log: Iterable[Event], since: Any, until: Any) -> list[Event]:
@@ -469,6 +457,13 @@ def _kinds(kind: str | Iterable[str] | None, log: list[Event]) -> set[str] | Non
     return wanted
 
 
+def _checked(log, plugin: Any, queue: Any) -> list[Event]:
+    """``event_list(log)``, its ``plugin``/``queue`` filters checked (``check_names``)."""
+    events = event_list(log)
+    check_names(events, plugin, queue)
+    return events
+
+
 def event_list(log) -> list[Event]:
     """The events of ``log``: an event log (``host.events``), a list of events, or a Host."""
     from ..runtime.host import Host
@@ -481,7 +476,7 @@ def event_list(log) -> list[Event]:
     return list(log)
 
 
-def _check_names(log: list[Event], plugin: Any, queue: Any) -> None:
+def check_names(log: list[Event], plugin: Any, queue: Any) -> None:
     """A plugin id or queue name that no event of ``log`` carries is a typo, not an empty
     result: a ValueError listing the ones it has."""
     for what, value in (("plugin", plugin), ("queue", queue)):
