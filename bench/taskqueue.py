@@ -302,40 +302,45 @@ def attempt_floor(folder: Path, wasm: bytes, n: int) -> tuple[float, float]:
 def ready_call_cost(folder: Path, wasm: bytes, n: int = 200) -> tuple[float, float]:
     """(ms per ``plugin.call`` of the task export on an instance already prepared, ms per
     libextism export call alone on such instances): nd-notebook's call path is the difference.
-    Instances are prepared first and the background thread is then stopped, so nothing runs
-    beside the calls."""
+    The instances are made first (as the pool thread makes them) and handed to the calls in
+    place of the pool's, so nothing runs beside the calls."""
+    import contextlib
+    import gc
+
     from extism_sys import ffi, lib
 
-    from nd_notebook.runtime import prepared
+    from nd_notebook.runtime import native, prepared
 
     request = {"queueName": "c1", "taskId": "x" * 22, "payload": "", "attempt": 1}
     raw = b'{"queueName":"c1","taskId":"xxxxxxxxxxxxxxxxxxxxxx","payload":"","attempt":1}'
-    saved = prepared.AHEAD, prepared.MAX_AGE
-    prepared.AHEAD, prepared.MAX_AGE = 2 * n + 20, 600.0
-    try:
-        with Host(folder, clock="virtual") as host:
-            plugin = warmed(host, wasm)
-            pool = plugin.instances
+    with Host(folder, clock="virtual") as host:
+        plugin = warmed(host, wasm)
+        pool = plugin.instances
+        for _ in range(20):  # the touch list learnt
             plugin.call("nd_task_execute", request)
-            lane = pool._lanes[0]
-            deadline = time.monotonic() + 60
-            while len(lane.ready) < 2 * n and time.monotonic() < deadline:
-                time.sleep(0.05)
-            pool._wake = lambda: None  # nothing more prepared or freed while measuring
-            time.sleep(0.2)
-            started = time.perf_counter()
-            for _ in range(n):
-                plugin.call("nd_task_execute", request, raw=True)
-            ours = (time.perf_counter() - started) / n
-            ptrs = [lane.ready.popleft().ptr for _ in range(n)]
-            started = time.perf_counter()
-            for ptr in ptrs:
-                lib.extism_plugin_call_with_host_context(ptr, b"nd_task_execute", raw, len(raw),
-                                                         ffi.NULL)
-            alone = (time.perf_counter() - started) / n
-            pool._to_free.extend(ptrs)
-    finally:
-        prepared.AHEAD, prepared.MAX_AGE = saved
+        compiled = pool._lanes[0].compiled
+        given = pool.touch.input if pool.touch is not None else b""
+        made = [native.prepare(compiled, prepared.RESEED_EXPORT, given) for _ in range(2 * n)]
+        instances = [prepared.Instance(ptr, None, id=id_) for ptr, id_, _ in made]
+        handed = iter(instances[:n])
+
+        @contextlib.contextmanager
+        def take():
+            yield next(handed)
+
+        pool.take = take
+        gc.collect()
+        time.sleep(0.2)
+        started = time.perf_counter()
+        for _ in range(n):
+            plugin.call("nd_task_execute", request, raw=True)
+        ours = (time.perf_counter() - started) / n
+        started = time.perf_counter()
+        for instance in instances[n:]:
+            lib.extism_plugin_call_with_host_context(instance.ptr, b"nd_task_execute", raw,
+                                                     len(raw), ffi.NULL)
+        alone = (time.perf_counter() - started) / n
+        native.free_all([instance.ptr for instance in instances])
     return ours * 1000, alone * 1000
 
 

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from unittest import mock
 
@@ -171,3 +172,126 @@ def test_call_reads_error_and_output_with_the_call(compiled, helper):
                 -1, b"Function not found: nope", 0, b"")
     finally:
         native.free_all([ptr])
+
+
+# -- the pool thread (NativePool): instances prepared without the interpreter lock -------------
+
+INIT = prepared._INIT_EXPORTS["_initialize"]
+
+
+def _wait(predicate, seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+@pytest.fixture
+def pool():
+    assert native.helper() is not None, native.status
+    made = []
+
+    def make(**options):
+        options = {"ahead": 2, "max_age": 30.0, "idle": 30.0, **options}
+        made.append(native.NativePool(INIT, **options))
+        return made[-1]
+
+    yield make
+    for p in made:
+        p.close()
+
+
+def test_the_pool_thread_keeps_initialised_named_instances_ready(compiled, pool):
+    p = pool(ahead=3)
+    slot = p.add(compiled)
+    assert slot == 0
+    assert _wait(lambda: p.prepared == 3)
+    time.sleep(0.05)
+    assert p.prepared == 3  # `ahead` of them, no more
+    before = time.monotonic()
+    ptr, id_, born, failed = p.take(slot)
+    assert ptr is not None and failed == 0
+    assert id_ == instance_id(ptr) and born <= before
+    assert _read(ptr) == b"7"  # its init ran
+    p.release(slot, ptr)  # freed behind, on the pool's thread
+    assert _wait(lambda: p.prepared == 4)  # the one taken is replaced
+    # Every instance is a different one.
+    taken = [p.take(slot) for _ in range(3)]
+    assert len({t[1] for t in taken} | {id_}) == 4
+    for t in taken:
+        p.release(slot, t[0])
+
+
+def test_the_pool_reports_a_failed_init_once_and_stops_preparing_until_then(compiled, pool):
+    p = pool()
+    slot = p.add(compiled)
+    assert _wait(lambda: p.prepared == 2)
+    p.set_input(b"fail")  # this module's init sets an error for a 4-byte input
+    for _ in range(2):  # the two made before are good
+        ptr, _, _, failed = p.take(slot)
+        assert ptr is not None and failed == 0 and _read(ptr) == b"7"
+        p.release(slot, ptr)
+    assert _wait(lambda: p.take(slot, want=False)[3] == -1)  # its rc: error set (-1)
+    p.release(slot, None)
+    assert p.prepared == 2  # none since
+    with p.held():  # (a prepare in flight is done)
+        p.take(slot, want=False)
+        assert p.take(slot, want=False)[3] == 0  # a failure is reported once
+        p.set_input(b"")
+    p.release(slot, None)
+    assert _wait(lambda: p.prepared == 4)
+
+
+def test_the_pool_frees_instances_older_than_max_age_and_rests_when_idle(compiled, pool):
+    p = pool(max_age=0.05, idle=0.6)
+    slot = p.add(compiled)
+    assert _wait(lambda: p.prepared >= 2)
+    p.take(slot, want=False)  # (a take: not idle)
+    p.release(slot, None)
+    time.sleep(0.2)  # the first ones were freed and replaced
+    ptr, _, born, _ = p.take(slot)
+    assert ptr is not None and time.monotonic() - born <= 0.05 + 0.05
+    p.release(slot, ptr)
+    time.sleep(0.9)  # no take for longer than `idle`: it prepares no more
+    resting = p.prepared
+    time.sleep(0.3)
+    assert p.prepared == resting
+    assert p.take(slot)[0] is None  # those it had grew old and were freed
+    p.release(slot, None)
+    assert _wait(lambda: p.prepared > resting)  # a take wakes it
+
+
+def test_held_pool_makes_nothing_and_a_closed_pool_hands_out_nothing(compiled, pool):
+    p = pool(max_age=0.05)
+    slot = p.add(compiled)
+    with p.held():
+        n = p.prepared
+        time.sleep(0.2)  # its instances grow old, none replaces them
+        assert p.prepared == n
+    assert _wait(lambda: p.prepared > n)
+    ptr, *_ = p.take(slot)
+    p.close()
+    p.close()  # again: nothing
+    assert p.take(slot)[0] is None and p.add(compiled) is None and p.prepared == 0
+    p.release(slot, ptr)  # freed here once the pool is closed
+    with p.held():
+        pass
+
+
+def test_a_plugin_uses_the_pool_thread_once_its_snapshot_is_in_use(tmp_path):
+    from snapplugins import REACTOR, reach_snapshot, reactor_expected
+
+    with Host(tmp_path) as h:
+        plugin = h.load(wat(REACTOR), name="pooled")
+        assert reach_snapshot(plugin, "nd_state") == "in use"
+        outs = set()
+        for _ in range(40):
+            outs.add(plugin.call("nd_state", raw=True))
+            time.sleep(0.002)
+        assert outs == {reactor_expected()}  # each call a fresh instance
+        pool = plugin.instances._native
+        assert pool is not None and pool.prepared > 20
+        assert plugin.instances.prepared_hits > 20
+    assert plugin.instances._native is None and pool.prepared == 0  # closed with the Host

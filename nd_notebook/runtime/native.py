@@ -8,7 +8,9 @@ response headers, its id, the reseed, its error) and freeing it one more; each t
 preparing thread came back it waited for the lock while the calling thread ran Python, so it
 fell behind: in ``bench/taskqueue.py``'s virtual run 25-30% of the calls found no instance ready
 and made their own (`py-spy`: 28% of the call thread). :func:`prepare` does the five in one call
-and :func:`free_all` frees a batch in one.
+and :func:`free_all` frees a batch in one. Even then the preparing thread took the lock back
+after each, and CPython hands it over on request only after its switch interval (5 ms), so
+:class:`NativePool` runs the whole preparing loop on a thread of the helper's own.
 
 The helper is linked to nothing: it gets the addresses of libextism's functions from the
 ``extism_sys`` module already loaded (:func:`helper` binds them once), so it is built with
@@ -18,6 +20,7 @@ interpreter>``; ``ND_NOTEBOOK_NATIVE=0`` keeps it off.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -28,6 +31,7 @@ import sysconfig
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 from extism_sys import ffi as _ffi
 from extism_sys import lib as _lib
@@ -35,7 +39,7 @@ from extism_sys import lib as _lib
 from .. import paths
 from .output import format_instance_id
 
-__all__ = ["call", "free_all", "helper", "prepare", "status"]
+__all__ = ["NativePool", "call", "free_all", "helper", "prepare", "status"]
 
 _CDEF = """
 void nd_bind(void *plugin_new, void *call, void *free_, void *allow_headers, void *error,
@@ -45,6 +49,15 @@ void *nd_prepare(void *compiled, const char *init, const uint8_t *input, uint64_
 void nd_free_all(void **plugins, int64_t count);
 int32_t nd_call(void *plugin, const char *name, const uint8_t *input, uint64_t length,
                 uint64_t *out);
+void nd_bind_pool(void *new_error_free);
+void *nd_pool_new(const char *init, int ahead, double max_age, double idle);
+int nd_pool_add(void *pool, void *compiled);
+void nd_pool_set_input(void *pool, const uint8_t *input, uint64_t length);
+void *nd_pool_take(void *pool, int slot, int want, uint8_t *id, double *born, int32_t *failed);
+void nd_pool_release(void *pool, int slot, void *plugin);
+void nd_pool_hold(void *pool, int on);
+int64_t nd_pool_prepared(void *pool);
+void nd_pool_close(void *pool);
 """
 
 _SOURCE = r"""
@@ -113,6 +126,296 @@ int32_t nd_call(void *plugin, const char *name, const uint8_t *input, uint64_t l
     out[2] = out[1] ? (uint64_t)(uintptr_t)nd_output(plugin) : 0;
     return rc;
 }
+
+/* A pool: one thread of its own (never the interpreter's lock) keeps `ahead` instances of each
+   slot's compiled plugin prepared (nd_prepare with `init` and the current input), frees those
+   older than `max_age` seconds and frees behind the instances calls hand back. Slots are the
+   lanes of runtime/prepared.py; a slot no call took for `idle` seconds gets no new ones. A
+   prepare that fails while no call holds its slot marks the slot failed (no more are prepared
+   for it) until nd_pool_take reports it. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define ND_SLOTS 8
+#define ND_AHEAD 4
+
+typedef void (*nd_err_free_fn)(char *);
+static nd_err_free_fn nd_new_error_free;
+
+void nd_bind_pool(void *new_error_free) {
+    nd_new_error_free = (nd_err_free_fn)new_error_free;
+}
+
+typedef struct { void *plugin; uint8_t id[16]; double born; } nd_item;
+
+typedef struct {
+    void *compiled;
+    nd_item ready[ND_AHEAD];
+    int head, count, busy, misses;
+    int32_t failed;
+    double last_take;
+} nd_slot;
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    char init[64];
+    uint8_t *input;
+    uint64_t length;
+    nd_slot slots[ND_SLOTS];
+    int nslots, ahead, stop, preparing, hold;
+    double max_age, idle;
+    void **doomed;
+    int64_t ndoomed, capdoomed, prepared;
+} nd_pool;
+
+static double nd_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* lock held */
+static void nd_doom(nd_pool *p, void *plugin) {
+    if (p->ndoomed == p->capdoomed) {
+        int64_t cap = p->capdoomed ? 2 * p->capdoomed : 16;
+        void **grown = realloc(p->doomed, (size_t)cap * sizeof(void *));
+        if (grown == NULL) {  /* no memory for the list: freed here, lock held */
+            nd_free(plugin);
+            return;
+        }
+        p->doomed = grown;
+        p->capdoomed = cap;
+    }
+    p->doomed[p->ndoomed++] = plugin;
+}
+
+static void nd_pop(nd_slot *s, nd_item *out) {
+    *out = s->ready[s->head];
+    s->head = (s->head + 1) % ND_AHEAD;
+    s->count--;
+}
+
+static void *nd_pool_run(void *arg) {
+    nd_pool *p = (nd_pool *)arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        double now = nd_now();
+        int waiting = 0;
+        for (int i = 0; i < p->nslots; i++) {
+            nd_slot *s = &p->slots[i];
+            while (s->count && (p->stop || now - s->ready[s->head].born > p->max_age)) {
+                nd_item item;
+                nd_pop(s, &item);
+                nd_doom(p, item.plugin);
+            }
+            waiting += s->count;
+        }
+        if (p->ndoomed) {
+            void **batch = p->doomed;
+            int64_t n = p->ndoomed;
+            p->doomed = NULL;
+            p->ndoomed = p->capdoomed = 0;
+            pthread_mutex_unlock(&p->mu);
+            for (int64_t i = 0; i < n; i++)
+                nd_free(batch[i]);
+            free(batch);
+            pthread_mutex_lock(&p->mu);
+            continue;
+        }
+        if (p->stop)
+            break;
+        int slot = -1;
+        if (!p->hold)  /* slots taken from within `idle` seconds */
+            for (int i = 0; i < p->nslots && slot < 0; i++)
+                if (!p->slots[i].failed && p->slots[i].count < p->ahead
+                    && now - p->slots[i].last_take <= p->idle)
+                    slot = i;
+        if (slot < 0) {
+            if (waiting) {  /* wake to free them once they are too old */
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                double at = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + p->max_age / 2;
+                ts.tv_sec = (time_t)at;
+                ts.tv_nsec = (long)((at - (double)ts.tv_sec) * 1e9);
+                pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+            } else {
+                pthread_cond_wait(&p->cv, &p->mu);
+            }
+            continue;
+        }
+        uint64_t length = p->length;
+        uint8_t *input = length ? malloc(length) : NULL;
+        if (length && input == NULL)
+            length = 0;
+        if (input != NULL)
+            memcpy(input, p->input, length);
+        void *compiled = p->slots[slot].compiled;
+        p->preparing = 1;
+        pthread_mutex_unlock(&p->mu);
+        uint8_t id[16];
+        int32_t rc = 0;
+        char *err = NULL;
+        void *plugin = nd_prepare(compiled, p->init, input, length, id, &rc, &err);
+        free(input);
+        if (plugin == NULL && err != NULL)
+            nd_new_error_free(err);
+        pthread_mutex_lock(&p->mu);
+        p->preparing = 0;
+        pthread_cond_broadcast(&p->cv);
+        nd_slot *s = &p->slots[slot];
+        if (plugin == NULL || rc != 0) {
+            if (plugin != NULL)
+                nd_doom(p, plugin);
+            /* A call's deadline on the same compiled plugin can end a reseed: not a failure,
+               unless it happens again and again */
+            if (!s->busy || ++s->misses >= 3)
+                s->failed = plugin == NULL ? 1 : rc;
+        } else if (s->count < ND_AHEAD) {
+            s->misses = 0;
+            nd_item *item = &s->ready[(s->head + s->count) % ND_AHEAD];
+            item->plugin = plugin;
+            memcpy(item->id, id, 16);
+            item->born = nd_now();
+            s->count++;
+            p->prepared++;
+        } else {
+            nd_doom(p, plugin);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+void *nd_pool_new(const char *init, int ahead, double max_age, double idle) {
+    nd_pool *p = calloc(1, sizeof(nd_pool));
+    if (p == NULL || strlen(init) >= sizeof(p->init)) {
+        free(p);
+        return NULL;
+    }
+    strcpy(p->init, init);
+    p->ahead = ahead < 1 ? 1 : ahead > ND_AHEAD ? ND_AHEAD : ahead;
+    p->max_age = max_age;
+    p->idle = idle;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, &attr);
+    pthread_condattr_destroy(&attr);
+    if (pthread_create(&p->thread, NULL, nd_pool_run, p) != 0) {
+        pthread_cond_destroy(&p->cv);
+        pthread_mutex_destroy(&p->mu);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* The slot of a compiled plugin (its lane), -1 when all are taken. */
+int nd_pool_add(void *pool, void *compiled) {
+    nd_pool *p = (nd_pool *)pool;
+    pthread_mutex_lock(&p->mu);
+    int slot = -1;
+    if (p->nslots < ND_SLOTS) {
+        slot = p->nslots++;
+        p->slots[slot].compiled = compiled;
+        p->slots[slot].last_take = nd_now();
+    }
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return slot;
+}
+
+void nd_pool_set_input(void *pool, const uint8_t *input, uint64_t length) {
+    nd_pool *p = (nd_pool *)pool;
+    uint8_t *copy = length ? malloc(length) : NULL;
+    if (length && copy == NULL)
+        length = 0;
+    if (copy != NULL)
+        memcpy(copy, input, length);
+    pthread_mutex_lock(&p->mu);
+    free(p->input);
+    p->input = copy;
+    p->length = length;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* A prepared instance of the slot (NULL: none ready, or `want` is 0), its id and when it was
+   made; the slot is held by a call until nd_pool_release. *failed: the failure of a prepare,
+   reported once. */
+void *nd_pool_take(void *pool, int slot, int want, uint8_t *id, double *born, int32_t *failed) {
+    nd_pool *p = (nd_pool *)pool;
+    void *plugin = NULL;
+    pthread_mutex_lock(&p->mu);
+    nd_slot *s = &p->slots[slot];
+    s->last_take = nd_now();
+    s->busy = 1;
+    *failed = s->failed;
+    s->failed = 0;
+    s->misses = 0;
+    if (want && s->count) {
+        nd_item item;
+        nd_pop(s, &item);
+        plugin = item.plugin;
+        memcpy(id, item.id, 16);
+        *born = item.born;
+    }
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return plugin;
+}
+
+/* The call on the slot ended; `plugin` (may be NULL) is freed behind. */
+void nd_pool_release(void *pool, int slot, void *plugin) {
+    nd_pool *p = (nd_pool *)pool;
+    pthread_mutex_lock(&p->mu);
+    p->slots[slot].busy = 0;
+    if (plugin != NULL)
+        nd_doom(p, plugin);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* on: no prepare runs until the matching off (waits for one running to end). */
+void nd_pool_hold(void *pool, int on) {
+    nd_pool *p = (nd_pool *)pool;
+    pthread_mutex_lock(&p->mu);
+    if (on) {
+        p->hold++;
+        while (p->preparing)
+            pthread_cond_wait(&p->cv, &p->mu);
+    } else {
+        p->hold--;
+    }
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+int64_t nd_pool_prepared(void *pool) {
+    nd_pool *p = (nd_pool *)pool;
+    pthread_mutex_lock(&p->mu);
+    int64_t n = p->prepared;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+/* Stops the thread (after the prepare it is running), frees every instance it holds. */
+void nd_pool_close(void *pool) {
+    nd_pool *p = (nd_pool *)pool;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p->doomed);
+    free(p->input);
+    free(p);
+}
 """
 
 _lock = threading.Lock()
@@ -138,6 +441,7 @@ def helper(*, build: bool = True):
                     "extism_plugin_free", "extism_plugin_allow_http_response_headers",
                     "extism_plugin_error", "extism_plugin_id", "extism_plugin_output_length",
                     "extism_plugin_output_data")))
+                module.lib.nd_bind_pool(_ffi.addressof(_lib, "extism_plugin_new_error_free"))
                 _helper = module
                 status = "in use"
             except Exception as e:  # noqa: BLE001 - no compiler, no headers...: plain calls
@@ -212,6 +516,96 @@ def free_all(ptrs: list) -> None:
             _lib.extism_plugin_free(ptr)
         return
     module.lib.nd_free_all(module.ffi.new("void *[]", ptrs), len(ptrs))
+
+
+class NativePool:
+    """The helper's pool thread (``nd_pool_*``): for each slot (a compiled plugin: a lane of
+    runtime/prepared.py) it keeps ``ahead`` instances created and initialised with ``init``
+    (the current :meth:`set_input` its input) and frees what calls hand back, all without the
+    interpreter lock: a Python thread doing the same must take the lock back after every
+    libextism call and waits for it while the calling thread runs Python (up to the
+    interpreter's switch interval, 5 ms), so calls back to back found none ready."""
+
+    def __init__(self, init: str, *, ahead: int, max_age: float, idle: float):
+        module = _helper
+        self._ffi, self._lib = module.ffi, module.lib
+        self._ptr = self._lib.nd_pool_new(init.encode(), ahead, max_age, idle)
+        if self._ptr == self._ffi.NULL:
+            raise RuntimeError("the helper could not start its pool thread")
+        self._compiled: list = []  # what its slots create instances of: alive until close
+        self._lock = threading.Lock()
+
+    def add(self, compiled) -> int | None:
+        """The slot of ``compiled`` (None: the pool has no room for another, or is closed)."""
+        with self._lock:
+            if self._ptr is None:
+                return None
+            slot = self._lib.nd_pool_add(self._ptr, compiled.pointer)
+            if slot < 0:
+                return None
+            self._compiled.append(compiled)
+            return slot
+
+    def set_input(self, given: bytes) -> None:
+        """The init's call input for instances prepared from now on."""
+        with self._lock:
+            if self._ptr is not None:
+                self._lib.nd_pool_set_input(self._ptr, given, len(given))
+
+    def take(self, slot: int, want: bool = True) -> tuple[Any, str, float, int]:
+        """``(instance or None, its id, its monotonic birth, failure)``: a prepared instance of
+        the slot (none when not ``want``); the slot is held by the call until :meth:`release`.
+        ``failure`` is the return code of a prepare that failed while no call held the slot
+        (1: libextism could not create one) since the last take, else 0; no more are prepared
+        for that slot until a take reports it."""
+        ffi = self._ffi
+        id_, born, failed = ffi.new("uint8_t[16]"), ffi.new("double *"), ffi.new("int32_t *")
+        with self._lock:
+            if self._ptr is None:
+                return None, "", 0.0, 0
+            ptr = self._lib.nd_pool_take(self._ptr, slot, want, id_, born, failed)
+        if ptr == ffi.NULL:
+            return None, "", 0.0, failed[0]
+        return (_ffi.cast("ExtismPlugin *", ptr), format_instance_id(ffi.buffer(id_)[:]),
+                born[0], failed[0])
+
+    def release(self, slot: int, ptr) -> None:
+        """The call holding the slot ended; ``ptr`` (or None) is freed behind (here, once the
+        pool is closed)."""
+        with self._lock:
+            if self._ptr is not None:
+                self._lib.nd_pool_release(self._ptr, slot, self._ffi.NULL if ptr is None else ptr)
+                return
+        if ptr is not None:
+            _lib.extism_plugin_free(ptr)
+
+    @contextlib.contextmanager
+    def held(self):
+        """No instance is created by the pool inside (one being made is finished first)."""
+        with self._lock:
+            ptr = self._ptr
+            if ptr is not None:
+                self._lib.nd_pool_hold(ptr, 1)
+        try:
+            yield
+        finally:
+            with self._lock:
+                if ptr is not None and self._ptr is ptr:
+                    self._lib.nd_pool_hold(ptr, 0)
+
+    @property
+    def prepared(self) -> int:
+        """Instances the pool has prepared so far."""
+        with self._lock:
+            return 0 if self._ptr is None else self._lib.nd_pool_prepared(self._ptr)
+
+    def close(self) -> None:
+        """Stop its thread (after the instance it is making) and free what it holds."""
+        with self._lock:
+            if self._ptr is not None:
+                self._lib.nd_pool_close(self._ptr)
+            self._ptr = None
+            self._compiled = []
 
 
 def _load():

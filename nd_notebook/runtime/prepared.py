@@ -5,10 +5,11 @@ Where a Go plugin's call time goes through libextism (a 4.5 MB module): creating
 about 0.3-0.9 ms, its ``_initialize`` (Go's runtime and package init) 0.5-0.6 ms, the export
 itself as little as 0.03 ms, freeing the instance 0.2 ms. With ``Host(snapshots=True)`` (the
 default; ``ND_NOTEBOOK_SNAPSHOTS=0`` or ``Host(snapshots=False)`` turns it off) instances are
-created and initialised ahead on up to :data:`WORKERS` background threads per plugin (one,
-:data:`SNAPSHOT_WORKERS`, once the memory snapshot is in use) and freed
-behind there; calls finding none ready (right after the load, or calls back to back faster
-than the threads prepare) create and initialise their own inline, as with snapshots off.
+created and initialised ahead on up to :data:`WORKERS` background threads per plugin and freed
+behind there; once the memory snapshot is in use, the C helper's pool thread does that without
+the interpreter lock (runtime/native.py: ``NativePool``; the Python thread where the helper is
+not built). Calls finding none ready (right after the load, or calls back to back faster than
+the threads prepare) create and initialise their own inline, as with snapshots off.
 
 - **Init run by nd-notebook, in both modes.** The module is compiled with its init export
   (``_initialize``, or ``__wasm_call_ctors`` which libextism prefers) renamed to a name of the
@@ -77,6 +78,10 @@ _INIT_AT_THE_CALL = "prepared ahead, init at the call: %s"
 MAX_AGE = 1.0
 #: Prepared instances kept ready per lane.
 AHEAD = 2
+#: ... by the helper's pool thread (runtime/native.py), which makes them faster than calls
+#: use them but not evenly (bench/taskqueue.py's virtual run: 8.3-8.7 s wall with 4, 9.6-11.0
+#: s with 2, 10.8 s with 1).
+NATIVE_AHEAD = 4
 #: Lanes (compiled plugins) per plugin; beyond it concurrent calls share the last one.
 MAX_LANES = 8
 #: Background threads per plugin (more start only while the lanes are behind).
@@ -148,7 +153,7 @@ class Instance:
 
 
 class _Lane:
-    __slots__ = ("busy", "compiled", "init_export", "preparing", "ready")
+    __slots__ = ("busy", "compiled", "init_export", "preparing", "ready", "slot")
 
     def __init__(self, compiled, init_export: str | None):
         self.compiled = compiled
@@ -156,6 +161,7 @@ class _Lane:
         self.ready: collections.deque[Instance] = collections.deque()
         self.busy = 0
         self.preparing = 0  # instances being prepared for it right now
+        self.slot: int | None = None  # its slot in the helper's pool thread, when it has one
 
 
 class InstancePool:
@@ -197,6 +203,9 @@ class InstancePool:
         self.touch: pagetouch.TouchList | None = None
         self._to_read: list[tuple[Any, int]] = []
         self._workers: list[threading.Thread] = []
+        # Once the snapshot is in use, the helper's own thread prepares its instances
+        # (runtime/native.py: NativePool) where the helper is built.
+        self._native: native.NativePool | None = None
         self._last_call = 0.0
         self.closed = False
         self.prepared_hits = 0  # calls served by an instance prepared ahead (tests, benches)
@@ -240,7 +249,10 @@ class InstancePool:
         lane = self._acquire_lane()
         instance = None
         try:
-            instance = self._ready_instance(lane) or self._new_instance(lane)
+            if lane.slot is not None:
+                instance = self._native_instance(lane)
+            else:
+                instance = self._ready_instance(lane) or self._new_instance(lane)
             yield instance
             self._proven = True
         finally:
@@ -254,8 +266,12 @@ class InstancePool:
             doomed += [ptr for ptr, _ in self._to_read]
             for lane in self._lanes:
                 lane.ready.clear()
+                lane.slot = None
             self._to_free, self._to_read = [], []
+            pool, self._native = self._native, None
             self._lock.notify_all()
+        if pool is not None:
+            pool.close()
         for ptr in doomed:
             _lib.extism_plugin_free(ptr)
 
@@ -283,6 +299,8 @@ class InstancePool:
         with self._lock:
             if compile is self._compile:
                 self._lanes.append(lane)
+                if self._native is not None:
+                    lane.slot = self._native.add(lane.compiled)
             else:  # the snapshot came in meanwhile: this lane serves this call only
                 self._retired.append(lane)
         return lane
@@ -317,12 +335,91 @@ class InstancePool:
             # call's capture and interrupt guard. Should it fail (never expected), a plain
             # instance runs it within the call, which then fails as it would have.
             ptr, id_, rc = native.prepare(lane.compiled, RESEED_EXPORT, given)
+            if rc != 0 and given:  # the touch list made it fail (never expected): dropped
+                _lib.extism_plugin_free(ptr)
+                self._drop_touch_list(touch)
+                given = b""
+                ptr, id_, rc = native.prepare(lane.compiled, RESEED_EXPORT, given)
             if rc == 0:
                 return Instance(ptr, None, init_input=given, id=id_)
             _lib.extism_plugin_free(ptr)
         return Instance(_create(lane.compiled), lane.init_export, init_input=given)
 
+    def _native_instance(self, lane: _Lane) -> Instance:
+        """A call's instance from the helper's pool thread, or made here when none is ready.
+        Instances whose pages the touch list wants to read are made here (the pool held: the
+        one new memory mapping is this one's)."""
+        pool, touch = self._native, self.touch
+        if pool is None:  # refused or closed meanwhile
+            return self._ready_instance(lane) or self._new_instance(lane)
+        learn = touch is not None and touch.wants()
+        ptr, id_, born, failed = pool.take(lane.slot, want=not learn)
+        if failed:
+            self._native_failed(touch)
+            touch, learn = self.touch, False
+        if ptr is not None:
+            self.prepared_hits += 1
+            instance = Instance(ptr, None, id=id_)
+            instance.born = born
+            return instance
+        given = touch.input if touch is not None else b""
+        if not learn:
+            return self._new_instance(lane)
+        with pool.held():
+            before = pagetouch.image_mappings()
+            ptr, id_, rc = native.prepare(lane.compiled, RESEED_EXPORT, given)
+            after = pagetouch.image_mappings()
+        if rc != 0:  # never expected: made again as any call makes its own
+            _lib.extism_plugin_free(ptr)
+            return self._new_instance(lane)
+        instance = Instance(ptr, None, init_input=given, id=id_)
+        instance.memory_base = touch.memory_base(before, after)
+        return instance
+
+    def use_touch_list(self, touch: pagetouch.TouchList | None) -> None:
+        """Prepare instances with ``touch`` from now on (those ready are freed, except the
+        few the helper's pool thread holds)."""
+        with self._lock:
+            self.touch = touch
+            self._drop_ready()
+            pool = self._native
+            self._wake()
+        if pool is not None:
+            pool.set_input(touch.input if touch is not None else b"")
+
+    def _native_failed(self, touch: pagetouch.TouchList | None) -> None:
+        """A prepare of the pool thread failed (never expected): the touch list is dropped
+        if there is one, else instances are no longer prepared ahead."""
+        if touch is not None and touch.input:
+            self._drop_touch_list(touch)
+            return
+        self._refuse("its init fails")
+
+    def _drop_touch_list(self, touch: pagetouch.TouchList) -> None:
+        with self._lock:
+            if self.touch is not touch:
+                return
+            self.touch = None
+            pool = self._native
+        if pool is not None:
+            pool.set_input(b"")
+
     def _release(self, lane: _Lane, instance: Instance | None) -> None:
+        if lane.slot is not None:
+            touch = self.touch
+            if instance is not None and instance.memory_base is not None and touch is not None:
+                known = touch.input
+                touch.learn(instance.memory_base)  # before it is freed (pagetouch.py)
+                if touch.input != known and self._native is not None:
+                    self._native.set_input(touch.input)
+            pool = self._native
+            with self._lock:
+                lane.busy -= 1
+            if pool is not None:
+                pool.release(lane.slot, None if instance is None else instance.ptr)
+            elif instance is not None:
+                _lib.extism_plugin_free(instance.ptr)
+            return
         with self._lock:
             lane.busy -= 1
             if instance is not None and self.prepare and not self.closed:
@@ -339,11 +436,35 @@ class InstancePool:
         """Start the background thread if needed, or wake it (the lock is held)."""
         if not self.prepare or self.closed or not self._proven:
             return
-        if len(self._workers) < self._worker_limit() and (not self._workers or self._behind()):
+        if self._native is None and self.init_export == RESEED_EXPORT:
+            self._start_native()
+        python_work = (self._to_free or self._to_read
+                       or any(lane.slot is None for lane in self._lanes))
+        if python_work and len(self._workers) < self._worker_limit() and (
+                not self._workers or self._behind()):
             worker = threading.Thread(target=self._work, name="nd-prepare", daemon=True)
             self._workers.append(worker)
             worker.start()
         self._lock.notify()
+
+    def _start_native(self) -> None:
+        """The helper's pool thread for the snapshot's lanes, when the helper is built (the
+        lock is held)."""
+        if native.helper(build=False) is None:
+            return
+        try:
+            pool = native.NativePool(RESEED_EXPORT, ahead=NATIVE_AHEAD, max_age=MAX_AGE,
+                                     idle=IDLE_SECONDS)
+        except RuntimeError:
+            return
+        if self.touch is not None:
+            pool.set_input(self.touch.input)
+        for lane in self._lanes:
+            lane.slot = pool.add(lane.compiled)
+            self._to_free.extend(i.ptr for i in lane.ready)  # made by the Python thread
+            lane.ready.clear()
+        self._native = pool
+        weakref.finalize(self, pool.close)
 
     # -- background side -------------------------------------------------------------------
     def _work(self) -> None:
@@ -389,6 +510,8 @@ class InstancePool:
             return None
         now = time.monotonic()
         for lane in self._lanes:
+            if lane.slot is not None:  # the helper's pool thread prepares its instances
+                continue
             while lane.ready and now - lane.ready[0].born > MAX_AGE:
                 self._to_free.append(lane.ready.popleft().ptr)
             if self._to_free:
@@ -401,7 +524,8 @@ class InstancePool:
 
     def _behind(self) -> bool:
         """Whether some lane has fewer instances ready or coming than it should (lock held)."""
-        return any(len(lane.ready) + lane.preparing < AHEAD for lane in self._lanes)
+        return any(len(lane.ready) + lane.preparing < AHEAD for lane in self._lanes
+                   if lane.slot is None)
 
     def _prepare_one(self, lane: _Lane) -> None:
         try:
@@ -512,6 +636,11 @@ class InstancePool:
             self.prepare = False
             self._status = f"off: {reason} (init runs inline, in each call)"
             self._drop_ready()
+            for lane in self._lanes:
+                lane.slot = None
+            pool, self._native = self._native, None
+        if pool is not None:
+            pool.close()
         self._on_refused(self.status)
 
 
