@@ -163,7 +163,7 @@ typedef struct {
     pthread_t thread;
     char init[64];
     uint8_t *input;
-    uint64_t length;
+    uint64_t length, generation;  /* generation: of the input, one more at each set */
     nd_slot slots[ND_SLOTS];
     int nslots, ahead, stop, preparing, hold;
     double max_age, idle;
@@ -253,6 +253,7 @@ static void *nd_pool_run(void *arg) {
         if (input != NULL)
             memcpy(input, p->input, length);
         void *compiled = p->slots[slot].compiled;
+        uint64_t generation = p->generation;
         p->preparing = 1;
         pthread_mutex_unlock(&p->mu);
         uint8_t id[16];
@@ -270,8 +271,8 @@ static void *nd_pool_run(void *arg) {
             if (plugin != NULL)
                 nd_doom(p, plugin);
             /* A call's deadline on the same compiled plugin can end a reseed: not a failure,
-               unless it happens again and again */
-            if (!s->busy || ++s->misses >= 3)
+               unless it happens again and again; nor is one with an input replaced since */
+            if (generation == p->generation && (!s->busy || ++s->misses >= 3))
                 s->failed = plugin == NULL ? 1 : rc;
         } else if (s->count < ND_AHEAD) {
             s->misses = 0;
@@ -340,6 +341,10 @@ void nd_pool_set_input(void *pool, const uint8_t *input, uint64_t length) {
     free(p->input);
     p->input = copy;
     p->length = length;
+    p->generation++;
+    for (int i = 0; i < p->nslots; i++)  /* failures with the old input are moot */
+        p->slots[i].failed = p->slots[i].misses = 0;
+    pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
 }
 

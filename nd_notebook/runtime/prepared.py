@@ -349,11 +349,11 @@ class InstancePool:
         """A call's instance from the helper's pool thread, or made here when none is ready.
         Instances whose pages the touch list wants to read are made here (the pool held: the
         one new memory mapping is this one's)."""
-        pool, touch = self._native, self.touch
-        if pool is None:  # refused or closed meanwhile
+        pool, touch, slot = self._native, self.touch, lane.slot
+        if pool is None or slot is None:  # refused or closed meanwhile
             return self._ready_instance(lane) or self._new_instance(lane)
         learn = touch is not None and touch.wants()
-        ptr, id_, born, failed = pool.take(lane.slot, want=not learn)
+        ptr, id_, born, failed = pool.take(slot, want=not learn)
         if failed:
             self._native_failed(touch)
             touch, learn = self.touch, False
@@ -405,7 +405,8 @@ class InstancePool:
             pool.set_input(b"")
 
     def _release(self, lane: _Lane, instance: Instance | None) -> None:
-        if lane.slot is not None:
+        slot = lane.slot
+        if slot is not None:
             touch = self.touch
             if instance is not None and instance.memory_base is not None and touch is not None:
                 known = touch.input
@@ -416,7 +417,7 @@ class InstancePool:
             with self._lock:
                 lane.busy -= 1
             if pool is not None:
-                pool.release(lane.slot, None if instance is None else instance.ptr)
+                pool.release(slot, None if instance is None else instance.ptr)
             elif instance is not None:
                 _lib.extism_plugin_free(instance.ptr)
             return
