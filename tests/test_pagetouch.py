@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import mmap
 import struct
+from unittest import mock
 
 import pytest
 
@@ -111,3 +112,15 @@ def test_image_mappings_name_wasmtimes_memory_images_only(image):
     _, _, base = image
     assert base not in pagetouch.image_mappings()  # a plain file mapping is not one
     # (a real instance's image: tests/test_memory_snapshots.py, the touch-list tests)
+
+
+def test_image_mappings_reads_each_image_lines_start_address():
+    maps = (b"7f0000000000-7f0000001000 rw-s 00000000 00:01 17 /memfd:wasm-memory-image (deleted)\n"
+            b"55d000000000-55d000021000 r--p 00000000 08:01 99 /usr/bin/python3.11\n"
+            b"7f1234560000-7f1234570000 rw-s 00000000 00:01 18 /memfd:wasm-memory-image (deleted)\n"
+            b"7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0 [stack]\n"
+            b"abc000-abd000 r--s 00000000 00:01 19 /memfd:wasm-memory-image (deleted)")
+    with mock.patch("builtins.open", mock.mock_open(read_data=maps)):
+        assert pagetouch.image_mappings() == {0x7f0000000000, 0x7f1234560000, 0xabc000}
+    with mock.patch("builtins.open", mock.mock_open(read_data=b"")):
+        assert pagetouch.image_mappings() == set()
