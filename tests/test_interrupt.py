@@ -127,6 +127,29 @@ def test_a_previous_wakeup_fd_still_receives_the_signal_and_is_restored(plugin):
         writer.close()
 
 
+def test_a_guard_a_ctrl_c_left_registered_is_dropped_before_its_instance_is_freed(plugin):
+    # A KeyboardInterrupt landing inside a guard's exit (a burst of Ctrl-C) skips its removal;
+    # the watcher would cancel through the freed instance's handle at the next SIGINT (a
+    # crash). Releasing the instance drops it first.
+    from nd_notebook.runtime import interrupt
+
+    watcher = interrupt._Watcher.get()
+    plugin.call("nd_echo", b"x")  # (its instances ready)
+    try:
+        with plugin.instances.take() as instance:
+            left = interrupt.Guard(watcher, instance.ptr).__enter__()
+            watcher.depth -= 1  # its exit ran as far as this, then the interrupt landed
+            if watcher.depth == 0:
+                signal.set_wakeup_fd(watcher.previous_fd)
+            assert left in watcher.running
+        assert left not in watcher.running
+    finally:
+        with watcher.lock:
+            if left in watcher.running:
+                watcher.running.remove(left)
+    assert plugin.call("nd_echo", b"y", raw=True) == b"y"
+
+
 def test_calls_leave_no_wakeup_fd_behind(plugin):
     assert plugin.call("nd_echo", {"a": 1}) == {"a": 1}
     assert signal.set_wakeup_fd(-1) == -1

@@ -60,7 +60,7 @@ from typing import Any
 from extism_sys import ffi as _ffi
 from extism_sys import lib as _lib
 
-from . import native, pagetouch, wasmclock
+from . import interrupt, native, pagetouch, wasmclock
 from .output import CallOutput, capture_call, instance_id
 from .wasmedit import RESEED_EXPORT
 
@@ -405,6 +405,8 @@ class InstancePool:
             pool.set_input(b"")
 
     def _release(self, lane: _Lane, instance: Instance | None) -> None:
+        if instance is not None:
+            interrupt.forget(instance.ptr)  # before it can be freed
         slot = lane.slot
         if slot is not None:
             touch = self.touch
