@@ -357,7 +357,7 @@ void *nd_pool_take(void *pool, int slot, int want, uint8_t *id, double *born, in
     pthread_mutex_lock(&p->mu);
     nd_slot *s = &p->slots[slot];
     s->last_take = nd_now();
-    s->busy = 1;
+    s->busy++;  /* a count: past MAX_LANES calls share the last lane */
     *failed = s->failed;
     s->failed = 0;
     s->misses = 0;
@@ -377,7 +377,8 @@ void *nd_pool_take(void *pool, int slot, int want, uint8_t *id, double *born, in
 void nd_pool_release(void *pool, int slot, void *plugin) {
     nd_pool *p = (nd_pool *)pool;
     pthread_mutex_lock(&p->mu);
-    p->slots[slot].busy = 0;
+    if (p->slots[slot].busy > 0)
+        p->slots[slot].busy--;
     if (plugin != NULL)
         nd_doom(p, plugin);
     pthread_cond_broadcast(&p->cv);
