@@ -295,3 +295,61 @@ def test_a_plugin_uses_the_pool_thread_once_its_snapshot_is_in_use(tmp_path):
         assert pool is not None and pool.prepared > 20
         assert plugin.instances.prepared_hits > 20
     assert plugin.instances._native is None and pool.prepared == 0  # closed with the Host
+
+
+def test_failures_of_the_pool_turn_it_off_only_when_nothing_is_served_between_them(tmp_path):
+    # A call's deadline can end a reseed the pool was making: a failure now and then between
+    # served calls keeps instances prepared ahead; only failures in a row turn them off.
+    from snapplugins import REACTOR, reach_snapshot
+
+    with Host(tmp_path) as h:
+        plugin = h.load(wat(REACTOR), name="failing")
+        assert reach_snapshot(plugin, "nd_state") == "in use"
+        plugin.call("nd_state", raw=True)
+        pool = plugin.instances
+        pool.use_touch_list(None)
+        for _ in range(3 * prepared.NATIVE_FAILURES):
+            pool._native_failed(None)
+            hits = pool.prepared_hits
+            for _ in range(200):  # until a call is served from the pool: the count restarts
+                plugin.call("nd_state", raw=True)
+                if pool.prepared_hits > hits:
+                    break
+                time.sleep(0.005)
+        assert pool.status == "prepared ahead" and pool._native is not None
+        for _ in range(prepared.NATIVE_FAILURES - 1):
+            pool._native_failed(None)
+        assert pool.status == "prepared ahead"
+        pool._native_failed(None)
+        assert pool.status == "off: its init fails (init runs inline, in each call)"
+        assert pool._native is None
+
+
+def test_a_forked_child_drops_the_pool_without_waiting_for_its_thread(tmp_path):
+    from snapplugins import REACTOR, reach_snapshot
+
+    with Host(tmp_path) as h:
+        plugin = h.load(wat(REACTOR), name="forked")
+        assert reach_snapshot(plugin, "nd_state") == "in use"
+        plugin.call("nd_state", raw=True)
+        pool = plugin.instances._native
+        assert pool is not None and _wait(lambda: pool.prepared > 0)
+        child = os.fork()
+        if child == 0:  # the pool thread does not exist here: closing it must not wait for it
+            try:
+                pool.close()
+                code = 0 if pool.take(0)[0] is None else 3
+            finally:
+                os._exit(locals().get("code", 4))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(child, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(child, 9)
+            os.waitpid(child, 0)
+            pytest.fail("the child hung closing the pool")
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert plugin.call("nd_state", raw=True)  # the parent's pool is untouched

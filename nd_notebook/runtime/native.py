@@ -30,6 +30,7 @@ import sys
 import sysconfig
 import tempfile
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -540,6 +541,13 @@ class NativePool:
             raise RuntimeError("the helper could not start its pool thread")
         self._compiled: list = []  # what its slots create instances of: alive until close
         self._lock = threading.Lock()
+        _POOLS.add(self)
+
+    def _forget_in_child(self) -> None:
+        """In a forked child: its thread does not exist there, so the pool is dropped without
+        a join (closing it waited forever); calls make their own instances."""
+        self._lock = threading.Lock()
+        self._ptr = None
 
     def add(self, compiled) -> int | None:
         """The slot of ``compiled`` (None: the pool has no room for another, or is closed)."""
@@ -612,6 +620,18 @@ class NativePool:
                 self._lib.nd_pool_close(self._ptr)
             self._ptr = None
             self._compiled = []
+
+
+_POOLS: weakref.WeakSet[NativePool] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for pool in list(_POOLS):
+        pool._forget_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _load():

@@ -82,6 +82,8 @@ AHEAD = 2
 #: use them but not evenly (bench/taskqueue.py's virtual run: 8.3-8.7 s wall with 4, 9.6-11.0
 #: s with 2, 10.8 s with 1).
 NATIVE_AHEAD = 4
+#: Failures of the pool thread in a row after which instances are no longer prepared ahead.
+NATIVE_FAILURES = 8
 #: Lanes (compiled plugins) per plugin; beyond it concurrent calls share the last one.
 MAX_LANES = 8
 #: Background threads per plugin (more start only while the lanes are behind).
@@ -206,6 +208,7 @@ class InstancePool:
         # Once the snapshot is in use, the helper's own thread prepares its instances
         # (runtime/native.py: NativePool) where the helper is built.
         self._native: native.NativePool | None = None
+        self._native_misses = 0  # its failures reported since it last served a call
         self._last_call = 0.0
         self.closed = False
         self.prepared_hits = 0  # calls served by an instance prepared ahead (tests, benches)
@@ -359,6 +362,7 @@ class InstancePool:
             touch, learn = self.touch, False
         if ptr is not None:
             self.prepared_hits += 1
+            self._native_misses = 0
             instance = Instance(ptr, None, id=id_)
             instance.born = born
             return instance
@@ -388,12 +392,17 @@ class InstancePool:
             pool.set_input(touch.input if touch is not None else b"")
 
     def _native_failed(self, touch: pagetouch.TouchList | None) -> None:
-        """A prepare of the pool thread failed (never expected): the touch list is dropped
-        if there is one, else instances are no longer prepared ahead."""
+        """A prepare of the pool thread failed: the touch list is dropped if there is one;
+        without one, after :data:`NATIVE_FAILURES` failures with no instance served between
+        them, instances are no longer prepared ahead. (A call's deadline on the same compiled
+        plugin can end a reseed the pool was making: calls hitting their deadlines one after
+        the other do that now and then.)"""
         if touch is not None and touch.input:
             self._drop_touch_list(touch)
             return
-        self._refuse("its init fails")
+        self._native_misses += 1
+        if self._native_misses >= NATIVE_FAILURES:
+            self._refuse("its init fails")
 
     def _drop_touch_list(self, touch: pagetouch.TouchList) -> None:
         with self._lock:
