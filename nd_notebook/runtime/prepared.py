@@ -269,9 +269,8 @@ class InstancePool:
             doomed += [ptr for ptr, _ in self._to_read]
             for lane in self._lanes:
                 lane.ready.clear()
-                lane.slot = None
             self._to_free, self._to_read = [], []
-            pool, self._native = self._native, None
+            pool = self._detach_native()
             self._lock.notify_all()
         if pool is not None:
             pool.close()
@@ -418,13 +417,12 @@ class InstancePool:
             interrupt.forget(instance.ptr)  # before it can be freed
         slot = lane.slot
         if slot is not None:
-            touch = self.touch
+            pool, touch = self._native, self.touch
             if instance is not None and instance.memory_base is not None and touch is not None:
                 known = touch.input
                 touch.learn(instance.memory_base)  # before it is freed (pagetouch.py)
-                if touch.input != known and self._native is not None:
-                    self._native.set_input(touch.input)
-            pool = self._native
+                if touch.input != known and pool is not None:
+                    pool.set_input(touch.input)
             with self._lock:
                 lane.busy -= 1
             if pool is not None:
@@ -648,12 +646,17 @@ class InstancePool:
             self.prepare = False
             self._status = f"off: {reason} (init runs inline, in each call)"
             self._drop_ready()
-            for lane in self._lanes:
-                lane.slot = None
-            pool, self._native = self._native, None
+            pool = self._detach_native()
         if pool is not None:
             pool.close()
         self._on_refused(self.status)
+
+    def _detach_native(self) -> native.NativePool | None:
+        """The helper's pool, no longer used by any lane, for the caller to close (lock held)."""
+        for lane in self._lanes:
+            lane.slot = None
+        pool, self._native = self._native, None
+        return pool
 
 
 def refuse_init_ahead(reason: str) -> bool:
